@@ -1,0 +1,4 @@
+import { nodeSuite } from "../../src/protocol/node-suite.js";
+import { vectorSuite } from "../helpers/suite-vectors.js";
+
+vectorSuite(nodeSuite);
