@@ -1,0 +1,113 @@
+/**
+ * Ports: the small interfaces, in the language of the pile, that the daemon drives. Adapters in
+ * this folder implement them over libraries (onoff, modbus-serial, bleno, serialport); the
+ * simulators in src/sim implement the same interfaces. The daemon never knows which it has.
+ */
+
+export type Unsubscribe = () => void;
+
+/** Wall clock and monotonic clock, injectable for tests. */
+export interface Clock {
+  /** Unix time in ms (the board's idea of true time; may be wrong without an RTC). */
+  now(): number;
+  /** Monotonic ms for deadlines. */
+  monotonic(): number;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  monotonic: () => performance.now(),
+};
+
+/** A digital output line (a relay coil). `active` is the logical level, after active-low. */
+export interface DigitalOutput {
+  readonly name: string;
+  write(active: boolean): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A digital input line (a feedback contact, a plug switch, an emergency-stop loop). */
+export interface DigitalInput {
+  readonly name: string;
+  /** The current (debounced, where configured) logical level. */
+  read(): Promise<boolean>;
+  /** Called on every debounced change; watched where the kernel supports it, sampled otherwise. */
+  watch(listener: (active: boolean) => void): Unsubscribe;
+  close(): Promise<void>;
+}
+
+/**
+ * Whether a vehicle is there and what it asks for. Today a plug-present GPIO; tomorrow the
+ * control-pilot MCU over a UART (IEC 61851 states A–F). `undefined` = the pile cannot tell.
+ */
+export interface VehicleSense {
+  present(): Promise<boolean | undefined>;
+  watch(listener: (present: boolean) => void): Unsubscribe;
+  close(): Promise<void>;
+}
+
+/** One energy-meter reading, stamped with when it was taken (monotonic ms of the Clock). */
+export interface MeterReading {
+  /** Total active import energy, Wh. */
+  energyImportWh: number;
+  /** Total active power, W (negative = export). */
+  powerW: number;
+  /** L1 voltage, V. */
+  voltageV: number;
+  /** L1 current, A. */
+  currentA: number;
+  /** Clock.monotonic() when the reply arrived. */
+  takenAt: number;
+}
+
+export type MeterErrorCode = "TIMEOUT" | "CRC" | "EXCEPTION" | "PORT" | "NOT_AVAILABLE" | "CLOSED";
+
+export class MeterError extends Error {
+  override readonly name = "MeterError";
+  constructor(
+    readonly code: MeterErrorCode,
+    message: string,
+    readonly detail?: { modbusCode?: number },
+  ) {
+    super(message);
+  }
+}
+
+export interface Meter {
+  /** Reads every value of MeterReading; rejects with MeterError. */
+  read(): Promise<MeterReading>;
+  close(): Promise<void>;
+}
+
+/** One BLE central connected to the pile's peripheral. */
+export interface BleConnection {
+  /** Opaque, unique for the life of the connection. */
+  readonly id: string;
+  /** Current ATT MTU (23 until negotiated). */
+  readonly mtu: number;
+  /** Sends one fragment as an Event notification (no-op if not subscribed or gone). */
+  notify(fragment: Uint8Array): void;
+}
+
+export interface BleHandlers {
+  /** Info characteristic value, one snapshot per read (long reads reuse it). */
+  info(): Uint8Array;
+  connect(conn: BleConnection): void;
+  /** One Control write (one fragment). */
+  write(conn: BleConnection, data: Uint8Array): void;
+  disconnect(conn: BleConnection): void;
+  /** The controller came up (advertising) or went away. */
+  radio(state: "up" | "down", detail?: string): void;
+}
+
+export interface BlePeripheral {
+  start(handlers: BleHandlers): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A byte link to the technician's terminal. */
+export interface ConsoleLink {
+  onData(listener: (chunk: Uint8Array) => void): Unsubscribe;
+  write(text: string): void;
+  close(): Promise<void>;
+}
