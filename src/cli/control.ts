@@ -1,0 +1,37 @@
+/**
+ * pilectl's control commands: ask the running daemon over its control socket.
+ *   pilectl status|meter-now|sessions [N]|faults|clear-fault CODE|all|stop|relay-test|
+ *           keys [list|add ID HEX|retire ID]|time|log [N]  [--socket PATH] [--json]
+ * Exit 0: done; 1: the daemon refused; 2: usage, or no daemon on the socket.
+ */
+import { commandHelp, formatResult, resolveCommand } from "../daemon/control-api.js";
+import { requestControl } from "../daemon/control-socket.js";
+import { CliError, type CliIo, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, parseOptions, printJson } from "./io.js";
+
+export const DEFAULT_SOCKET = "/run/piled/control.sock";
+
+export async function run(cmd: string, rest: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseOptions(
+    rest,
+    { socket: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    true,
+  );
+  const name = resolveCommand(cmd);
+  if (values["help"] === true || name === undefined) {
+    io.err(`usage: pilectl ${cmd} [ARGS] [--socket PATH] [--json]\n${commandHelp().replace(/^ {2}meter /m, "  meter-now ")}\n`);
+    return values["help"] === true ? EXIT_OK : EXIT_USAGE;
+  }
+  const socket = typeof values["socket"] === "string" ? values["socket"] : (process.env["PILED_SOCKET"] ?? DEFAULT_SOCKET);
+  const json = values["json"] === true;
+
+  const r = await requestControl(socket, name, positionals);
+  if (!r.ok) throw new CliError(r.error.message, EXIT_USAGE);
+  const reply = r.value;
+  if (json) printJson(io, reply);
+  if (!reply.ok) {
+    if (!json) io.err(`pilectl ${cmd}: ${reply.error.code}: ${reply.error.message}\n`);
+    return reply.error.code === "USAGE" || reply.error.code === "UNKNOWN_COMMAND" ? EXIT_USAGE : EXIT_REJECTED;
+  }
+  if (!json) io.out(`${formatResult(name, reply.result)}\n`);
+  return EXIT_OK;
+}

@@ -1,0 +1,263 @@
+/**
+ * The daemon's configuration: ONE zod schema that is both the TypeScript type and the validator.
+ *
+ * The file is plain JSON (RFC 8259): no comments, no trailing commas. Every field has a range, and
+ * every field that can sensibly have one has a default, so a minimal file names only what differs
+ * per pile (`pileId`, the GPIO lines, the meter port). Unknown keys are rejected at every level so
+ * that a typo ("contactr") never passes silently; every problem is reported at once, each with its
+ * path in the file (`meter.baud: must be one of …`). Relative paths are relative to the folder
+ * of the config file.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { z } from "zod";
+import { err, ok, type Result } from "../protocol/bytes.js";
+
+const utf8Bytes = (s: string): number => Buffer.byteLength(s, "utf8");
+
+const ms = (min: number, max: number, dflt: number) => z.int().min(min).max(max).default(dflt);
+
+/**
+ * A path on the board. A relative path is taken relative to the config file's folder (never to
+ * the daemon's working directory): loadConfig() makes it absolute.
+ */
+const absPath = z.string().min(1).max(4096);
+
+/** One GPIO line: a chip label (as in /sys/class/gpio/gpiochip*\/label) plus an offset. */
+export const gpioLineSchema = z.strictObject({
+  chip: z.string().min(1).max(64),
+  line: z.int().min(0).max(1023),
+  activeLow: z.boolean().default(false),
+  /** Inputs only: the level must hold this long before a change is reported. */
+  debounceMs: z.int().min(0).max(1000).optional(),
+});
+
+export const gpioSchema = z.strictObject({
+  driver: z.enum(["sysfs", "sim"]).default("sysfs"),
+  contactor: gpioLineSchema,
+  lock: gpioLineSchema,
+  contactorFeedback: gpioLineSchema,
+  lockFeedback: gpioLineSchema,
+  plugPresent: gpioLineSchema.optional(),
+  emergencyStop: gpioLineSchema.optional(),
+});
+
+export const STANDARD_BAUDS = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] as const;
+const baud = z.union(STANDARD_BAUDS.map((b) => z.literal(b)) as unknown as [z.ZodLiteral<number>, ...z.ZodLiteral<number>[]]);
+
+export const meterSchema = z.strictObject({
+  driver: z.enum(["modbus", "sim"]).default("modbus"),
+  port: absPath.default("/dev/piled-meter"),
+  model: z.enum(["sdm630", "sdm120", "abb-b23", "em340"]),
+  unit: z.int().min(1).max(247).default(1),
+  baud: baud.default(9600),
+  parity: z.enum(["none", "even", "odd"]).default("none"),
+  stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
+  dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
+  timeoutMs: ms(50, 10_000, 500),
+  pollIntervalMs: ms(100, 60_000, 1000),
+  staleAfterMs: ms(500, 300_000, 5000),
+  retries: z.int().min(0).max(10).default(2),
+});
+
+const bleControllerSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("hci"), device: z.int().min(0).max(15).default(0) }),
+  z.strictObject({ kind: z.literal("uart"), path: absPath, baud: z.int().min(9600).max(4_000_000).default(1_000_000) }),
+]);
+
+export const bleSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  controller: bleControllerSchema.default({ kind: "hci", device: 0 }),
+});
+
+/** `scrypt$N$r$p$salt$hash` (salt and hash base64), as made by the console's hashSecret(). */
+export const SCRYPT_HASH_RE = /^scrypt\$\d{1,7}\$\d{1,3}\$\d{1,3}\$[A-Za-z0-9+/=]{8,}\$[A-Za-z0-9+/=]{16,}$/;
+
+export const consoleSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    port: absPath.default("/dev/piled-console"),
+    baud: baud.default(115200),
+    /** A file holding the scrypt hash string (one line). Preferred: keeps it out of the config. */
+    secretHashFile: absPath.optional(),
+    /** The scrypt hash string itself (never the secret). */
+    secretHash: z.string().regex(SCRYPT_HASH_RE, { message: "must be a scrypt$N$r$p$salt$hash string" }).optional(),
+    lockoutAfter: z.int().min(1).max(100).default(5),
+    lockoutMs: ms(1000, 86_400_000, 60_000),
+    idleLogoutMs: ms(10_000, 86_400_000, 300_000),
+  })
+  .superRefine((c, ctx) => {
+    if (c.secretHashFile !== undefined && c.secretHash !== undefined)
+      ctx.addIssue({ code: "custom", path: ["secretHash"], message: "give secretHashFile or secretHash, not both" });
+    if (c.enabled && c.secretHashFile === undefined && c.secretHash === undefined)
+      ctx.addIssue({ code: "custom", path: ["secretHashFile"], message: "an enabled console needs secretHashFile or secretHash" });
+  });
+
+export const controlSocketSchema = z.strictObject({
+  path: absPath.default("/run/piled/control.sock"),
+  /** Group given the socket (chgrp); members may run pilectl. */
+  group: z.string().min(1).max(32).optional(),
+  /** File mode, as an octal string ("0660"). */
+  mode: z
+    .string()
+    .regex(/^0?[0-7]{3}$/, { message: "must be an octal mode such as 0660" })
+    .default("0660"),
+});
+
+export const deadlinesSchema = z.strictObject({
+  lockConfirmMs: ms(50, 30_000, 2000),
+  contactorCloseMs: ms(20, 10_000, 500),
+  contactorOpenMs: ms(20, 10_000, 500),
+  lockReleaseMs: ms(50, 30_000, 2000),
+  meterStaleMs: ms(500, 300_000, 5000),
+  /** PROTOCOL.md: an exchange not finished 10 s after its HELLO is dropped. */
+  exchangeTimeoutMs: ms(1000, 60_000, 10_000),
+  /** How long a vehicle may take to be plugged in after its code was accepted. */
+  plugWaitMs: ms(1000, 600_000, 120_000),
+});
+
+export const configSchema = z.strictObject({
+  pileId: z
+    .string()
+    .refine((s) => utf8Bytes(s) >= 1 && utf8Bytes(s) <= 64, { message: "must be 1..64 UTF-8 bytes" }),
+  keyDir: absPath.default("/etc/piled/keys"),
+  /** Holds the SQLite file (piled.db) and nothing else of ours. */
+  stateDir: absPath.default("/var/lib/piled"),
+  /** Tolerance on code time windows (PROTOCOL.md §3 `skew`). */
+  clockSkewMs: ms(0, 3_600_000, 300_000),
+  gpio: gpioSchema,
+  lockSafeState: z.enum(["released", "engaged"]).default("released"),
+  meter: meterSchema,
+  ble: bleSchema.default({ enabled: true, controller: { kind: "hci", device: 0 } }),
+  console: consoleSchema.default({
+    enabled: false,
+    port: "/dev/piled-console",
+    baud: 115200,
+    lockoutAfter: 5,
+    lockoutMs: 60_000,
+    idleLogoutMs: 300_000,
+  }),
+  controlSocket: controlSocketSchema.default({ path: "/run/piled/control.sock", mode: "0660" }),
+  deadlines: deadlinesSchema.default({
+    lockConfirmMs: 2000,
+    contactorCloseMs: 500,
+    contactorOpenMs: 500,
+    lockReleaseMs: 2000,
+    meterStaleMs: 5000,
+    exchangeTimeoutMs: 10_000,
+    plugWaitMs: 120_000,
+  }),
+  statusIntervalMs: ms(100, 60_000, 1000),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+/** The validated configuration, defaults filled in. */
+export type Config = z.infer<typeof configSchema>;
+/** What a config file may contain (defaults optional). */
+export type ConfigInput = z.input<typeof configSchema>;
+
+export type ConfigErrorCode = "NOT_FOUND" | "PARSE" | "INVALID";
+
+export interface ConfigIssue {
+  /** Dotted path in the file ("meter.baud", "gpio.contactor.line"); "" for the whole file. */
+  path: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(
+    readonly code: ConfigErrorCode,
+    readonly issues: ConfigIssue[],
+    readonly file?: string,
+  ) {
+    super(`${file ?? "config"}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`);
+  }
+}
+
+function issueMessage(i: z.core.$ZodIssue): string {
+  switch (i.code) {
+    case "invalid_value":
+      return `must be one of ${i.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    case "invalid_union": {
+      // A union of literals (baud, stopBits): list the literals.
+      const lits = i.errors.flatMap((e) => e.flatMap((x) => (x.code === "invalid_value" ? x.values : [])));
+      if (lits.length > 0 && lits.length === i.errors.length)
+        return `must be one of ${lits.map((v) => JSON.stringify(v)).join(", ")}`;
+      return i.message;
+    }
+    case "invalid_type":
+      return i.input === undefined ? `required (${i.expected})` : `must be ${i.expected === "int" ? "a whole number" : `a ${i.expected}`}`;
+    case "too_small":
+      return `must be at least ${String(i.minimum)}${i.origin === "string" ? " characters" : ""}`;
+    case "too_big":
+      return `must be at most ${String(i.maximum)}${i.origin === "string" ? " characters" : ""}`;
+    default:
+      return i.message;
+  }
+}
+
+/** Validates an already-parsed value; every issue at once. Never throws. */
+export function validateConfig(value: unknown, file?: string): Result<Config, ConfigError> {
+  const r = configSchema.safeParse(value, { reportInput: true });
+  if (r.success) return ok(r.data);
+  const issues: ConfigIssue[] = r.error.issues.flatMap((i) => {
+    const path = i.path.map((p) => String(p));
+    // One issue per unknown key, at the key's own path, so each typo is named where it is.
+    if (i.code === "unrecognized_keys")
+      return i.keys.map((k) => ({ path: [...path, k].join("."), message: "unknown key" }));
+    return [{ path: path.join("."), message: issueMessage(i) }];
+  });
+  return err(new ConfigError("INVALID", issues, file));
+}
+
+/** Reads and validates a comment-free JSON config file. Never throws; touches nothing else. */
+export function loadConfig(path: string): Result<Config, ConfigError> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return err(
+      new ConfigError(
+        code === "ENOENT" ? "NOT_FOUND" : "PARSE",
+        [{ path: "", message: code === "ENOENT" ? "no such file" : `cannot read (${code ?? "error"})` }],
+        path,
+      ),
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return err(
+      new ConfigError(
+        "PARSE",
+        [{ path: "", message: `not valid JSON (comments are not allowed): ${e instanceof Error ? e.message : String(e)}` }],
+        path,
+      ),
+    );
+  }
+  const r = validateConfig(value, path);
+  return r.ok ? ok(resolvePaths(r.value, dirname(resolve(path)))) : r;
+}
+
+/** Every path field made absolute against `base` (the config file's folder). */
+export function resolvePaths(c: Config, base: string): Config {
+  const abs = (p: string): string => resolve(base, p);
+  const out: Config = structuredClone(c);
+  out.keyDir = abs(c.keyDir);
+  out.stateDir = abs(c.stateDir);
+  out.meter.port = abs(c.meter.port);
+  out.console.port = abs(c.console.port);
+  if (c.console.secretHashFile !== undefined) out.console.secretHashFile = abs(c.console.secretHashFile);
+  out.controlSocket.path = abs(c.controlSocket.path);
+  if (out.ble.controller.kind === "uart" && c.ble.controller.kind === "uart") out.ble.controller.path = abs(c.ble.controller.path);
+  return out;
+}
+
+/** The SQLite file inside stateDir. */
+export const databasePath = (c: Config): string => `${c.stateDir}/piled.db`;
+
+/** The control socket's mode as a number (0660 → 0o660). */
+export const socketMode = (c: Config): number => Number.parseInt(c.controlSocket.mode, 8);

@@ -1,0 +1,118 @@
+/**
+ * The console on a link: feeds the link's bytes to the interpreter, writes its output, performs
+ * its actions (secret check, commands of the shared table, audit entries) and ticks it for the
+ * idle logout. Everything that decides lives in interpreter.ts.
+ */
+import type { Logger } from "pino";
+import { type Clock, type ConsoleLink, systemClock } from "../../hw/ports.js";
+import { executeCommand, formatResult, type PileControl, resolveCommand } from "../control-api.js";
+import { type ConsoleAction, ConsoleInterpreter, type Step } from "./interpreter.js";
+import { verifySecret } from "./secret.js";
+
+export interface ConsoleServiceOptions {
+  link: ConsoleLink;
+  pile: PileControl;
+  /** The scrypt hash string of the technician secret. */
+  secretHash: string;
+  lockoutAfter: number;
+  lockoutMs: number;
+  idleLogoutMs: number;
+  pileId?: string;
+  clock?: Clock;
+  log?: Logger;
+  /** How often the idle logout is checked; default 1000 ms. */
+  tickMs?: number;
+  /** Secret check; defaults to scrypt verification against secretHash. */
+  verify?: (secret: string) => Promise<boolean>;
+}
+
+export interface ConsoleService {
+  /** Bad-input counts of the console ("console.binary", …). */
+  counters(): Record<string, number>;
+  /** Resolves when every action started so far has finished (tests, shutdown). */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function startConsole(o: ConsoleServiceOptions): ConsoleService {
+  const clock = o.clock ?? systemClock;
+  const interp = new ConsoleInterpreter({
+    clock,
+    lockoutAfter: o.lockoutAfter,
+    lockoutMs: o.lockoutMs,
+    idleLogoutMs: o.idleLogoutMs,
+    ...(o.pileId !== undefined ? { pileId: o.pileId } : {}),
+  });
+  const verify = o.verify ?? ((s: string) => verifySecret(o.secretHash, s));
+  let closed = false;
+  let chain: Promise<void> = Promise.resolve();
+
+  const apply = (step: Step): void => {
+    if (closed) return;
+    if (step.output) o.link.write(step.output);
+    for (const a of step.actions) perform(a);
+  };
+
+  const later = (work: () => Promise<Step>): void => {
+    chain = chain.then(async () => {
+      try {
+        apply(await work());
+      } catch (e) {
+        o.log?.error({ err: e }, "console action failed");
+      }
+    });
+  };
+
+  const perform = (a: ConsoleAction): void => {
+    switch (a.kind) {
+      case "audit":
+        try {
+          o.pile.audit(a.entry);
+        } catch (e) {
+          o.log?.error({ err: e }, "console audit failed");
+        }
+        if (a.entry.action === "lockout") o.log?.warn({ outcome: a.entry.outcome, detail: a.entry.detail }, "console lockout");
+        return;
+      case "verify": {
+        const secret = a.secret;
+        later(async () => interp.loginResult(await verify(secret).catch(() => false)));
+        return;
+      }
+      case "command":
+        later(async () => {
+          const r = await executeCommand({ pile: o.pile, actor: "console", counters: () => interp.counters() }, a.name, a.args);
+          const name = resolveCommand(a.name);
+          return interp.commandDone(
+            r.ok
+              ? { ok: true, text: name ? formatResult(name, r.result) : "" }
+              : { ok: false, code: r.error.code, message: r.error.message },
+          );
+        });
+        return;
+    }
+  };
+
+  const unsubscribe = o.link.onData((chunk) => apply(interp.feed(chunk)));
+  const timer = setInterval(() => apply(interp.tick()), o.tickMs ?? 1000);
+  timer.unref();
+  apply(interp.start());
+
+  return {
+    counters: () => interp.counters(),
+    idle: async () => {
+      let seen: Promise<void> | undefined;
+      while (seen !== chain) {
+        seen = chain;
+        await chain;
+      }
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      unsubscribe();
+      await chain;
+      await o.link.close();
+    },
+  };
+}

@@ -1,0 +1,257 @@
+/**
+ * The control socket: a Unix stream socket speaking JSON lines, for pilectl.
+ *   request  {"id": 1, "cmd": "status", "args": []}
+ *   reply    {"id": 1, "ok": true, "result": …}  |  {"id": 1, "ok": false, "error": {"code", "message"}}
+ * Commands are the console's (control-api.ts: one table, one audit trail). The socket is made
+ * with the configured mode and group; a stale socket file is replaced only when nothing listens.
+ */
+import { readFileSync } from "node:fs";
+import { chmod, chown, lstat, unlink } from "node:fs/promises";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { err, ok, type Result } from "../protocol/bytes.js";
+import { executeCommand, type PileControl } from "./control-api.js";
+
+export { COMMAND_NAMES, formatResult, resolveCommand } from "./control-api.js";
+
+/** Longest request line; a longer one gets an error and the connection is closed. */
+export const MAX_REQUEST_BYTES = 65_536;
+
+export type ControlSocketErrorCode = "IN_USE" | "NOT_A_SOCKET" | "NO_GROUP" | "LISTEN";
+
+export class ControlSocketError extends Error {
+  override readonly name = "ControlSocketError";
+  constructor(
+    readonly code: ControlSocketErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const requestSchema = z.strictObject({
+  id: z.union([z.string().max(64), z.int().min(0).max(Number.MAX_SAFE_INTEGER)]),
+  cmd: z.string().min(1).max(32),
+  args: z.array(z.string().max(256)).max(16).default([]),
+});
+export type ControlRequest = z.input<typeof requestSchema>;
+
+export type ControlReply =
+  | { id: string | number | null; ok: true; result: unknown }
+  | { id: string | number | null; ok: false; error: { code: string; message: string } };
+
+export interface ControlSocketOptions {
+  path: string;
+  /** File mode of the socket, e.g. 0o660. */
+  mode: number;
+  /** Group name or number given the socket. */
+  group?: string;
+  pile: PileControl;
+  log?: Logger;
+  /** Audit actor of requests over this socket; default "pilectl". */
+  actor?: string;
+}
+
+export interface ControlSocketServer {
+  readonly path: string;
+  counters(): Record<string, number>;
+  close(): Promise<void>;
+}
+
+/** gid of a group name (from /etc/group) or number; undefined if unknown. */
+export function groupId(group: string, groupFile = "/etc/group"): number | undefined {
+  if (/^\d+$/.test(group)) return Number(group);
+  let text: string;
+  try {
+    text = readFileSync(groupFile, "utf8");
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split("\n")) {
+    const [name, , gid] = line.split(":");
+    if (name === group && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+  }
+  return undefined;
+}
+
+/** Whether something accepts connections on the socket at `path`. */
+function listening(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection(path);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+async function clearStale(path: string): Promise<void> {
+  let st: Awaited<ReturnType<typeof lstat>>;
+  try {
+    st = await lstat(path);
+  } catch {
+    return; // nothing there
+  }
+  if (!st.isSocket()) throw new ControlSocketError("NOT_A_SOCKET", `${path} exists and is not a socket; not touching it`);
+  if (await listening(path)) throw new ControlSocketError("IN_USE", `${path}: another daemon is listening`);
+  await unlink(path);
+}
+
+export async function startControlSocket(o: ControlSocketOptions): Promise<ControlSocketServer> {
+  const gid = o.group === undefined ? undefined : groupId(o.group);
+  if (o.group !== undefined && gid === undefined) throw new ControlSocketError("NO_GROUP", `no group '${o.group}'`);
+  await clearStale(o.path);
+
+  const counts = { badRequest: 0, overlong: 0 };
+  const counters = (): Record<string, number> => ({
+    "control.badRequest": counts.badRequest,
+    "control.overlong": counts.overlong,
+  });
+  const actor = o.actor ?? "pilectl";
+  const sockets = new Set<Socket>();
+
+  const handleLine = async (line: string): Promise<ControlReply> => {
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      counts.badRequest++;
+      return { id: null, ok: false, error: { code: "BAD_REQUEST", message: "not a JSON line" } };
+    }
+    const r = requestSchema.safeParse(value);
+    if (!r.success) {
+      counts.badRequest++;
+      const id = (value as { id?: unknown } | null)?.id;
+      return {
+        id: typeof id === "string" || typeof id === "number" ? id : null,
+        ok: false,
+        error: {
+          code: "BAD_REQUEST",
+          message: r.error.issues.map((i) => `${i.path.join(".") || "request"}: ${i.message}`).join("; "),
+        },
+      };
+    }
+    const out = await executeCommand({ pile: o.pile, actor, counters }, r.data.cmd, r.data.args);
+    return out.ok ? { id: r.data.id, ok: true, result: out.result } : { id: r.data.id, ok: false, error: out.error };
+  };
+
+  const server: Server = createServer((sock) => {
+    sockets.add(sock);
+    sock.on("close", () => sockets.delete(sock));
+    sock.on("error", () => {});
+    let buf = "";
+    let chain = Promise.resolve();
+    const send = (reply: ControlReply): void => {
+      if (!sock.destroyed) sock.write(`${JSON.stringify(reply)}\n`);
+    };
+    sock.setEncoding("utf8");
+    sock.on("data", (chunk: string) => {
+      buf += chunk;
+      let nl = buf.indexOf("\n");
+      while (nl >= 0) {
+        const line = buf.slice(0, nl).replace(/\r$/, "");
+        buf = buf.slice(nl + 1);
+        if (line.trim().length > 0) chain = chain.then(async () => send(await handleLine(line)));
+        nl = buf.indexOf("\n");
+      }
+      if (Buffer.byteLength(buf) > MAX_REQUEST_BYTES) {
+        counts.overlong++;
+        buf = "";
+        chain = chain.then(() => {
+          send({ id: null, ok: false, error: { code: "TOO_LONG", message: `request over ${MAX_REQUEST_BYTES} bytes` } });
+          sock.end();
+        });
+      }
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (e) => reject(new ControlSocketError("LISTEN", `${o.path}: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
+    server.listen(o.path, () => resolve());
+  });
+  try {
+    await chmod(o.path, o.mode);
+    if (gid !== undefined) await chown(o.path, -1, gid);
+  } catch (e) {
+    server.close();
+    await unlink(o.path).catch(() => {});
+    throw new ControlSocketError("LISTEN", `${o.path}: cannot set mode/group (${(e as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  o.log?.info({ path: o.path, mode: o.mode.toString(8), group: o.group }, "control socket listening");
+
+  return {
+    path: o.path,
+    counters,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        // net.Server removes its socket file on close.
+        server.close(() => resolve());
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client (pilectl)
+
+export type ClientErrorCode = "CONNECT" | "PROTOCOL" | "TIMEOUT";
+
+export class ControlClientError extends Error {
+  override readonly name = "ControlClientError";
+  constructor(
+    readonly code: ClientErrorCode,
+    message: string,
+    readonly errno?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Sends one request and waits for its reply. Never throws. */
+export function requestControl(
+  path: string,
+  cmd: string,
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<Result<ControlReply, ControlClientError>> {
+  return new Promise((resolve) => {
+    const id = 1;
+    let buf = "";
+    let done = false;
+    const finish = (r: Result<ControlReply, ControlClientError>): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(r);
+    };
+    const sock = createConnection(path);
+    const timer = setTimeout(
+      () => finish(err(new ControlClientError("TIMEOUT", `no answer on ${path} within ${timeoutMs} ms`))),
+      timeoutMs,
+    );
+    sock.setEncoding("utf8");
+    sock.on("connect", () => sock.write(`${JSON.stringify({ id, cmd, args })}\n`));
+    sock.on("error", (e: NodeJS.ErrnoException) =>
+      finish(err(new ControlClientError("CONNECT", `cannot connect to ${path}: ${e.code ?? e.message}`, e.code))),
+    );
+    sock.on("data", (chunk: string) => {
+      buf += chunk;
+      const nl = buf.indexOf("\n");
+      if (nl < 0) return;
+      let reply: unknown;
+      try {
+        reply = JSON.parse(buf.slice(0, nl));
+      } catch {
+        return finish(err(new ControlClientError("PROTOCOL", `${path}: answer is not JSON`)));
+      }
+      const r = reply as Partial<ControlReply> | null;
+      if (r === null || typeof r !== "object" || typeof r.ok !== "boolean")
+        return finish(err(new ControlClientError("PROTOCOL", `${path}: answer has no ok field`)));
+      finish(ok(r as ControlReply));
+    });
+    sock.on("close", () => finish(err(new ControlClientError("PROTOCOL", `${path}: closed without an answer`))));
+  });
+}

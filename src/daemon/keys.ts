@@ -1,0 +1,110 @@
+/**
+ * The key directory: one pile virtual key per file (`pilectl key new` format, mode 0600).
+ * Loading is all-or-nothing: one bad file (loose permissions, malformed, duplicate keyId) refuses
+ * the whole load, named, and the keys already held stay as they were (SIGHUP reload keeps the
+ * running session and the old keys). Retired keys move to `retired/` and are never deleted.
+ */
+import { mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { err, fromHex, ok, type Result } from "../protocol/bytes.js";
+import { KeyRing } from "../protocol/code.js";
+import { nodeSuite } from "../protocol/node-suite.js";
+import { readKeyFile, writeKeyFile } from "../sdk/keyfile.js";
+
+export const MAX_KEYS = 16;
+
+export class KeyDirError extends Error {
+  override readonly name = "KeyDirError";
+  constructor(
+    readonly code: "UNREADABLE" | "BAD_FILE" | "DUPLICATE" | "TOO_MANY" | "EXISTS" | "NOT_FOUND" | "BAD_KEY" | "IO",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface KeyFileInfo {
+  keyId: number;
+  file: string;
+  added: number;
+}
+
+const KEY_FILE_RE = /\.json$/;
+
+export class KeyDirectory {
+  ring = new KeyRing(nodeSuite);
+  files = new Map<number, KeyFileInfo>();
+
+  constructor(readonly dir: string) {}
+
+  /** Reads every *.json in the directory; on any error nothing changes. */
+  load(): Result<number, KeyDirError> {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir).filter((n) => KEY_FILE_RE.test(n)).sort();
+    } catch (e) {
+      return err(new KeyDirError("UNREADABLE", `key directory ${this.dir}: ${(e as NodeJS.ErrnoException).code ?? e}`));
+    }
+    const ring = new KeyRing(nodeSuite);
+    const files = new Map<number, KeyFileInfo>();
+    for (const name of names) {
+      const file = join(this.dir, name);
+      const r = readKeyFile(file);
+      if (!r.ok) return err(new KeyDirError("BAD_FILE", r.error.message));
+      const prior = files.get(r.value.keyId);
+      if (prior) return err(new KeyDirError("DUPLICATE", `keyId ${r.value.keyId} is in both ${prior.file} and ${file}`));
+      if (files.size >= MAX_KEYS) return err(new KeyDirError("TOO_MANY", `more than ${MAX_KEYS} keys in ${this.dir}`));
+      ring.add(r.value.keyId, r.value.key);
+      files.set(r.value.keyId, { keyId: r.value.keyId, file, added: safeMtime(file) });
+    }
+    this.ring = ring;
+    this.files = files;
+    return ok(files.size);
+  }
+
+  ids(): number[] {
+    return this.ring.ids();
+  }
+
+  list(): KeyFileInfo[] {
+    return [...this.files.values()].sort((a, b) => a.keyId - b.keyId);
+  }
+
+  /** Writes a new key file (0600) and loads it. */
+  add(keyId: number, hex: string): Result<KeyFileInfo, KeyDirError> {
+    const key = fromHex(hex);
+    if (!key || key.length !== 32) return err(new KeyDirError("BAD_KEY", "a key is 64 hex digits"));
+    if (this.files.has(keyId)) return err(new KeyDirError("EXISTS", `keyId ${keyId} is already held`));
+    if (this.files.size >= MAX_KEYS) return err(new KeyDirError("TOO_MANY", `a pile holds at most ${MAX_KEYS} keys`));
+    const file = join(this.dir, `key-${keyId}.json`);
+    const w = writeKeyFile(file, keyId, key);
+    if (!w.ok) return err(new KeyDirError(w.error.code === "EXISTS" ? "EXISTS" : "IO", w.error.message));
+    const loaded = this.load();
+    if (!loaded.ok) return loaded;
+    return ok(this.files.get(keyId)!);
+  }
+
+  /** Moves a key file to retired/ and drops the key. */
+  retire(keyId: number): Result<KeyFileInfo, KeyDirError> {
+    const info = this.files.get(keyId);
+    if (!info) return err(new KeyDirError("NOT_FOUND", `keyId ${keyId} is not held`));
+    try {
+      const retired = join(this.dir, "retired");
+      mkdirSync(retired, { recursive: true, mode: 0o700 });
+      renameSync(info.file, join(retired, `${Date.now()}-${info.file.split("/").pop()}`));
+    } catch (e) {
+      return err(new KeyDirError("IO", `cannot retire ${info.file}: ${(e as NodeJS.ErrnoException).code ?? e}`));
+    }
+    this.ring.delete(keyId);
+    this.files.delete(keyId);
+    return ok(info);
+  }
+}
+
+function safeMtime(file: string): number {
+  try {
+    return Math.round(statSync(file).mtimeMs);
+  } catch {
+    return 0;
+  }
+}

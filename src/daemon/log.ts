@@ -1,0 +1,78 @@
+/**
+ * Logging: pino JSON lines on stdout (journald adds time, unit and priority), one child logger
+ * per component, and redaction of every field that could carry a secret, configured once here.
+ */
+import { type DestinationStream, type Logger, type LoggerOptions, pino } from "pino";
+import { toHex } from "../protocol/bytes.js";
+
+export type { Logger } from "pino";
+
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+/** Field names that never reach a log line, whatever object they sit in. */
+export const SECRET_FIELDS = [
+  "key",
+  "keys",
+  "verifySecret",
+  "V",
+  "proof",
+  "deviceProof",
+  "pileProof",
+  "stopProof",
+  "secret",
+  "password",
+  "hash",
+  "secretHash",
+] as const;
+
+/** How deep below the logged object a secret field is still found (pino paths have no `**`). */
+const REDACT_DEPTH = 5;
+
+/** `key`, `*.key`, `*.*.key`, … for every secret field. */
+export function redactPaths(): string[] {
+  const out: string[] = [];
+  for (const f of SECRET_FIELDS) {
+    for (let d = 0; d <= REDACT_DEPTH; d++) out.push(`${"*.".repeat(d)}${f}`);
+  }
+  return out;
+}
+
+export const REDACTED = "[redacted]";
+
+export interface LogOptions {
+  level?: LogLevel;
+  /** Defaults to stdout. Tests pass a stream that collects lines. */
+  destination?: DestinationStream;
+}
+
+export function createLogger(opts: LogOptions = {}): Logger {
+  const options: LoggerOptions = {
+    level: opts.level ?? "info",
+    base: { name: "piled" },
+    redact: { paths: redactPaths(), censor: REDACTED },
+    // Errors keep their `code`: that, not the message, is what an operator greps for.
+    serializers: { err: pino.stdSerializers.err },
+  };
+  return opts.destination ? pino(options, opts.destination) : pino(options, pino.destination({ dest: 1, sync: false }));
+}
+
+export type Component = "ble" | "meter" | "gpio" | "pile" | "store" | "console" | "control" | "daemon" | "notify";
+
+/** The child logger of one component: every line it writes carries `component`. */
+export function componentLogger(root: Logger, component: Component | string): Logger {
+  return root.child({ component });
+}
+
+/** Lower-case hex of a frame, for traces. */
+export function hex(bytes: Uint8Array): string {
+  return toHex(bytes);
+}
+
+/**
+ * Logs one frame at trace level with its direction ("rx" into the pile, "tx" out of it). Costs
+ * nothing when trace is off. Frames carry proofs only inside opaque fields, never keys.
+ */
+export function traceFrame(log: Logger, dir: "rx" | "tx", bytes: Uint8Array, fields: Record<string, unknown> = {}): void {
+  if (!log.isLevelEnabled("trace")) return;
+  log.trace({ ...fields, dir, len: bytes.length, hex: hex(bytes) }, "frame");
+}

@@ -1,0 +1,498 @@
+/**
+ * The daemon's control loop: it feeds the pure pile core (src/pile) with everything the plant,
+ * the radio and the technicians say, one input at a time, and performs the core's effects in
+ * the order given — outputs first, then durable records, then notifications. Timers live here
+ * and only here; the core tells us when it next needs a tick.
+ */
+import type { Logger } from "pino";
+import type { Config } from "./config.js";
+import type { KeyDirectory } from "./keys.js";
+import type { Notifier } from "./sd-notify.js";
+import { nodeSuite } from "../protocol/node-suite.js";
+import { encodeMessage, fragment, Reassembler, toHex, type FragmentFault } from "../protocol/index.js";
+import {
+  type FaultCode,
+  infoBytes,
+  PileCore,
+  parsePileCoreConfig,
+  type PileEffect,
+  type PileInput,
+  type PileSnapshot,
+  type TechnicianCommand,
+} from "../pile/index.js";
+import type {
+  BleConnection,
+  BlePeripheral,
+  Clock,
+  DigitalInput,
+  DigitalOutput,
+  Meter,
+  MeterReading,
+  Unsubscribe,
+  VehicleSense,
+} from "../hw/ports.js";
+import { MeterError } from "../hw/ports.js";
+import type { Store } from "../store/index.js";
+
+export interface PileLinesPorts {
+  contactor: DigitalOutput;
+  lock: DigitalOutput;
+  contactorFeedback: DigitalInput;
+  lockFeedback: DigitalInput;
+  emergencyStop?: DigitalInput | undefined;
+}
+
+export interface RuntimeParts {
+  config: Config;
+  log: Logger;
+  clock: Clock;
+  store: Store;
+  keys: KeyDirectory;
+  lines: PileLinesPorts;
+  vehicle?: VehicleSense | undefined;
+  meter: Meter;
+  ble?: BlePeripheral | undefined;
+  notifier: Notifier;
+  random?: (n: number) => Uint8Array;
+}
+
+type InputBody = PileInput extends infer I ? (I extends PileInput ? Omit<I, "mono" | "wall"> : never) : never;
+
+interface Job {
+  input: InputBody;
+  done: (effects: PileEffect[]) => void;
+}
+
+interface ConnEntry {
+  conn: BleConnection;
+  reassembler: Reassembler;
+}
+
+/** Heartbeat of the control loop: the watchdog is fed only when a heartbeat got through. */
+const HEARTBEAT_MS = 1000;
+
+export class PileRuntime {
+  readonly core: PileCore;
+  readonly startedAt: number;
+  readonly counters: Record<string, number> = {};
+  bleState: "up" | "down" | "disabled";
+  lastMeter: MeterReading | undefined;
+  lastMeterError: MeterError | undefined;
+  /** Monotonic ms of the last heartbeat the loop processed. */
+  lastBeat: number;
+  stateSince: number;
+
+  readonly #p: RuntimeParts;
+  readonly #log: Logger;
+  readonly #queue: Job[] = [];
+  #running = false;
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  #deadlineAt: number | undefined;
+  #meterTimer: NodeJS.Timeout | undefined;
+  #beatTimer: NodeJS.Timeout | undefined;
+  #unsubs: Unsubscribe[] = [];
+  #conns = new Map<string, ConnEntry>();
+  #stopped = false;
+  #relayTestWaiters: ((r: { ok: boolean; detail: string }) => void)[] = [];
+  #radioUp: Promise<void>;
+  #radioUpResolve: () => void = () => {};
+  #sessionEnergyStart = new Map<string, number | undefined>();
+
+  constructor(parts: RuntimeParts) {
+    this.#p = parts;
+    this.#log = parts.log.child({ component: "pile" });
+    const c = parts.config;
+    const cfg = parsePileCoreConfig({
+      pileId: c.pileId,
+      skewMs: c.clockSkewMs,
+      lockConfirmMs: c.deadlines.lockConfirmMs,
+      contactorCloseMs: c.deadlines.contactorCloseMs,
+      contactorOpenMs: c.deadlines.contactorOpenMs,
+      lockReleaseMs: c.deadlines.lockReleaseMs,
+      meterStaleMs: c.deadlines.meterStaleMs,
+      statusIntervalMs: c.statusIntervalMs,
+      exchangeTimeoutMs: c.deadlines.exchangeTimeoutMs,
+      lockSafeState: c.lockSafeState,
+    });
+    if (!cfg.ok) throw new Error(`pile core config: ${cfg.errors.join("; ")}`);
+    const keys = parts.keys;
+    this.core = new PileCore(cfg.value, {
+      suite: nodeSuite,
+      keys: { get: (id) => keys.ring.get(id) },
+      ledger: { isUsed: (codeId) => parts.store.ledger.isUsed(codeId) },
+      random: parts.random ?? ((n) => nodeSuite.randomBytes(n)),
+    });
+    this.startedAt = parts.clock.now();
+    this.stateSince = this.startedAt;
+    this.lastBeat = parts.clock.monotonic();
+    this.bleState = parts.ble ? "down" : "disabled";
+    this.#radioUp = new Promise((r) => {
+      this.#radioUpResolve = r;
+    });
+  }
+
+  #count(name: string, n = 1): void {
+    this.counters[name] = (this.counters[name] ?? 0) + n;
+  }
+
+  /**
+   * Boot: outputs to their safe state before anything else, then the feedbacks are read and the
+   * core decides (a contactor that reads closed is a weld). Resolves once the core has booted;
+   * `radioReady()` tells when the radio is up.
+   */
+  async start(): Promise<void> {
+    const { lines, store, clock, vehicle } = this.#p;
+    await this.#write(lines.contactor, false, "contactor");
+    const contactorClosed = await lines.contactorFeedback.read();
+    const lockEngaged = await lines.lockFeedback.read();
+    const vehiclePresent = vehicle ? await vehicle.present() : undefined;
+    const estop = lines.emergencyStop ? await lines.emergencyStop.read() : undefined;
+    for (const s of store.sessions.markInterrupted(clock.now())) {
+      this.#log.warn(
+        { sessionId: toHex(s.sessionId), codeId: toHex(s.codeId), energyWh: s.energyWh },
+        "session interrupted by a stop of the daemon: recorded as INTERRUPTED",
+      );
+    }
+    const latched = store.faults.active().map((f) => f.code as FaultCode);
+    await this.feed({
+      type: "boot",
+      feedback: { contactorClosed, lockEngaged, vehicle: vehiclePresent, emergencyStop: estop },
+      floor: store.floor.get(),
+      ...(latched.length > 0 ? { latched } : {}),
+    } as InputBody);
+
+    this.#unsubs.push(
+      lines.contactorFeedback.watch((closed) => void this.feed({ type: "contactorFeedback", closed })),
+      lines.lockFeedback.watch((engaged) => void this.feed({ type: "lockFeedback", engaged })),
+    );
+    if (lines.emergencyStop) {
+      this.#unsubs.push(lines.emergencyStop.watch((active) => void this.feed({ type: "emergencyStop", active })));
+    }
+    if (vehicle) this.#unsubs.push(vehicle.watch((present) => void this.feed({ type: "vehicle", present })));
+    this.#pollMeter();
+    this.#heartbeat();
+    if (this.#p.ble) await this.#startBle(this.#p.ble);
+    else this.#radioUpResolve();
+  }
+
+  /** Resolves when the radio is up (at once when BLE is disabled), or after `timeoutMs`. */
+  async radioReady(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), timeoutMs);
+    });
+    const up = await Promise.race([this.#radioUp.then(() => true), timeout]);
+    clearTimeout(timer);
+    return up;
+  }
+
+  /** Queues one input for the core; resolves with the effects it produced, once performed. */
+  feed(input: InputBody): Promise<PileEffect[]> {
+    return new Promise((done) => {
+      this.#queue.push({ input, done });
+      void this.#drain();
+    });
+  }
+
+  /** Like feed(), but ahead of everything queued: acknowledgements of durable writes. */
+  #feedFirst(input: InputBody): void {
+    this.#queue.unshift({ input, done: () => {} });
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      for (let job = this.#queue.shift(); job; job = this.#queue.shift()) {
+        const mono = this.#p.clock.monotonic();
+        const input = { ...job.input, mono, wall: this.#p.clock.now() } as PileInput;
+        const effects = this.core.handle(input);
+        for (const e of effects) await this.#perform(e);
+        job.done(effects);
+      }
+    } finally {
+      this.#running = false;
+      this.#armDeadline();
+    }
+  }
+
+  #armDeadline(): void {
+    if (this.#stopped) return;
+    const at = this.core.nextDeadline();
+    if (at === this.#deadlineAt && this.#deadlineTimer) return;
+    if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = undefined;
+    this.#deadlineAt = at;
+    if (at === undefined) return;
+    const delay = Math.max(0, Math.ceil(at - this.#p.clock.monotonic()));
+    this.#deadlineTimer = setTimeout(() => {
+      this.#deadlineTimer = undefined;
+      this.#deadlineAt = undefined;
+      void this.feed({ type: "tick" });
+    }, delay);
+  }
+
+  async #write(line: DigitalOutput, active: boolean, what: string): Promise<void> {
+    try {
+      await line.write(active);
+    } catch (e) {
+      // The core's feedback deadline turns a write that did not happen into a fault.
+      this.#count(`gpio.writeErrors`);
+      this.#log.error({ line: what, active, err: e instanceof Error ? e.message : String(e) }, "output write failed");
+    }
+  }
+
+  async #perform(e: PileEffect): Promise<void> {
+    const { store, clock } = this.#p;
+    switch (e.type) {
+      case "contactor":
+        return this.#write(this.#p.lines.contactor, e.closed, "contactor");
+      case "lock":
+        return this.#write(this.#p.lines.lock, e.engaged, "lock");
+      case "recordCode": {
+        let ok = true;
+        try {
+          store.ledger.record({ codeId: e.codeId, keyId: e.keyId, issuedAt: e.issuedAt, expiresAt: e.expiresAt });
+        } catch (err) {
+          ok = false;
+          this.#log.error({ codeId: toHex(e.codeId), err: String(err) }, "cannot record the code id: refusing it");
+        }
+        this.#feedFirst({ type: "codeRecorded", codeId: e.codeId, ok });
+        return;
+      }
+      case "sessionStarted": {
+        const r = e.record;
+        this.#guardStore("sessions.begin", () =>
+          store.sessions.begin({
+            sessionId: r.sessionId,
+            codeId: r.codeId,
+            keyId: r.keyId,
+            deviceId: r.deviceId,
+            carrier: r.carrier,
+            startedAt: Number(r.startedAt),
+            meterStartWh: null,
+          }),
+        );
+        this.#log.info(
+          { sessionId: toHex(r.sessionId), codeId: toHex(r.codeId), carrier: r.carrier, deviceId: r.deviceId },
+          "session accepted",
+        );
+        return;
+      }
+      case "sessionUpdate": {
+        const r = e.record;
+        const id = toHex(r.sessionId);
+        if (r.energyStartWh !== undefined && this.#sessionEnergyStart.get(id) === undefined) {
+          this.#sessionEnergyStart.set(id, r.energyStartWh);
+          this.#guardStore("sessions.meterStart", () => store.sessions.meterStart?.(r.sessionId, r.energyStartWh!));
+        }
+        this.#guardStore("sessions.progress", () =>
+          store.sessions.progress(r.sessionId, {
+            energyWh: r.energyWh,
+            lastMeterWh: r.energyStartWh !== undefined ? r.energyStartWh + r.energyWh : null,
+            at: clock.now(),
+          }),
+        );
+        return;
+      }
+      case "sessionEnded": {
+        const r = e.record;
+        this.#sessionEnergyStart.delete(toHex(r.sessionId));
+        this.#guardStore("sessions.finish", () => {
+          if (r.energyStartWh !== undefined) store.sessions.meterStart?.(r.sessionId, r.energyStartWh);
+          store.sessions.finish(r.sessionId, {
+            stoppedAt: Number(r.endedAt),
+            meterStopWh: r.energyStopWh ?? null,
+            energyWh: r.energyWh,
+            stopReason: r.stopReason,
+            faults: r.faults,
+          });
+        });
+        this.#log.info(
+          { sessionId: toHex(r.sessionId), stopReason: r.stopReason, energyWh: r.energyWh, faults: r.faults },
+          "session ended",
+        );
+        return;
+      }
+      case "send":
+        return this.#send(e.connId, e.message);
+      case "fault":
+        this.#guardStore("faults.raise", () => store.faults.raise(e.code, e.detail, clock.now()));
+        this.#log.error({ fault: e.code, detail: e.detail }, "fault latched");
+        this.#audit("daemon", "fault", e.code, e.detail);
+        return;
+      case "faultCleared":
+        for (const code of e.codes) this.#guardStore("faults.clear", () => store.faults.clear(code, "technician", clock.now()));
+        this.#log.info({ faults: e.codes }, "faults cleared");
+        return;
+      case "state":
+        this.stateSince = clock.now();
+        this.#log.info({ state: e.state }, "pile state");
+        this.#p.notifier.status(`${e.state}`);
+        return;
+      case "relayTestDone":
+        for (const w of this.#relayTestWaiters.splice(0)) w({ ok: e.ok, detail: e.detail });
+        return;
+      case "rejected":
+        this.#count(`core.rejected.${e.input}`);
+        this.#log.warn({ input: e.input, code: e.code, detail: e.detail }, "input refused");
+        return;
+      case "log":
+        this.#log[e.level](e.fields, e.event);
+        return;
+    }
+  }
+
+  #guardStore(what: string, fn: () => unknown): void {
+    try {
+      fn();
+    } catch (e) {
+      this.#count("store.errors");
+      this.#log.error({ op: what, err: e instanceof Error ? e.message : String(e) }, "store write failed");
+    }
+  }
+
+  #audit(actor: "daemon" | "ble" | "console" | "control", action: string, outcome: string, detail?: string): void {
+    this.#guardStore("audit.append", () =>
+      this.#p.store.audit.append({ at: this.#p.clock.now(), actor, action, outcome, ...(detail ? { detail } : {}) }),
+    );
+  }
+
+  #send(connId: string, message: Parameters<typeof encodeMessage>[0]): void {
+    const entry = this.#conns.get(connId);
+    if (!entry) return;
+    const bytes = encodeMessage(message);
+    for (const f of fragment(bytes, entry.conn.mtu)) entry.conn.notify(f);
+    this.#log.trace({ conn: connId, dir: "tx", type: message.type, hex: toHex(bytes) }, "frame");
+  }
+
+  // ---- meter ------------------------------------------------------------------------------
+
+  #pollMeter(): void {
+    if (this.#stopped) return;
+    const started = this.#p.clock.monotonic();
+    this.#p.meter.read().then(
+      (reading) => {
+        this.lastMeter = reading;
+        this.lastMeterError = undefined;
+        void this.feed({
+          type: "meterReading",
+          reading: { energyImportWh: reading.energyImportWh, powerW: reading.powerW, takenAt: reading.takenAt },
+        });
+      },
+      (e: unknown) => {
+        const code = e instanceof MeterError ? e.code : "PORT";
+        this.lastMeterError = e instanceof MeterError ? e : new MeterError("PORT", String(e));
+        this.#count(`meter.${code}`);
+        this.#log.warn({ code, err: e instanceof Error ? e.message : String(e) }, "meter read failed");
+        void this.feed({ type: "meterError", code });
+      },
+    ).finally(() => {
+      if (this.#stopped) return;
+      const wait = Math.max(0, this.#p.config.meter.pollIntervalMs - (this.#p.clock.monotonic() - started));
+      this.#meterTimer = setTimeout(() => this.#pollMeter(), wait);
+    });
+  }
+
+  #heartbeat(): void {
+    this.#beatTimer = setInterval(() => {
+      void this.feed({ type: "tick" }).then(() => {
+        this.lastBeat = this.#p.clock.monotonic();
+      });
+    }, HEARTBEAT_MS);
+  }
+
+  /** The control loop got a heartbeat through recently: feed the systemd watchdog. */
+  healthy(): boolean {
+    return this.#p.clock.monotonic() - this.lastBeat < 3 * HEARTBEAT_MS + 500;
+  }
+
+  // ---- BLE --------------------------------------------------------------------------------
+
+  async #startBle(ble: BlePeripheral): Promise<void> {
+    const log = this.#p.log.child({ component: "ble" });
+    await ble.start({
+      info: () => infoBytes(this.core.snapshot(), this.#p.keys.ids().slice(0, 16)),
+      connect: (conn) => {
+        this.#conns.set(conn.id, { conn, reassembler: new Reassembler(conn.mtu) });
+        this.#count("ble.connections");
+        log.info({ conn: conn.id }, "central connected");
+        void this.feed({ type: "connected", connId: conn.id });
+      },
+      write: (conn, data) => {
+        const entry = this.#conns.get(conn.id);
+        if (!entry) return;
+        entry.reassembler.setMtu(conn.mtu);
+        log.trace({ conn: conn.id, dir: "rx", hex: toHex(data) }, "fragment");
+        for (const out of entry.reassembler.push(data, this.#p.clock.monotonic())) {
+          if (out.kind === "message") void this.feed({ type: "message", connId: conn.id, bytes: out.message });
+          else if (out.kind === "error") {
+            this.#count(`ble.fragment.${out.why as FragmentFault}`);
+            void this.feed({ type: "fragmentError", connId: conn.id });
+          } else if (out.kind === "dropped") this.#count("ble.fragment.dropped");
+        }
+      },
+      disconnect: (conn) => {
+        this.#conns.delete(conn.id);
+        log.info({ conn: conn.id }, "central disconnected");
+        void this.feed({ type: "disconnected", connId: conn.id });
+      },
+      radio: (state, detail) => {
+        this.bleState = state;
+        if (state === "up") {
+          log.info({ detail }, "radio up, advertising");
+          this.#radioUpResolve();
+        } else log.warn({ detail }, "radio down");
+      },
+    });
+  }
+
+  // ---- technicians ------------------------------------------------------------------------
+
+  snapshot(): PileSnapshot {
+    return this.core.snapshot();
+  }
+
+  async technician(cmd: TechnicianCommand): Promise<{ ok: true } | { ok: false; code: string; message: string }> {
+    const effects = await this.feed({ type: "technician", ...cmd } as InputBody);
+    const refused = effects.find((e) => e.type === "rejected");
+    return refused && refused.type === "rejected" ? { ok: false, code: refused.code, message: refused.detail } : { ok: true };
+  }
+
+  async relayTest(timeoutMs = 15_000): Promise<{ ok: boolean; detail: string }> {
+    const result = new Promise<{ ok: boolean; detail: string }>((r) => this.#relayTestWaiters.push(r));
+    const started = await this.technician({ command: "relayTest" });
+    if (!started.ok) {
+      this.#relayTestWaiters.pop();
+      return { ok: false, detail: `${started.code}: ${started.message}` };
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<{ ok: boolean; detail: string }>((r) => {
+      timer = setTimeout(() => r({ ok: false, detail: "no outcome in time" }), timeoutMs);
+    });
+    const r = await Promise.race([result, timeout]);
+    clearTimeout(timer);
+    return r;
+  }
+
+  /**
+   * Orderly stop (SIGTERM): the contactor opens first, through the core (a session ends as a
+   * technician stop would), then every timer and adapter is let go.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    const snap = this.core.snapshot();
+    if (snap.session) {
+      await this.technician({ command: "stop" });
+      // give the core its opening/unlocking deadlines to confirm the contactor open
+      const until = this.#p.clock.monotonic() + this.#p.config.deadlines.contactorOpenMs + this.#p.config.deadlines.lockReleaseMs + 500;
+      while (this.core.snapshot().session && this.#p.clock.monotonic() < until) await new Promise((r) => setTimeout(r, 50));
+    }
+    this.#stopped = true;
+    await this.#write(this.#p.lines.contactor, false, "contactor");
+    for (const u of this.#unsubs.splice(0)) u();
+    for (const t of [this.#deadlineTimer, this.#meterTimer]) if (t) clearTimeout(t);
+    if (this.#beatTimer) clearInterval(this.#beatTimer);
+    if (this.#p.ble) await this.#p.ble.stop().catch(() => {});
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The Meter port over Modbus RTU: plans the reads from the model's register map, runs them through
+ * the bus (which serialises them with every other request on the line), decodes the replies and
+ * stamps the reading with the Clock's monotonic time at the arrival of the last reply.
+ */
+import { type Clock, type Meter, MeterError, type MeterReading } from "../ports.js";
+import { type BusOptions, ModbusBus, type RegisterReader } from "./bus.js";
+import {
+  decodeReading,
+  METER_MAPS,
+  type MeterMap,
+  type MeterModel,
+  type PlanOptions,
+  planReads,
+  type ReadPlan,
+} from "./maps.js";
+
+export interface ModbusMeterOptions {
+  bus: RegisterReader & { close?(): Promise<void> };
+  model: MeterModel | MeterMap;
+  /** Modbus unit (slave) address, 1..247. */
+  unit: number;
+  clock: Clock;
+  plan?: PlanOptions;
+  /** close() also closes the bus (when this meter is alone on it). */
+  ownsBus?: boolean;
+}
+
+export class ModbusMeter implements Meter {
+  readonly map: MeterMap;
+  readonly plans: readonly ReadPlan[];
+  /** The bus it reads through (a ModbusBus exposes its fault counters for the console). */
+  readonly bus: ModbusMeterOptions["bus"];
+  private readonly unit: number;
+  private readonly clock: Clock;
+  private readonly ownsBus: boolean;
+  private closed = false;
+
+  constructor(opts: ModbusMeterOptions) {
+    if (!Number.isInteger(opts.unit) || opts.unit < 1 || opts.unit > 247) {
+      throw new RangeError(`modbus unit must be 1..247, got ${opts.unit}`);
+    }
+    this.map = typeof opts.model === "string" ? METER_MAPS[opts.model] : opts.model;
+    this.plans = planReads(this.map, opts.plan);
+    this.bus = opts.bus;
+    this.unit = opts.unit;
+    this.clock = opts.clock;
+    this.ownsBus = opts.ownsBus ?? false;
+  }
+
+  async read(): Promise<MeterReading> {
+    if (this.closed) throw new MeterError("CLOSED", "meter is closed");
+    const replies: number[][] = [];
+    for (const p of this.plans) replies.push(await this.bus.readRegisters(this.unit, p.fc, p.start, p.count));
+    const takenAt = this.clock.monotonic();
+    const r = decodeReading(this.map, this.plans, replies);
+    if (!r.ok) {
+      // A reply of the wrong size passed the CRC: count it with the garbled frames.
+      throw new MeterError(r.code === "NOT_AVAILABLE" ? "NOT_AVAILABLE" : "CRC", r.message);
+    }
+    return { ...r.values, takenAt };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsBus) await this.bus.close?.();
+  }
+}
+
+/** A meter alone on its own bus: the common case of one pile, one meter, one RS-485 adapter. */
+export function openModbusMeter(
+  opts: BusOptions & { model: MeterModel; unit: number; clock: Clock; plan?: PlanOptions },
+): ModbusMeter {
+  const bus = new ModbusBus(opts);
+  return new ModbusMeter({
+    bus,
+    model: opts.model,
+    unit: opts.unit,
+    clock: opts.clock,
+    plan: opts.plan,
+    ownsBus: true,
+  });
+}

@@ -1,0 +1,1225 @@
+/**
+ * The pile core: verification exchange, session state machine, interlocks and fault policy.
+ * Pure: `handle(input)` returns the effects to perform, in order; see index.ts for the contract.
+ */
+import {
+  type CryptoSuite,
+  checkClaims,
+  codeExpiry,
+  decodeClientMessage,
+  deriveVerifySecret,
+  deviceProof,
+  equalBytes,
+  type Hello,
+  type KeyLookup,
+  type OpenedCode,
+  openCode,
+  PileState,
+  type PileMessage,
+  type PileStateName,
+  type Present,
+  pileProof,
+  Reason,
+  type ReasonName,
+  reasonName,
+  type Stop,
+  stopProof,
+  toHex,
+} from "../protocol/index.js";
+import type { PileCoreConfig } from "./config.js";
+import { EffectBuffer } from "./effects.js";
+import { contactorInterlocks, type InterlockFacts } from "./guard.js";
+import { RateLimiter } from "./rate-limit.js";
+import { TimeFloor } from "./time-floor.js";
+import type {
+  FaultCode,
+  LogLevel,
+  MeterSample,
+  PileCoreErrorCode,
+  PileCounters,
+  PileEffect,
+  PileInput,
+  PileSnapshot,
+  Phase,
+  SessionEndRecord,
+  StopReason,
+  TechnicianCommand,
+} from "./types.js";
+
+/** Synchronous read view of the replay ledger (the store's). */
+export interface LedgerView {
+  isUsed(codeId: Uint8Array): boolean;
+}
+
+export interface PileCoreDeps {
+  suite: CryptoSuite;
+  keys: KeyLookup;
+  ledger: LedgerView;
+  /** n fresh random bytes (nonces, session ids). */
+  random(n: number): Uint8Array;
+}
+
+/** A relay output with its feedback and the deadline by which the feedback must match. */
+interface Actuator {
+  cmd: boolean | undefined;
+  fb: boolean | undefined;
+  deadline: number | undefined;
+}
+
+interface Exchange {
+  keyId: number;
+  codeId: Uint8Array;
+  clientNonce: Uint8Array;
+  pileNonce: Uint8Array;
+  /** Verification secret of the HELLO's codeId: memory only, never in an effect. */
+  v: Uint8Array;
+  startedAt: number;
+  /** A PRESENT or STOP arrived: the exchange clock stopped. */
+  answered: boolean;
+  presented: boolean;
+}
+
+interface Conn {
+  exchange: Exchange | undefined;
+}
+
+interface Session {
+  sessionId: Uint8Array;
+  code: OpenedCode;
+  connId: string;
+  subscribers: Set<string>;
+  /** Connections whose STOP waits for the contactor to be confirmed open. */
+  waiters: Set<string>;
+  recorded: boolean;
+  recordDeadline: number;
+  acceptedAt: number;
+  lockConfirmedAt: number | undefined;
+  meterWaitDeadline: number | undefined;
+  chargingSince: number | undefined;
+  energyStartWh: number | undefined;
+  nextStatusAt: number | undefined;
+  stopReason: StopReason | undefined;
+  faults: FaultCode[];
+  ended: boolean;
+}
+
+interface RelayTest {
+  ok: boolean;
+  detail: string;
+}
+
+type Fields = Record<string, string | number | boolean>;
+
+const STOPPABLE: ReadonlySet<Phase> = new Set(["locking", "closing", "charging"]);
+
+const U32 = 0xffffffff;
+const clampU32 = (n: number) => (Number.isFinite(n) ? Math.min(U32, Math.max(0, Math.floor(n))) : 0);
+
+export class PileCore {
+  readonly #cfg: PileCoreConfig;
+  readonly #deps: PileCoreDeps;
+  #out = new EffectBuffer();
+  #now = 0;
+  /** mono of the input being handled (deadlines fire at their own, earlier, times). */
+  #inputMono = 0;
+  #lastWall: { wall: number; mono: number } | undefined;
+  #phase: Phase = "unbooted";
+  #lastState: PileStateName | undefined;
+  #floor = new TimeFloor(0n);
+  readonly #rate: RateLimiter;
+  readonly #contactor: Actuator = { cmd: undefined, fb: undefined, deadline: undefined };
+  readonly #lock: Actuator = { cmd: undefined, fb: undefined, deadline: undefined };
+  #vehicle: boolean | undefined;
+  #estop = false;
+  #meter: MeterSample | undefined;
+  readonly #faults = new Set<FaultCode>();
+  #unavailable = false;
+  #session: Session | undefined;
+  #relay: RelayTest | undefined;
+  readonly #conns = new Map<string, Conn>();
+  /** Code ids accepted by this process, written or not yet: never accepted twice. */
+  readonly #usedHere = new Set<string>();
+  readonly #counters: PileCounters = {
+    messages: 0,
+    badMessages: 0,
+    fragmentErrors: 0,
+    badProofs: 0,
+    rateLimited: 0,
+    exchangeTimeouts: 0,
+    accepted: 0,
+    sessions: 0,
+    faults: 0,
+    meterErrors: 0,
+    rejectedInputs: 0,
+    reasons: {},
+  };
+
+  constructor(cfg: PileCoreConfig, deps: PileCoreDeps) {
+    this.#cfg = cfg;
+    this.#deps = deps;
+    this.#rate = new RateLimiter({
+      failures: cfg.rateLimitFailures,
+      windowMs: cfg.rateLimitWindowMs,
+      blockMs: cfg.rateLimitBlockMs,
+      maxBlockMs: cfg.rateLimitMaxBlockMs,
+      resetMs: cfg.rateLimitResetMs,
+    });
+  }
+
+  /** Feeds one input; returns the effects to perform, in order. Never throws. */
+  handle(input: PileInput): PileEffect[] {
+    this.#out = new EffectBuffer();
+    try {
+      const bad = validateInput(input);
+      if (bad !== undefined) {
+        this.#reject(inputType(input), "BAD_INPUT", bad);
+        return this.#out.drain();
+      }
+      if (this.#phase === "unbooted" && input.type !== "boot") {
+        this.#reject(input.type, "NOT_BOOTED", "feed boot first");
+        return this.#out.drain();
+      }
+      const mono = Math.max(input.mono, this.#now);
+      if (input.wall !== undefined && Number.isFinite(input.wall)) this.#lastWall = { wall: input.wall, mono };
+      this.#inputMono = mono;
+      this.#expire(mono);
+      this.#now = mono;
+      this.#dispatch(input);
+      this.#enforce();
+      this.#syncState();
+    } catch (e) {
+      this.#failSafe(e);
+    }
+    return this.#out.drain();
+  }
+
+  /** Monotonic ms of the next deadline; feed { type: "tick" } at (or after) it. */
+  nextDeadline(): number | undefined {
+    let min: number | undefined;
+    for (const d of this.#deadlines()) if (min === undefined || d.at < min) min = d.at;
+    return min;
+  }
+
+  snapshot(): PileSnapshot {
+    const s = this.#session;
+    const rl = this.#rate.snapshot(this.#now);
+    return {
+      pileId: this.#cfg.pileId,
+      state: this.#state(),
+      phase: this.#phase,
+      faults: [...this.#faults],
+      unavailable: this.#unavailable,
+      outputs: { contactor: this.#contactor.cmd === true, lock: this.#lock.cmd },
+      feedback: {
+        contactor: this.#contactor.fb,
+        lock: this.#lock.fb,
+        vehicle: this.#vehicle,
+        emergencyStop: this.#estop,
+      },
+      meter: this.#meter && {
+        energyImportWh: this.#meter.energyImportWh,
+        powerW: this.#meter.powerW,
+        ageMs: this.#now - this.#meter.takenAt,
+      },
+      session: s && {
+        sessionId: toHex(s.sessionId),
+        codeId: toHex(s.code.codeId),
+        keyId: s.code.keyId,
+        carrier: s.code.claims.carrier,
+        deviceId: s.code.claims.deviceId,
+        energyWh: this.#sessionEnergy(s),
+        powerW: this.#powerNow(),
+        elapsedS: this.#elapsedS(s),
+        stopReason: s.stopReason,
+      },
+      timeFloorMs: this.#floor.floor.toString(),
+      rateLimit: rl,
+      connections: this.#conns.size,
+      counters: { ...this.#counters, reasons: { ...this.#counters.reasons } },
+    };
+  }
+
+  // ---- dispatch -------------------------------------------------------------------------
+
+  #dispatch(input: PileInput): void {
+    switch (input.type) {
+      case "boot":
+        return this.#boot(input);
+      case "tick":
+        return;
+      case "connected":
+        this.#conns.set(input.connId, { exchange: undefined });
+        return;
+      case "disconnected":
+        return this.#disconnected(input.connId);
+      case "message":
+        return this.#message(input.connId, input.bytes, input.wall);
+      case "fragmentError":
+        this.#conn(input.connId);
+        this.#counters.fragmentErrors++;
+        this.#send(input.connId, { type: "ERROR", reason: Reason.BAD_MESSAGE });
+        return;
+      case "contactorFeedback":
+        return this.#contactorFeedback(input.closed);
+      case "lockFeedback":
+        return this.#lockFeedback(input.engaged);
+      case "vehicle":
+        return this.#vehicleSense(input.present);
+      case "emergencyStop":
+        return this.#emergencyStop(input.active);
+      case "meterReading":
+        return this.#meterReading(input.reading);
+      case "meterError":
+        this.#counters.meterErrors++;
+        this.#log("warn", "meter.error", { code: input.code });
+        return;
+      case "codeRecorded":
+        return this.#codeRecorded(input.codeId, input.ok);
+      case "technician":
+        return this.#technician(input);
+    }
+  }
+
+  // ---- time -----------------------------------------------------------------------------
+
+  #deadlines(): { at: number; fire: () => void }[] {
+    const out: { at: number; fire: () => void }[] = [];
+    const c = this.#contactor;
+    const l = this.#lock;
+    if (c.deadline !== undefined) out.push({ at: c.deadline, fire: () => this.#contactorTimeout() });
+    if (l.deadline !== undefined) out.push({ at: l.deadline, fire: () => this.#lockTimeout() });
+    const s = this.#session;
+    if (s) {
+      if (this.#phase === "authorizing")
+        out.push({ at: s.recordDeadline, fire: () => this.#recordFailed("record not acknowledged in time") });
+      if (this.#phase === "locking" && s.meterWaitDeadline !== undefined)
+        out.push({ at: s.meterWaitDeadline, fire: () => this.#beginStop("METER_LOST") });
+      if ((this.#phase === "closing" || this.#phase === "charging") && c.cmd === true) {
+        const at = this.#meter ? this.#meter.takenAt + this.#cfg.meterStaleMs : this.#now;
+        out.push({ at, fire: () => this.#beginStop("METER_LOST") });
+      }
+      if (this.#phase === "charging" && s.chargingSince !== undefined && s.code.claims.maxDurationS > 0) {
+        const at = s.chargingSince + s.code.claims.maxDurationS * 1000;
+        out.push({ at, fire: () => this.#beginStop("DURATION_LIMIT") });
+      }
+      if (this.#phase === "charging" && s.nextStatusAt !== undefined)
+        out.push({ at: s.nextStatusAt, fire: () => this.#periodicStatus(s) });
+    }
+    for (const [id, conn] of this.#conns) {
+      const ex = conn.exchange;
+      if (ex && !ex.answered)
+        out.push({ at: ex.startedAt + this.#cfg.exchangeTimeoutMs, fire: () => this.#exchangeTimeout(id) });
+    }
+    return out;
+  }
+
+  /** Fires every deadline up to `mono`, each at its own time, earliest first. */
+  #expire(mono: number): void {
+    for (let guard = 0; guard < 10_000; guard++) {
+      let next: { at: number; fire: () => void } | undefined;
+      for (const d of this.#deadlines()) if (d.at <= mono && (next === undefined || d.at < next.at)) next = d;
+      if (!next) return;
+      this.#now = Math.max(this.#now, next.at);
+      next.fire();
+      this.#enforce();
+      this.#syncState();
+    }
+    throw new Error("deadlines do not progress");
+  }
+
+  #wallNow(): bigint {
+    const w = this.#lastWall;
+    return this.#floor.now(w ? w.wall + (this.#now - w.mono) : undefined);
+  }
+
+  // ---- boot -----------------------------------------------------------------------------
+
+  #boot(input: Extract<PileInput, { type: "boot" }>): void {
+    if (this.#phase !== "unbooted") return this.#reject("boot", "ALREADY_BOOTED", "boot fed twice");
+    this.#phase = "booting";
+    this.#floor = new TimeFloor(input.floor);
+    const fb = input.feedback;
+    this.#contactor.fb = fb.contactorClosed;
+    this.#lock.fb = fb.lockEngaged;
+    this.#vehicle = fb.vehicle;
+    this.#estop = fb.emergencyStop === true;
+    // Every output to its safe state first. The lock is only released once the contactor
+    // reads open: a contactor that stays closed is a weld, and a live plug stays locked.
+    this.#commandContactor(false, this.#cfg.contactorOpenMs);
+    if (this.#cfg.lockSafeState === "engaged") this.#commandLock(true, this.#cfg.lockConfirmMs);
+    this.#log("info", "pile.boot", {
+      contactorClosed: fb.contactorClosed,
+      lockEngaged: fb.lockEngaged,
+      timeFloorMs: this.#floor.floor.toString(),
+    });
+    if (input.interrupted) {
+      const i = input.interrupted;
+      this.#out.push({
+        type: "sessionEnded",
+        record: {
+          sessionId: i.sessionId,
+          codeId: i.codeId,
+          stopReason: "INTERRUPTED",
+          endedAt: this.#wallNow(),
+          energyStartWh: i.energyStartWh,
+          energyStopWh: undefined,
+          energyWh: 0,
+          faults: [],
+        },
+      });
+      this.#log("warn", "session.interrupted", { sessionId: toHex(i.sessionId), codeId: toHex(i.codeId) });
+    }
+    if (this.#estop) this.#fault("EMERGENCY_STOP", "emergency stop active at boot");
+    if (this.#phase === "booting" && this.#contactor.deadline === undefined) this.#bootContactorOpen();
+  }
+
+  #bootContactorOpen(): void {
+    if (this.#cfg.lockSafeState === "released" && !this.#faults.has("WELD"))
+      this.#commandLock(false, this.#cfg.lockReleaseMs);
+    this.#bootProgress();
+  }
+
+  #bootProgress(): void {
+    if (this.#phase !== "booting") return;
+    if (this.#contactor.deadline !== undefined || this.#lock.deadline !== undefined) return;
+    this.#phase = "idle";
+    this.#log("info", "pile.ready", { state: this.#state() });
+  }
+
+  // ---- actuators ------------------------------------------------------------------------
+
+  /** Commands the contactor; a deadline is set unless the feedback already matches. */
+  #commandContactor(closed: boolean, ms: number): void {
+    const c = this.#contactor;
+    this.#out.push({ type: "contactor", closed });
+    c.cmd = closed;
+    c.deadline = c.fb === closed ? undefined : this.#now + ms;
+  }
+
+  #commandLock(engaged: boolean, ms: number): void {
+    const l = this.#lock;
+    this.#out.push({ type: "lock", engaged });
+    l.cmd = engaged;
+    l.deadline = l.fb === engaged ? undefined : this.#now + ms;
+  }
+
+  #contactorFeedback(closed: boolean): void {
+    const c = this.#contactor;
+    const was = c.fb;
+    c.fb = closed;
+    if (c.deadline !== undefined) {
+      if (closed === c.cmd) {
+        c.deadline = undefined;
+        this.#contactorConfirmed();
+      }
+      return;
+    }
+    if (c.cmd === false && closed) this.#fault("WELD", "contactor reads closed while commanded open");
+    else if (c.cmd === true && !closed && was !== false) this.#fault("CONTACTOR_LOST", "contactor dropped out");
+  }
+
+  #contactorConfirmed(): void {
+    const c = this.#contactor;
+    switch (this.#phase) {
+      case "booting":
+        return this.#bootContactorOpen();
+      case "closing":
+        if (c.cmd === true) this.#charging();
+        return;
+      case "opening":
+        if (c.cmd === false) this.#sessionContactorOpen();
+        return;
+      case "relayTest":
+        if (c.cmd === true) this.#commandContactor(false, this.#cfg.contactorOpenMs);
+        if (this.#contactor.deadline === undefined) this.#relayTestDone();
+        return;
+      default:
+        return;
+    }
+  }
+
+  #contactorTimeout(): void {
+    const c = this.#contactor;
+    c.deadline = undefined;
+    if (c.cmd === false) this.#fault("WELD", `contactor still closed ${this.#cfg.contactorOpenMs} ms after opening`);
+    else this.#fault("CONTACTOR_CLOSE_TIMEOUT", `contactor not closed within ${this.#cfg.contactorCloseMs} ms`);
+  }
+
+  #lockFeedback(engaged: boolean): void {
+    const l = this.#lock;
+    const was = l.fb;
+    l.fb = engaged;
+    if (l.deadline !== undefined) {
+      if (engaged === l.cmd) {
+        l.deadline = undefined;
+        this.#lockConfirmed();
+      }
+      return;
+    }
+    if (l.cmd === true && !engaged && was !== false) {
+      if (this.#session && !this.#session.ended) this.#fault("LOCK_LOST", "lock released during a session");
+      else this.#log("warn", "lock.released_unexpectedly", {});
+    } else if (l.cmd === false && engaged && was !== true) {
+      this.#log("warn", "lock.engaged_unexpectedly", {});
+    }
+  }
+
+  #lockConfirmed(): void {
+    switch (this.#phase) {
+      case "booting":
+        return this.#bootProgress();
+      case "locking": {
+        const s = this.#session;
+        if (s && this.#lock.cmd === true) {
+          s.lockConfirmedAt = this.#now;
+          this.#tryClose();
+        }
+        return;
+      }
+      case "unlocking":
+        if (this.#lock.cmd === false) this.#unlocked();
+        return;
+      default:
+        return;
+    }
+  }
+
+  #lockTimeout(): void {
+    const l = this.#lock;
+    l.deadline = undefined;
+    if (l.cmd === true) this.#fault("LOCK_ENGAGE_TIMEOUT", `lock not engaged within ${this.#cfg.lockConfirmMs} ms`);
+    else {
+      this.#fault("LOCK_RELEASE_TIMEOUT", `lock not released within ${this.#cfg.lockReleaseMs} ms`);
+      if (this.#phase === "unlocking") this.#unlocked();
+    }
+    this.#bootProgress();
+  }
+
+  // ---- plant inputs ---------------------------------------------------------------------
+
+  #vehicleSense(present: boolean | undefined): void {
+    this.#vehicle = present;
+    if (present === false && STOPPABLE.has(this.#phase)) this.#beginStop("PLUG_REMOVED");
+    if (present !== false && this.#phase === "relayTest") this.#abortRelayTest("vehicle sensed during relay test");
+  }
+
+  #emergencyStop(active: boolean): void {
+    const was = this.#estop;
+    this.#estop = active;
+    if (active) this.#fault("EMERGENCY_STOP", "emergency stop active");
+    else if (was) this.#log("info", "estop.released", {});
+  }
+
+  #meterReading(r: MeterSample): void {
+    const takenAt = Math.min(r.takenAt, this.#now);
+    if (this.#meter && takenAt < this.#meter.takenAt) return;
+    this.#meter = { energyImportWh: r.energyImportWh, powerW: r.powerW, takenAt };
+    const s = this.#session;
+    if (!s) return;
+    if (this.#phase === "locking" && s.lockConfirmedAt !== undefined) this.#tryClose();
+    if (this.#phase === "charging" && s.code.claims.maxEnergyWh > 0) {
+      if (this.#sessionEnergy(s) >= s.code.claims.maxEnergyWh) this.#beginStop("ENERGY_LIMIT");
+    }
+  }
+
+  #meterFresh(): boolean {
+    return this.#meter !== undefined && this.#now - this.#meter.takenAt < this.#cfg.meterStaleMs;
+  }
+
+  // ---- interlock ------------------------------------------------------------------------
+
+  #facts(purpose: InterlockFacts["purpose"]): InterlockFacts {
+    const s = this.#session;
+    return {
+      purpose,
+      codeAccepted: s !== undefined && s.recorded && s.stopReason === undefined && !s.ended,
+      lockConfirmed: this.#lock.cmd === true && this.#lock.fb === true,
+      vehicle: this.#vehicle,
+      faultLatched: this.#faults.size > 0,
+      emergencyStop: this.#estop,
+      meterFresh: this.#meterFresh(),
+    };
+  }
+
+  /** The only place that closes the contactor for a session. */
+  #tryClose(): void {
+    const s = this.#session;
+    if (!s || this.#phase !== "locking") return;
+    const blockers = contactorInterlocks(this.#facts("session"));
+    if (blockers.length === 0) {
+      s.meterWaitDeadline = undefined;
+      s.energyStartWh = this.#meter?.energyImportWh;
+      s.chargingSince = this.#now;
+      this.#phase = "closing";
+      this.#commandContactor(true, this.#cfg.contactorCloseMs);
+      this.#log("info", "contactor.closing", { sessionId: toHex(s.sessionId) });
+      if (this.#contactor.deadline === undefined) this.#charging();
+      return;
+    }
+    if (blockers.length === 1 && blockers[0] === "METER") {
+      s.meterWaitDeadline ??= this.#now + this.#cfg.meterStaleMs;
+      return;
+    }
+    this.#log("warn", "contactor.close_refused", { interlocks: blockers.join(",") });
+  }
+
+  /** Re-checks the interlock while the contactor is commanded closed; opens it on any failure. */
+  #enforce(): void {
+    if (this.#contactor.cmd !== true) return;
+    if (this.#phase === "relayTest") {
+      if (contactorInterlocks(this.#facts("relayTest")).length > 0) this.#abortRelayTest("interlock");
+      return;
+    }
+    const first = contactorInterlocks(this.#facts("session"))[0];
+    if (first === undefined) return;
+    switch (first) {
+      case "EMERGENCY_STOP":
+        return this.#fault("EMERGENCY_STOP", "emergency stop active");
+      case "LOCK":
+        return this.#fault("LOCK_LOST", "lock not engaged while the contactor is closed");
+      case "VEHICLE":
+        return this.#beginStop("PLUG_REMOVED");
+      case "METER":
+        return this.#beginStop("METER_LOST");
+      default:
+        if (this.#session && STOPPABLE.has(this.#phase)) return this.#beginStop("FAULT");
+        return this.#fault("INTERNAL", `contactor closed without a session (${first})`);
+    }
+  }
+
+  // ---- faults ---------------------------------------------------------------------------
+
+  /** Any fault: contactor open first, latch, then the phase decides what follows. */
+  #fault(code: FaultCode, detail: string): void {
+    const c = this.#contactor;
+    const wasClosed = c.cmd === true;
+    this.#out.push({ type: "contactor", closed: false });
+    c.cmd = false;
+    if (code === "WELD" || c.fb === false) c.deadline = undefined;
+    else if (wasClosed || c.deadline === undefined) c.deadline = this.#now + this.#cfg.contactorOpenMs;
+    const fresh = !this.#faults.has(code);
+    this.#faults.add(code);
+    if (fresh) {
+      this.#counters.faults++;
+      this.#out.push({ type: "fault", code, detail });
+    }
+    this.#log("error", "fault", { code, detail, latched: true });
+    const s = this.#session;
+    if (s && !s.ended && !s.faults.includes(code)) s.faults.push(code);
+    if (code === "WELD") {
+      // Never release a live plug.
+      if (this.#lock.cmd !== true || this.#lock.deadline !== undefined) {
+        this.#out.push({ type: "lock", engaged: true });
+        this.#lock.cmd = true;
+        this.#lock.deadline = undefined;
+      }
+    }
+    switch (this.#phase) {
+      case "locking":
+      case "closing":
+      case "charging":
+        return this.#beginStop("FAULT");
+      case "opening":
+        if (code === "WELD") this.#sessionWelded();
+        return;
+      case "unlocking":
+        if (code === "WELD") this.#unlocked();
+        return;
+      case "relayTest":
+        if (this.#relay) this.#relay = { ok: false, detail: code };
+        if (c.deadline === undefined) this.#relayTestDone();
+        return;
+      case "booting":
+        return this.#bootProgress();
+      default:
+        return;
+    }
+  }
+
+  #failSafe(e: unknown): void {
+    try {
+      this.#out.push({ type: "contactor", closed: false });
+      this.#contactor.cmd = false;
+      if (!this.#faults.has("INTERNAL")) {
+        this.#faults.add("INTERNAL");
+        this.#out.push({ type: "fault", code: "INTERNAL", detail: "core failure" });
+      }
+      this.#log("error", "core.internal_error", { error: e instanceof Error ? e.name : typeof e });
+      this.#syncState();
+    } catch {
+      // nothing more can be done safely here: the contactor(false) effect is already queued
+    }
+  }
+
+  // ---- session --------------------------------------------------------------------------
+
+  #charging(): void {
+    const s = this.#session;
+    if (!s) return;
+    this.#phase = "charging";
+    s.nextStatusAt = this.#now + this.#cfg.statusIntervalMs;
+    this.#sessionUpdate(s);
+    this.#log("info", "session.charging", { sessionId: toHex(s.sessionId) });
+  }
+
+  #periodicStatus(s: Session): void {
+    // A late tick yields one STATUS, not one per missed period.
+    const next = (s.nextStatusAt ?? this.#now) + this.#cfg.statusIntervalMs;
+    s.nextStatusAt = next > this.#inputMono ? next : this.#inputMono + this.#cfg.statusIntervalMs;
+    this.#statusTo(s.subscribers, this.#state(), s);
+    this.#sessionUpdate(s);
+  }
+
+  #sessionUpdate(s: Session): void {
+    this.#out.push({
+      type: "sessionUpdate",
+      record: {
+        sessionId: s.sessionId,
+        state: this.#state(),
+        energyStartWh: s.energyStartWh,
+        energyWh: this.#sessionEnergy(s),
+        powerW: this.#powerNow(),
+      },
+    });
+  }
+
+  /** Ends a running session: the contactor opens first, the rest once it reads open. */
+  #beginStop(reason: StopReason): void {
+    const s = this.#session;
+    if (!s || !STOPPABLE.has(this.#phase)) return;
+    s.stopReason ??= reason;
+    s.meterWaitDeadline = undefined;
+    this.#phase = "opening";
+    const c = this.#contactor;
+    // Already commanded open (a fault came first): re-asserting it costs nothing.
+    if (c.cmd !== false) this.#commandContactor(false, this.#cfg.contactorOpenMs);
+    else this.#out.push({ type: "contactor", closed: false });
+    if (this.#lock.cmd === true) this.#lock.deadline = undefined;
+    this.#log("info", "session.stopping", { sessionId: toHex(s.sessionId), reason: s.stopReason });
+    if (c.deadline === undefined) {
+      if (c.fb === false) this.#sessionContactorOpen();
+      else this.#sessionWelded();
+    }
+  }
+
+  #endRecord(s: Session): SessionEndRecord {
+    const stop = this.#meter?.energyImportWh;
+    return {
+      sessionId: s.sessionId,
+      codeId: s.code.codeId,
+      stopReason: s.stopReason ?? "FAULT",
+      endedAt: this.#wallNow(),
+      energyStartWh: s.energyStartWh,
+      energyStopWh: s.energyStartWh === undefined ? undefined : stop,
+      energyWh: this.#sessionEnergy(s),
+      faults: [...s.faults],
+    };
+  }
+
+  #sessionContactorOpen(): void {
+    const s = this.#session;
+    if (!s) return;
+    s.ended = true;
+    this.#out.push({ type: "sessionEnded", record: this.#endRecord(s) });
+    for (const id of s.waiters) this.#send(id, { type: "RESULT", reason: Reason.STOPPED });
+    s.waiters.clear();
+    this.#log("info", "session.ended", { sessionId: toHex(s.sessionId), reason: s.stopReason ?? "FAULT" });
+    this.#phase = "unlocking";
+    this.#commandLock(false, this.#cfg.lockReleaseMs);
+    if (this.#lock.deadline === undefined) this.#unlocked();
+  }
+
+  /** The contactor cannot be confirmed open: FAULTED (latched by the caller), lock kept engaged. */
+  #sessionWelded(): void {
+    const s = this.#session;
+    if (!s) return;
+    if (!s.faults.includes("WELD")) s.faults.push("WELD");
+    s.ended = true;
+    this.#out.push({ type: "sessionEnded", record: this.#endRecord(s) });
+    for (const id of s.waiters) this.#send(id, { type: "RESULT", reason: Reason.FAULTED });
+    s.waiters.clear();
+    this.#completeSession();
+  }
+
+  #unlocked(): void {
+    if (this.#session) this.#completeSession();
+    else {
+      this.#phase = "idle";
+      this.#syncState();
+    }
+  }
+
+  /** The session is over: back to idle, and a last STATUS of the state it left the pile in. */
+  #completeSession(): void {
+    const s = this.#session;
+    this.#session = undefined;
+    this.#phase = "idle";
+    this.#syncState();
+    if (s) this.#statusTo(s.subscribers, this.#state(), undefined);
+  }
+
+  #sessionEnergy(s: Session): number {
+    if (s.energyStartWh === undefined || !this.#meter) return 0;
+    return Math.max(0, this.#meter.energyImportWh - s.energyStartWh);
+  }
+
+  #powerNow(): number {
+    return this.#meter && this.#meterFresh() ? this.#meter.powerW : 0;
+  }
+
+  #elapsedS(s: Session): number {
+    return Math.floor((this.#now - s.acceptedAt) / 1000);
+  }
+
+  // ---- state ----------------------------------------------------------------------------
+
+  #state(): PileStateName {
+    if (this.#faults.size > 0) return "FAULTED";
+    switch (this.#phase) {
+      case "unbooted":
+      case "booting":
+      case "relayTest":
+        return "UNAVAILABLE";
+      case "authorizing":
+        return "AUTHORIZING";
+      case "locking":
+        return "PREPARING";
+      case "closing":
+      case "charging":
+        return "CHARGING";
+      case "opening":
+      case "unlocking":
+        return "FINISHING";
+      case "idle":
+        return this.#unavailable ? "UNAVAILABLE" : "AVAILABLE";
+    }
+  }
+
+  #syncState(): void {
+    const st = this.#state();
+    if (st === this.#lastState) return;
+    this.#lastState = st;
+    this.#out.push({ type: "state", state: st });
+    const s = this.#session;
+    if (s && s.recorded) this.#statusTo(s.subscribers, st, s);
+  }
+
+  #statusTo(conns: Iterable<string>, state: PileStateName, s: Session | undefined): void {
+    for (const id of conns) {
+      this.#send(id, {
+        type: "STATUS",
+        state: PileState[state],
+        energyWh: clampU32(s ? this.#sessionEnergy(s) : 0),
+        powerW: clampU32(s ? this.#powerNow() : 0),
+        elapsedS: clampU32(s ? this.#elapsedS(s) : 0),
+      });
+    }
+  }
+
+  // ---- BLE exchange ---------------------------------------------------------------------
+
+  #conn(id: string): Conn {
+    let c = this.#conns.get(id);
+    if (!c) {
+      c = { exchange: undefined };
+      this.#conns.set(id, c);
+    }
+    return c;
+  }
+
+  #disconnected(id: string): void {
+    this.#conns.delete(id);
+    const s = this.#session;
+    if (s) {
+      s.subscribers.delete(id);
+      s.waiters.delete(id);
+    }
+  }
+
+  #message(connId: string, bytes: Uint8Array, wall: number | undefined): void {
+    const conn = this.#conn(connId);
+    this.#counters.messages++;
+    const m = decodeClientMessage(bytes);
+    if (!m.ok) {
+      this.#counters.badMessages++;
+      return this.#send(connId, { type: "ERROR", reason: Reason.BAD_MESSAGE });
+    }
+    switch (m.value.type) {
+      case "HELLO":
+        return this.#hello(connId, conn, m.value);
+      case "PRESENT":
+        return this.#present(connId, conn, m.value, wall);
+      case "STOP":
+        return this.#stop(connId, conn, m.value);
+    }
+  }
+
+  #hello(connId: string, conn: Conn, h: Hello): void {
+    conn.exchange = undefined;
+    if (h.version !== 1) return this.#error(connId, "UNSUPPORTED_VERSION");
+    const key = this.#deps.keys.get(h.keyId);
+    if (!key) return this.#error(connId, "UNKNOWN_KEY");
+    if (this.#rate.blocked(this.#now)) {
+      this.#counters.rateLimited++;
+      return this.#error(connId, "RATE_LIMITED");
+    }
+    const pileNonce = this.#deps.random(16);
+    if (!(pileNonce instanceof Uint8Array) || pileNonce.length !== 16) throw new Error("random source");
+    const v = deriveVerifySecret(this.#deps.suite, key.key, h.codeId);
+    const proof = pileProof(this.#deps.suite, v, h.codeId, h.clientNonce, pileNonce, this.#cfg.pileId);
+    conn.exchange = {
+      keyId: h.keyId,
+      codeId: h.codeId,
+      clientNonce: h.clientNonce,
+      pileNonce,
+      v,
+      startedAt: this.#now,
+      answered: false,
+      presented: false,
+    };
+    this.#send(connId, { type: "CHALLENGE", pileNonce, pileProof: proof });
+  }
+
+  #present(connId: string, conn: Conn, p: Present, wall: number | undefined): void {
+    const ex = conn.exchange;
+    if (!ex || ex.presented) return this.#error(connId, "OUT_OF_ORDER");
+    ex.presented = true;
+    ex.answered = true;
+    const suite = this.#deps.suite;
+    const expected = deviceProof(suite, ex.v, ex.codeId, ex.pileNonce, ex.clientNonce);
+    if (!suite.timingSafeEqual(expected, p.deviceProof)) return this.#proofFailed(connId, "PRESENT");
+    const opened = openCode(suite, this.#deps.keys, p.code);
+    if (!opened.ok) return this.#result(connId, opened.error);
+    const code = opened.value;
+    const bad = checkClaims(code, {
+      pileId: this.#cfg.pileId,
+      now: this.#floor.now(wall),
+      skewMs: this.#cfg.skewMs,
+      expect: { keyId: ex.keyId, codeId: ex.codeId },
+    });
+    if (bad) return this.#result(connId, bad);
+    const hex = toHex(code.codeId);
+    let used: boolean;
+    try {
+      used = this.#usedHere.has(hex) || this.#deps.ledger.isUsed(code.codeId);
+    } catch {
+      this.#log("error", "ledger.read_failed", { codeId: hex });
+      return this.#result(connId, "FAULTED");
+    }
+    if (used) return this.#result(connId, "REPLAYED");
+    const refusal = this.#refusal(false);
+    if (refusal) return this.#result(connId, refusal);
+    const sessionId = this.#deps.random(16);
+    if (!(sessionId instanceof Uint8Array) || sessionId.length !== 16) throw new Error("random source");
+    this.#usedHere.add(hex);
+    this.#session = {
+      sessionId,
+      code,
+      connId,
+      subscribers: new Set([connId]),
+      waiters: new Set(),
+      recorded: false,
+      recordDeadline: this.#now + this.#cfg.recordTimeoutMs,
+      acceptedAt: this.#now,
+      lockConfirmedAt: undefined,
+      meterWaitDeadline: undefined,
+      chargingSince: undefined,
+      energyStartWh: undefined,
+      nextStatusAt: undefined,
+      stopReason: undefined,
+      faults: [],
+      ended: false,
+    };
+    this.#phase = "authorizing";
+    this.#out.push({
+      type: "recordCode",
+      codeId: code.codeId,
+      keyId: code.keyId,
+      issuedAt: code.claims.issuedAt,
+      expiresAt: codeExpiry(code.claims, this.#cfg.skewMs),
+    });
+    this.#log("info", "code.accepted", { codeId: hex, keyId: code.keyId, connId });
+  }
+
+  /**
+   * Preconditions of §3, in order: BUSY (a session running or being set up, or the pile booting,
+   * finishing or testing its relay), FAULTED (a fault latched, the pile UNAVAILABLE for
+   * maintenance, the emergency stop active, or the meter silent: it cannot meter a session),
+   * NO_VEHICLE (the vehicle sense reads absent; undefined passes).
+   */
+  #refusal(ownSession: boolean): ReasonName | undefined {
+    if (ownSession ? this.#phase !== "authorizing" : this.#phase !== "idle" || this.#session) return "BUSY";
+    if (this.#faults.size > 0 || this.#unavailable || this.#estop || !this.#meterFresh()) return "FAULTED";
+    if (this.#vehicle === false) return "NO_VEHICLE";
+    return undefined;
+  }
+
+  #codeRecorded(codeId: Uint8Array, ok: boolean): void {
+    const s = this.#session;
+    if (!s || this.#phase !== "authorizing" || !equalBytes(s.code.codeId, codeId))
+      return this.#reject("codeRecorded", "BAD_INPUT", "no recordCode pending for this code id");
+    if (!ok) return this.#recordFailed("store refused the code record");
+    s.recorded = true;
+    this.#floor.raise(s.code.claims.issuedAt);
+    const refusal = this.#refusal(true);
+    if (refusal) {
+      // The code is spent (recorded), but nothing moved: the carrier hears why.
+      this.#session = undefined;
+      this.#phase = "idle";
+      this.#result(s.connId, refusal);
+      return;
+    }
+    this.#counters.accepted++;
+    this.#counters.sessions++;
+    this.#phase = "locking";
+    this.#commandLock(true, this.#cfg.lockConfirmMs);
+    const c = s.code.claims;
+    this.#out.push({
+      type: "sessionStarted",
+      record: {
+        sessionId: s.sessionId,
+        codeId: s.code.codeId,
+        keyId: s.code.keyId,
+        issuedAt: c.issuedAt,
+        carrier: c.carrier,
+        deviceId: c.deviceId,
+        maxEnergyWh: c.maxEnergyWh,
+        maxDurationS: c.maxDurationS,
+        startedAt: this.#wallNow(),
+      },
+    });
+    if (this.#conns.has(s.connId))
+      this.#send(s.connId, { type: "RESULT", reason: Reason.ACCEPTED, sessionId: s.sessionId });
+    this.#log("info", "session.started", { sessionId: toHex(s.sessionId), codeId: toHex(s.code.codeId) });
+    if (this.#lock.deadline === undefined) this.#lockConfirmed();
+  }
+
+  #recordFailed(detail: string): void {
+    const s = this.#session;
+    if (!s || this.#phase !== "authorizing") return;
+    this.#usedHere.delete(toHex(s.code.codeId));
+    this.#session = undefined;
+    this.#phase = "idle";
+    this.#log("error", "store.record_failed", { codeId: toHex(s.code.codeId), detail });
+    this.#result(s.connId, "FAULTED");
+  }
+
+  #stop(connId: string, conn: Conn, m: Stop): void {
+    const ex = conn.exchange;
+    if (!ex) return this.#error(connId, "OUT_OF_ORDER");
+    ex.answered = true;
+    const suite = this.#deps.suite;
+    const expected = stopProof(suite, ex.v, ex.codeId, ex.pileNonce);
+    if (!suite.timingSafeEqual(expected, m.stopProof)) return this.#proofFailed(connId, "STOP");
+    const s = this.#session;
+    if (!s || !s.recorded || s.ended || !equalBytes(s.code.codeId, ex.codeId))
+      return this.#result(connId, "OUT_OF_ORDER");
+    s.subscribers.add(connId);
+    s.waiters.add(connId);
+    this.#log("info", "session.stop_requested", { sessionId: toHex(s.sessionId), connId });
+    if (STOPPABLE.has(this.#phase)) this.#beginStop("CARRIER_STOP");
+  }
+
+  #proofFailed(connId: string, what: "PRESENT" | "STOP"): void {
+    this.#counters.badProofs++;
+    const block = this.#rate.failure(this.#now);
+    this.#log("warn", "proof.failed", { message: what, connId });
+    if (block !== undefined) this.#log("warn", "ratelimit.block", { blockMs: block });
+    this.#result(connId, "BAD_PROOF");
+  }
+
+  #exchangeTimeout(connId: string): void {
+    const conn = this.#conns.get(connId);
+    if (!conn) return;
+    conn.exchange = undefined;
+    this.#counters.exchangeTimeouts++;
+    this.#error(connId, "TIMEOUT");
+  }
+
+  #result(connId: string, reason: ReasonName): void {
+    this.#send(connId, { type: "RESULT", reason: Reason[reason] });
+  }
+
+  #error(connId: string, reason: ReasonName): void {
+    this.#send(connId, { type: "ERROR", reason: Reason[reason] });
+  }
+
+  #send(connId: string, message: PileMessage): void {
+    if (message.type === "RESULT" || message.type === "ERROR") {
+      const name = reasonName(message.reason);
+      if (name) this.#counters.reasons[name] = (this.#counters.reasons[name] ?? 0) + 1;
+    }
+    this.#out.push({ type: "send", connId, message });
+  }
+
+  // ---- technician -----------------------------------------------------------------------
+
+  #technician(cmd: TechnicianCommand): void {
+    switch (cmd.command) {
+      case "stop":
+        if (this.#phase === "relayTest") return this.#abortRelayTest("stopped by technician");
+        if (this.#phase === "authorizing") return this.#reject("technician", "BUSY", "session being set up");
+        if (this.#phase === "opening") return;
+        if (!STOPPABLE.has(this.#phase)) return this.#reject("technician", "NO_SESSION", "no session running");
+        return this.#beginStop("TECHNICIAN");
+      case "clearFault":
+        return this.#clearFault();
+      case "setAvailable":
+        if (this.#unavailable === !cmd.available) return;
+        this.#unavailable = !cmd.available;
+        this.#log("info", "pile.availability", { available: cmd.available });
+        return;
+      case "relayTest":
+        return this.#relayTest();
+    }
+  }
+
+  #clearFault(): void {
+    if (this.#faults.size === 0) return this.#reject("technician", "NOT_FAULTED", "no fault latched");
+    if (this.#phase !== "idle") return this.#reject("technician", "BUSY", `pile is ${this.#phase}`);
+    if (this.#contactor.fb !== false || this.#contactor.cmd !== false || this.#contactor.deadline !== undefined)
+      return this.#reject("technician", "UNSAFE", "contactor does not read open");
+    if (this.#estop) return this.#reject("technician", "UNSAFE", "emergency stop active");
+    const codes = [...this.#faults];
+    this.#faults.clear();
+    this.#out.push({ type: "faultCleared", codes });
+    this.#log("info", "fault.cleared", { codes: codes.join(",") });
+    if (this.#lock.cmd !== false || this.#lock.fb !== false) {
+      this.#phase = "unlocking";
+      this.#commandLock(false, this.#cfg.lockReleaseMs);
+      if (this.#lock.deadline === undefined) this.#unlocked();
+    }
+  }
+
+  #relayTest(): void {
+    if (this.#phase !== "idle") return this.#reject("technician", "BUSY", `pile is ${this.#phase}`);
+    const blockers = contactorInterlocks(this.#facts("relayTest"));
+    if (blockers.length > 0 || this.#contactor.fb !== false)
+      return this.#reject("technician", "UNSAFE", `relay test refused: ${blockers.join(",") || "CONTACTOR"}`);
+    this.#phase = "relayTest";
+    this.#relay = { ok: true, detail: "closed and reopened" };
+    this.#commandContactor(true, this.#cfg.contactorCloseMs);
+    this.#log("info", "relaytest.start", {});
+  }
+
+  #abortRelayTest(detail: string): void {
+    if (this.#phase !== "relayTest") return;
+    this.#relay = { ok: false, detail };
+    if (this.#contactor.cmd !== false) this.#commandContactor(false, this.#cfg.contactorOpenMs);
+    if (this.#contactor.deadline === undefined) this.#relayTestDone();
+  }
+
+  #relayTestDone(): void {
+    const r = this.#relay ?? { ok: false, detail: "unknown" };
+    this.#relay = undefined;
+    this.#phase = "idle";
+    this.#out.push({ type: "relayTestDone", ok: r.ok, detail: r.detail });
+    this.#log(r.ok ? "info" : "warn", "relaytest.done", { ok: r.ok, detail: r.detail });
+  }
+
+  // ---- misc -----------------------------------------------------------------------------
+
+  #reject(input: string, code: PileCoreErrorCode, detail: string): void {
+    this.#counters.rejectedInputs++;
+    this.#out.push({ type: "rejected", input: input as PileInput["type"], code, detail });
+  }
+
+  #log(level: LogLevel, event: string, fields: Fields): void {
+    this.#out.push({ type: "log", level, event, fields });
+  }
+}
+
+// ---- input validation (inputs may come from anywhere: never trust their shape) -------------
+
+const INPUT_TYPES = new Set<string>([
+  "boot",
+  "tick",
+  "connected",
+  "message",
+  "fragmentError",
+  "disconnected",
+  "contactorFeedback",
+  "lockFeedback",
+  "vehicle",
+  "emergencyStop",
+  "meterReading",
+  "meterError",
+  "codeRecorded",
+  "technician",
+]);
+
+function inputType(input: unknown): string {
+  const t = typeof input === "object" && input !== null ? (input as { type?: unknown }).type : undefined;
+  return typeof t === "string" && INPUT_TYPES.has(t) ? t : "unknown";
+}
+
+const isBool = (v: unknown): v is boolean => typeof v === "boolean";
+const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const isId = (v: unknown): v is string => typeof v === "string" && v.length > 0 && v.length <= 256;
+
+/** Why an input is malformed, or undefined when it is well-formed. */
+export function validateInput(input: unknown): string | undefined {
+  if (typeof input !== "object" || input === null) return "input is not an object";
+  const i = input as Record<string, unknown>;
+  if (typeof i.type !== "string" || !INPUT_TYPES.has(i.type)) return "unknown input type";
+  if (!isNum(i.mono) || i.mono < 0 || i.mono > Number.MAX_SAFE_INTEGER) return "mono must be 0..2^53-1";
+  if (i.wall !== undefined && !isNum(i.wall)) return "wall must be a finite number";
+  switch (i.type) {
+    case "boot": {
+      const f = i.feedback as Record<string, unknown> | undefined;
+      if (typeof f !== "object" || f === null) return "boot.feedback missing";
+      if (!isBool(f.contactorClosed) || !isBool(f.lockEngaged)) return "boot.feedback needs contactorClosed, lockEngaged";
+      if (f.vehicle !== undefined && !isBool(f.vehicle)) return "boot.feedback.vehicle";
+      if (f.emergencyStop !== undefined && !isBool(f.emergencyStop)) return "boot.feedback.emergencyStop";
+      if (typeof i.floor !== "bigint" || i.floor < 0n) return "boot.floor must be a bigint >= 0";
+      const s = i.interrupted as Record<string, unknown> | undefined;
+      if (s !== undefined) {
+        if (typeof s !== "object" || s === null) return "boot.interrupted";
+        if (!(s.sessionId instanceof Uint8Array) || !(s.codeId instanceof Uint8Array)) return "boot.interrupted ids";
+        if (s.energyStartWh !== undefined && !isNum(s.energyStartWh)) return "boot.interrupted.energyStartWh";
+      }
+      return undefined;
+    }
+    case "connected":
+    case "disconnected":
+    case "fragmentError":
+      return isId(i.connId) ? undefined : "connId";
+    case "message":
+      if (!isId(i.connId)) return "connId";
+      return i.bytes instanceof Uint8Array ? undefined : "bytes must be a Uint8Array";
+    case "contactorFeedback":
+      return isBool(i.closed) ? undefined : "closed must be a boolean";
+    case "lockFeedback":
+      return isBool(i.engaged) ? undefined : "engaged must be a boolean";
+    case "vehicle":
+      return i.present === undefined || isBool(i.present) ? undefined : "present must be boolean or undefined";
+    case "emergencyStop":
+      return isBool(i.active) ? undefined : "active must be a boolean";
+    case "meterReading": {
+      const r = i.reading as Record<string, unknown> | undefined;
+      if (typeof r !== "object" || r === null) return "reading missing";
+      if (!isNum(r.energyImportWh) || r.energyImportWh < 0) return "reading.energyImportWh";
+      if (!isNum(r.powerW)) return "reading.powerW";
+      if (!isNum(r.takenAt) || r.takenAt < 0) return "reading.takenAt";
+      return undefined;
+    }
+    case "meterError":
+      return typeof i.code === "string" ? undefined : "code must be a string";
+    case "codeRecorded":
+      if (!(i.codeId instanceof Uint8Array)) return "codeId must be a Uint8Array";
+      return isBool(i.ok) ? undefined : "ok must be a boolean";
+    case "technician":
+      switch (i.command) {
+        case "stop":
+        case "clearFault":
+        case "relayTest":
+          return undefined;
+        case "setAvailable":
+          return isBool(i.available) ? undefined : "available must be a boolean";
+        default:
+          return "unknown technician command";
+      }
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * Inputs, effects, snapshot and errors of the pile core (see index.ts for the contract).
+ */
+import type { Carrier, PileMessage, PileStateName, ReasonName } from "../protocol/index.js";
+
+/** Why a session ended. */
+export type StopReason =
+  | "CARRIER_STOP"
+  | "PLUG_REMOVED"
+  | "ENERGY_LIMIT"
+  | "DURATION_LIMIT"
+  | "TECHNICIAN"
+  | "FAULT"
+  | "EMERGENCY_STOP"
+  | "METER_LOST"
+  | "INTERRUPTED";
+
+/** Latched faults: each opens the contactor first and holds the pile FAULTED until cleared. */
+export type FaultCode =
+  /** Contactor reads closed while commanded open (at boot, after an opening, or at any time). */
+  | "WELD"
+  /** Contactor did not read closed within contactorCloseMs. */
+  | "CONTACTOR_CLOSE_TIMEOUT"
+  /** Contactor read open while commanded closed (dropped out under load). */
+  | "CONTACTOR_LOST"
+  /** Lock did not read engaged within lockConfirmMs. */
+  | "LOCK_ENGAGE_TIMEOUT"
+  /** Lock read released while a session needed it engaged. */
+  | "LOCK_LOST"
+  /** Lock did not read released within lockReleaseMs. */
+  | "LOCK_RELEASE_TIMEOUT"
+  | "EMERGENCY_STOP"
+  /** The core itself failed (a bug); it failed safe. */
+  | "INTERNAL";
+
+/** Everything the daemon knows of the plant at boot, read after nothing else was done. */
+export interface BootFeedback {
+  contactorClosed: boolean;
+  lockEngaged: boolean;
+  /** undefined = the pile cannot tell. */
+  vehicle?: boolean | undefined;
+  emergencyStop?: boolean | undefined;
+}
+
+/** A session the store found open at boot (the daemon stopped without closing it). */
+export interface InterruptedSession {
+  sessionId: Uint8Array;
+  codeId: Uint8Array;
+  energyStartWh?: number | undefined;
+}
+
+export interface MeterSample {
+  energyImportWh: number;
+  powerW: number;
+  /** Monotonic ms when the reading arrived. */
+  takenAt: number;
+}
+
+export type TechnicianCommand =
+  | { command: "stop" }
+  | { command: "clearFault" }
+  | { command: "setAvailable"; available: boolean }
+  | { command: "relayTest" };
+
+interface At {
+  /** Monotonic ms (the daemon's Clock.monotonic()). Non-decreasing; an earlier value is taken as the latest seen. */
+  mono: number;
+  /** Unix ms from the board clock, where the daemon has it. */
+  wall?: number | undefined;
+}
+
+export type PileInput = At &
+  (
+    | {
+        type: "boot";
+        feedback: BootFeedback;
+        /** Time floor loaded from the store: newest issuedAt ever accepted, Unix ms. */
+        floor: bigint;
+        interrupted?: InterruptedSession | undefined;
+      }
+    | { type: "tick" }
+    | { type: "connected"; connId: string }
+    | { type: "message"; connId: string; bytes: Uint8Array }
+    /** The reassembler answered a fragment with an error (PROTOCOL.md §3). */
+    | { type: "fragmentError"; connId: string }
+    | { type: "disconnected"; connId: string }
+    | { type: "contactorFeedback"; closed: boolean }
+    | { type: "lockFeedback"; engaged: boolean }
+    | { type: "vehicle"; present: boolean | undefined }
+    | { type: "emergencyStop"; active: boolean }
+    | { type: "meterReading"; reading: MeterSample }
+    | { type: "meterError"; code: string }
+    /** Acknowledges a recordCode effect: ok = durably written. */
+    | { type: "codeRecorded"; codeId: Uint8Array; ok: boolean }
+    | ({ type: "technician" } & TechnicianCommand)
+  );
+
+export type PileInputType = PileInput["type"];
+
+export interface SessionStartRecord {
+  sessionId: Uint8Array;
+  codeId: Uint8Array;
+  keyId: number;
+  issuedAt: bigint;
+  carrier: Carrier;
+  deviceId: string;
+  maxEnergyWh: number;
+  maxDurationS: number;
+  /** Best estimate of true time, Unix ms. */
+  startedAt: bigint;
+}
+
+export interface SessionUpdateRecord {
+  sessionId: Uint8Array;
+  state: PileStateName;
+  energyStartWh?: number | undefined;
+  energyWh: number;
+  powerW: number;
+}
+
+export interface SessionEndRecord {
+  sessionId: Uint8Array;
+  codeId: Uint8Array;
+  stopReason: StopReason;
+  /** Best estimate of true time, Unix ms. */
+  endedAt: bigint;
+  /** Meter energy when the contactor was commanded closed; undefined if it never was. */
+  energyStartWh?: number | undefined;
+  /** Latest meter energy at the end; undefined if none. */
+  energyStopWh?: number | undefined;
+  /** energyStopWh − energyStartWh, never negative; 0 when it never charged. */
+  energyWh: number;
+  faults: FaultCode[];
+}
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Typed refusals of inputs (the core never throws). */
+export type PileCoreErrorCode =
+  | "BAD_INPUT"
+  | "NOT_BOOTED"
+  | "ALREADY_BOOTED"
+  | "NO_SESSION"
+  | "NOT_FAULTED"
+  | "UNSAFE"
+  | "BUSY";
+
+export class PileCoreError extends Error {
+  override readonly name = "PileCoreError";
+  constructor(
+    readonly code: PileCoreErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type PileEffect =
+  | { type: "contactor"; closed: boolean }
+  | { type: "lock"; engaged: boolean }
+  /** Durable; feed back { type: "codeRecorded" }. The time floor rises to issuedAt with it. */
+  | { type: "recordCode"; codeId: Uint8Array; keyId: number; issuedAt: bigint; expiresAt: bigint }
+  | { type: "sessionStarted"; record: SessionStartRecord }
+  | { type: "sessionUpdate"; record: SessionUpdateRecord }
+  /** Durable before the sends that follow it. */
+  | { type: "sessionEnded"; record: SessionEndRecord }
+  | { type: "send"; connId: string; message: PileMessage }
+  | { type: "fault"; code: FaultCode; detail: string }
+  | { type: "faultCleared"; codes: FaultCode[] }
+  | { type: "state"; state: PileStateName }
+  /** The outcome of a technician relay test (after the contactor is confirmed open again). */
+  | { type: "relayTestDone"; ok: boolean; detail: string }
+  /** An input refused; nothing changed. */
+  | { type: "rejected"; input: PileInputType; code: PileCoreErrorCode; detail: string }
+  | { type: "log"; level: LogLevel; event: string; fields: Record<string, string | number | boolean> };
+
+export type PileEffectType = PileEffect["type"];
+
+/** What the core is doing, below the protocol state. */
+export type Phase =
+  | "unbooted"
+  | "booting"
+  | "idle"
+  | "authorizing"
+  | "locking"
+  | "closing"
+  | "charging"
+  | "opening"
+  | "unlocking"
+  | "relayTest";
+
+export interface PileCounters {
+  messages: number;
+  badMessages: number;
+  fragmentErrors: number;
+  badProofs: number;
+  rateLimited: number;
+  exchangeTimeouts: number;
+  accepted: number;
+  sessions: number;
+  faults: number;
+  meterErrors: number;
+  rejectedInputs: number;
+  /** RESULT/ERROR reasons sent, by name. */
+  reasons: Partial<Record<ReasonName, number>>;
+}
+
+/** JSON-safe view for INFO, STATUS and the console. Ids are hex; times are strings of Unix ms. */
+export interface PileSnapshot {
+  pileId: string;
+  state: PileStateName;
+  phase: Phase;
+  faults: FaultCode[];
+  unavailable: boolean;
+  outputs: { contactor: boolean; lock: boolean | undefined };
+  feedback: {
+    contactor: boolean | undefined;
+    lock: boolean | undefined;
+    vehicle: boolean | undefined;
+    emergencyStop: boolean;
+  };
+  meter: { energyImportWh: number; powerW: number; ageMs: number } | undefined;
+  session:
+    | {
+        sessionId: string;
+        codeId: string;
+        keyId: number;
+        carrier: Carrier;
+        deviceId: string;
+        energyWh: number;
+        powerW: number;
+        elapsedS: number;
+        stopReason: StopReason | undefined;
+      }
+    | undefined;
+  timeFloorMs: string;
+  rateLimit: { blocked: boolean; blockedUntil: number | undefined; level: number; recentFailures: number };
+  connections: number;
+  counters: PileCounters;
+}

@@ -1,0 +1,5 @@
+/** The durable store: see store.ts. */
+export { StoreError, type StoreErrorCode } from "./errors.js";
+export { APPLICATION_ID, CURRENT_VERSION, MIGRATIONS, type Migration } from "./schema.js";
+export { openStore } from "./store.js";
+export type * from "./types.js";

@@ -1,0 +1,557 @@
+/**
+ * The durable store of one pile: replay ledger, time floor, sessions, latched faults and the audit
+ * log, in one SQLite file (better-sqlite3: synchronous calls, WAL journal, synchronous=FULL so
+ * every committed write is on disk when the call returns).
+ *
+ * Opening never alters a file it does not recognise: the header marker, schema version, table set
+ * and `PRAGMA quick_check` are all read before the first write (the switch to WAL), and a damaged
+ * or foreign file is refused as it is — never replaced, repaired or deleted.
+ */
+import Database from "better-sqlite3";
+import {
+  actor,
+  bytes,
+  carrier,
+  count,
+  id16,
+  ident,
+  ms,
+  readU64be,
+  stringList,
+  text,
+  u32,
+  u64,
+  u64be,
+  u64sat,
+  wh,
+  whOrNull,
+} from "./codec.js";
+import { StoreError, sqliteCode, toStoreError } from "./errors.js";
+import { APPLICATION_ID, expectedTables, MIGRATIONS, type Migration, tableNames } from "./schema.js";
+import type {
+  AuditActor,
+  AuditLog,
+  AuditRecord,
+  FaultRecord,
+  Faults,
+  Ledger,
+  LedgerEntry,
+  LedgerRecord,
+  SessionBegin,
+  SessionFinish,
+  SessionProgress,
+  SessionRecord,
+  SessionStatus,
+  Sessions,
+  Store,
+  StoreCarrier,
+  StoreOptions,
+  TimeFloor,
+} from "./types.js";
+
+type Db = Database.Database;
+type Row = Record<string, unknown>;
+
+const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+/** Bound on the WAL file left after a checkpoint. */
+const JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024;
+
+/**
+ * Opens (creating if absent or empty) the store at `path`. Throws StoreError: "CORRUPT",
+ * "FOREIGN", "NEWER_SCHEMA", "OLD_SCHEMA" (read-only and not current), "IO", "LOCKED", "INVALID".
+ * `":memory:"` gives a private in-memory store (no WAL; for tests of other layers).
+ */
+export function openStore(path: string, opts: StoreOptions = {}): Store {
+  return openStoreWith(path, opts, MIGRATIONS);
+}
+
+/** openStore over a given migration list (the list's length is the current version). */
+export function openStoreWith(path: string, opts: StoreOptions, migrations: readonly Migration[]): Store {
+  if (typeof path !== "string" || path.length === 0 || path.includes("\0")) {
+    throw new StoreError("INVALID", "store path is empty or not a string");
+  }
+  const readonly = opts.readonly === true;
+  const clock = opts.clock ?? Date.now;
+  const busy =
+    opts.busyTimeoutMs === undefined ? DEFAULT_BUSY_TIMEOUT_MS : ms(opts.busyTimeoutMs, "busyTimeoutMs");
+  const current = migrations.length;
+  let db: Db;
+  try {
+    db = new Database(path, { readonly, fileMustExist: readonly, timeout: busy });
+  } catch (e) {
+    throw toStoreError(e, "open");
+  }
+  try {
+    const found = inspect(db, migrations);
+    if (!readonly && path !== ":memory:") {
+      const mode = db.pragma("journal_mode = WAL", { simple: true });
+      if (mode !== "wal")
+        throw new StoreError("IO", `the file system refuses the WAL journal (got ${String(mode)})`);
+      db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
+    }
+    db.pragma("synchronous = FULL");
+    db.pragma("foreign_keys = ON");
+    if (found < current) {
+      if (readonly)
+        throw new StoreError("OLD_SCHEMA", `schema version ${found} needs a migration to ${current}`);
+      migrateOnOpen(db, found, current, migrations);
+    }
+    return build(db, path, readonly, current, clock, migrations);
+  } catch (e) {
+    db.close();
+    throw toStoreError(e, "open");
+  }
+}
+
+/** Reads the file's marker, version and tables; returns its schema version (0 = empty). */
+function inspect(db: Db, migrations: readonly Migration[]): number {
+  const appId = db.pragma("application_id", { simple: true });
+  const version = db.pragma("user_version", { simple: true });
+  const objects = db.prepare("SELECT count(*) FROM sqlite_schema").pluck().get();
+  if (appId === 0 && version === 0 && objects === 0) return 0;
+  if (appId !== APPLICATION_ID || typeof version !== "number" || version < 1) {
+    throw new StoreError("FOREIGN", "not a piled store (no piled application_id / schema version)");
+  }
+  if (version > migrations.length) {
+    throw new StoreError("NEWER_SCHEMA", `schema version ${version} is newer than ${migrations.length}`);
+  }
+  const check = db.pragma("quick_check") as Row[];
+  if (check.length !== 1 || check[0]?.["quick_check"] !== "ok") {
+    throw new StoreError("CORRUPT", "quick_check found damage");
+  }
+  const have = tableNames(db);
+  const want = expectedTables(version, migrations);
+  if (have.some((t) => !want.includes(t)))
+    throw new StoreError("FOREIGN", "the file holds tables piled does not know");
+  if (want.some((t) => !have.includes(t)))
+    throw new StoreError("CORRUPT", "tables of the schema are missing");
+  return version;
+}
+
+/** Migrates, re-checking the version under the write lock (another process may have opened it). */
+function migrateOnOpen(db: Db, from: number, to: number, migrations: readonly Migration[]): void {
+  db.transaction(() => {
+    const now = db.pragma("user_version", { simple: true });
+    if (now !== from)
+      throw new StoreError("LOCKED", "the store was migrated by another process while opening");
+    if (from === 0) db.pragma(`application_id = ${APPLICATION_ID}`);
+    for (const m of migrations.slice(from, to)) m.up(db);
+    db.pragma(`user_version = ${to}`);
+  }).immediate();
+}
+
+function build(
+  db: Db,
+  path: string,
+  readonly: boolean,
+  version: number,
+  clock: () => number,
+  migrations: readonly Migration[],
+): Store {
+  const op = <T>(what: string, f: () => T): T => {
+    if (!db.open) throw new StoreError("CLOSED", `${what}: the store is closed`);
+    try {
+      return f();
+    } catch (e) {
+      throw toStoreError(e, what);
+    }
+  };
+  const has = (table: string) => version >= 1 && expectedTables(version, migrations).includes(table);
+  // Statements are prepared once; a store built over a test migration list may lack tables.
+  const prep = (table: string, sql: string) => (has(table) ? db.prepare(sql) : undefined);
+  const need = <S>(s: S | undefined, table: string): S => {
+    if (s === undefined) throw new StoreError("IO", `this store has no ${table} table`);
+    return s;
+  };
+
+  // --- ledger and floor ---
+  const sIsUsed = prep("ledger", "SELECT 1 FROM ledger WHERE code_id = ?");
+  const sLedgerGet = prep("ledger", "SELECT * FROM ledger WHERE code_id = ?");
+  const sLedgerIns = prep(
+    "ledger",
+    `INSERT INTO ledger (code_id, key_id, issued_at, expires_at, carrier, device_id, recorded_at)
+     VALUES (@codeId, @keyId, @issuedAt, @expiresAt, @carrier, @deviceId, @recordedAt)`,
+  );
+  const sPrune = prep("ledger", "DELETE FROM ledger WHERE expires_at < ?");
+  const sCount = prep("ledger", "SELECT count(*) FROM ledger")?.pluck();
+  const sFloorGet = prep("time_floor", "SELECT ms FROM time_floor WHERE id = 1");
+  const sFloorRaise = prep("time_floor", "UPDATE time_floor SET ms = @ms WHERE id = 1 AND ms < @ms");
+
+  const now = (): number => ms(clock(), "the store clock's time");
+
+  const ledger: Ledger = {
+    isUsed: (codeId) => {
+      const id = id16(codeId, "codeId");
+      return op("ledger.isUsed", () => need(sIsUsed, "ledger").get(id) !== undefined);
+    },
+    record: (e: LedgerRecord) => {
+      if (typeof e !== "object" || e === null)
+        throw new StoreError("INVALID", "ledger entry is not an object");
+      const issuedAt = u64(e.issuedAt, "issuedAt");
+      const expiresAt = u64sat(e.expiresAt, "expiresAt");
+      if (expiresAt < issuedAt) throw new StoreError("INVALID", "expiresAt is before issuedAt");
+      const row = {
+        codeId: id16(e.codeId, "codeId"),
+        keyId: u32(e.keyId, "keyId"),
+        issuedAt: u64be(issuedAt),
+        expiresAt: u64be(expiresAt),
+        carrier: e.carrier === undefined ? null : carrier(e.carrier, "carrier"),
+        deviceId: e.deviceId === undefined ? null : ident(e.deviceId, "deviceId"),
+        recordedAt: now(),
+      };
+      op("ledger.record", () => {
+        const ins = need(sLedgerIns, "ledger");
+        const raise = need(sFloorRaise, "time_floor");
+        db.transaction(() => {
+          try {
+            ins.run(row);
+          } catch (err) {
+            if (sqliteCode(err) === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+              throw new StoreError("DUPLICATE", "codeId is already recorded");
+            }
+            throw err;
+          }
+          raise.run({ ms: row.issuedAt });
+        }).immediate();
+      });
+    },
+    get: (codeId) => {
+      const id = id16(codeId, "codeId");
+      return op("ledger.get", () => {
+        const r = need(sLedgerGet, "ledger").get(id) as Row | undefined;
+        return r === undefined ? undefined : ledgerEntry(r);
+      });
+    },
+    prune: (nowMs) => {
+      const cut = u64be(u64sat(nowMs, "nowMs"));
+      return op("ledger.prune", () => need(sPrune, "ledger").run(cut).changes);
+    },
+    count: () => op("ledger.count", () => Number(need(sCount, "ledger").get())),
+  };
+
+  const floor: TimeFloor = {
+    get: () =>
+      op("floor.get", () => readU64be((need(sFloorGet, "time_floor").get() as Row | undefined)?.["ms"])),
+    raise: (v) => {
+      const b = u64be(u64(v, "floor"));
+      op("floor.raise", () => {
+        need(sFloorRaise, "time_floor").run({ ms: b });
+      });
+    },
+  };
+
+  // --- sessions ---
+  const sSesGet = prep("sessions", "SELECT * FROM sessions WHERE session_id = ?");
+  const sSesActive = prep("sessions", "SELECT * FROM sessions WHERE status = 'active' ORDER BY seq");
+  const sSesIns = prep(
+    "sessions",
+    `INSERT INTO sessions (session_id, code_id, key_id, device_id, carrier, connection_id, status,
+       started_at, meter_start_wh)
+     VALUES (@sessionId, @codeId, @keyId, @deviceId, @carrier, @connectionId, 'active', @startedAt, @meterStartWh)`,
+  );
+  const sSesProgress = prep(
+    "sessions",
+    `UPDATE sessions SET energy_wh = @energyWh, last_meter_wh = @lastMeterWh, progress_at = @at
+     WHERE session_id = @sessionId AND status = 'active'`,
+  );
+  const sSesFinish = prep(
+    "sessions",
+    `UPDATE sessions SET status = 'finished', stopped_at = @stoppedAt, meter_stop_wh = @meterStopWh,
+       energy_wh = @energyWh, stop_reason = @stopReason, faults = @faults, closed_at = @stoppedAt
+     WHERE session_id = @sessionId AND status = 'active'`,
+  );
+  const sSesInterrupt = prep(
+    "sessions",
+    `UPDATE sessions SET status = 'interrupted', stop_reason = 'INTERRUPTED',
+       stopped_at = coalesce(progress_at, started_at), meter_stop_wh = last_meter_wh, closed_at = @now
+     WHERE status = 'active'`,
+  );
+  const sSesList = prep(
+    "sessions",
+    `SELECT * FROM sessions WHERE @before IS NULL OR started_at < @before
+     ORDER BY started_at DESC, seq DESC LIMIT @limit`,
+  );
+
+  const sessions: Sessions = {
+    begin: (s: SessionBegin) => {
+      if (typeof s !== "object" || s === null) throw new StoreError("INVALID", "session is not an object");
+      const row = {
+        sessionId: id16(s.sessionId, "sessionId"),
+        codeId: id16(s.codeId, "codeId"),
+        keyId: u32(s.keyId, "keyId"),
+        deviceId: ident(s.deviceId, "deviceId"),
+        carrier: carrier(s.carrier, "carrier"),
+        connectionId: s.connectionId === undefined ? null : ident(s.connectionId, "connectionId"),
+        startedAt: ms(s.startedAt, "startedAt"),
+        meterStartWh: whOrNull(s.meterStartWh, "meterStartWh"),
+      };
+      op("sessions.begin", () => {
+        const ins = need(sSesIns, "sessions");
+        db.transaction(() => {
+          if (need(sIsUsed, "ledger").get(row.codeId) === undefined) {
+            throw new StoreError("UNKNOWN_CODE", "the session's codeId is not in the ledger");
+          }
+          if (need(sSesActive, "sessions").get() !== undefined) {
+            throw new StoreError("ACTIVE_SESSION", "another session is active");
+          }
+          if (need(sSesGet, "sessions").get(row.sessionId) !== undefined) {
+            throw new StoreError("DUPLICATE", "sessionId is already recorded");
+          }
+          ins.run(row);
+        }).immediate();
+      });
+    },
+    progress: (sessionId, p: SessionProgress) => {
+      if (typeof p !== "object" || p === null) throw new StoreError("INVALID", "progress is not an object");
+      const row = {
+        sessionId: id16(sessionId, "sessionId"),
+        energyWh: wh(p.energyWh, "energyWh"),
+        lastMeterWh: whOrNull(p.lastMeterWh, "lastMeterWh"),
+        at: ms(p.at, "at"),
+      };
+      op("sessions.progress", () => {
+        if (need(sSesProgress, "sessions").run(row).changes === 0) {
+          throw new StoreError("NOT_ACTIVE", "no active session with this sessionId");
+        }
+      });
+    },
+    finish: (sessionId, f: SessionFinish) => {
+      if (typeof f !== "object" || f === null) throw new StoreError("INVALID", "finish is not an object");
+      const faults = f.faults ?? [];
+      if (!Array.isArray(faults) || faults.length > 64)
+        throw new StoreError("INVALID", "faults is not a list");
+      const row = {
+        sessionId: id16(sessionId, "sessionId"),
+        stoppedAt: ms(f.stoppedAt, "stoppedAt"),
+        meterStopWh: whOrNull(f.meterStopWh, "meterStopWh"),
+        energyWh: wh(f.energyWh, "energyWh"),
+        stopReason: text(f.stopReason, "stopReason", 1),
+        faults: JSON.stringify(faults.map((x) => text(x, "fault", 1))),
+      };
+      op("sessions.finish", () => {
+        const upd = need(sSesFinish, "sessions");
+        db.transaction(() => {
+          if (upd.run(row).changes === 1) return;
+          if (need(sSesGet, "sessions").get(row.sessionId) === undefined) {
+            throw new StoreError("NOT_FOUND", "no session with this sessionId");
+          }
+          throw new StoreError("NOT_ACTIVE", "the session is already closed");
+        }).immediate();
+      });
+    },
+    markInterrupted: (nowMs) => {
+      const at = ms(nowMs, "nowMs");
+      return op("sessions.markInterrupted", () =>
+        db
+          .transaction(() => {
+            const ids = (need(sSesActive, "sessions").all() as Row[]).map((r) => r["session_id"]);
+            need(sSesInterrupt, "sessions").run({ now: at });
+            return ids.map((id) => sessionRecord(need(sSesGet, "sessions").get(id) as Row));
+          })
+          .immediate(),
+      );
+    },
+    active: () =>
+      op("sessions.active", () => {
+        const r = need(sSesActive, "sessions").get() as Row | undefined;
+        return r === undefined ? undefined : sessionRecord(r);
+      }),
+    list: (q) => {
+      if (typeof q !== "object" || q === null) throw new StoreError("INVALID", "query is not an object");
+      const args = {
+        limit: count(q.limit, "limit"),
+        before: q.before === undefined ? null : ms(q.before, "before"),
+      };
+      return op("sessions.list", () => (need(sSesList, "sessions").all(args) as Row[]).map(sessionRecord));
+    },
+    get: (sessionId) => {
+      const id = id16(sessionId, "sessionId");
+      return op("sessions.get", () => {
+        const r = need(sSesGet, "sessions").get(id) as Row | undefined;
+        return r === undefined ? undefined : sessionRecord(r);
+      });
+    },
+  };
+
+  // --- faults ---
+  const sFaultLatched = prep("faults", "SELECT id FROM faults WHERE code = ? AND cleared_at IS NULL");
+  const sFaultIns = prep(
+    "faults",
+    "INSERT INTO faults (code, detail, raised_at, last_at) VALUES (@code, @detail, @at, @at)",
+  );
+  const sFaultBump = prep(
+    "faults",
+    "UPDATE faults SET count = count + 1, last_at = max(last_at, @at) WHERE id = @id",
+  );
+  const sFaultClear = prep(
+    "faults",
+    "UPDATE faults SET cleared_at = @at, cleared_by = @by WHERE cleared_at IS NULL AND (@code IS NULL OR code = @code)",
+  );
+  const sFaultActive = prep("faults", "SELECT * FROM faults WHERE cleared_at IS NULL ORDER BY id");
+  const sFaultHistory = prep("faults", "SELECT * FROM faults ORDER BY id DESC LIMIT ?");
+
+  const faults: Faults = {
+    raise: (code, detail, at) => {
+      const row = { code: faultCode(code), detail: text(detail, "fault detail"), at: ms(at, "at") };
+      return op("faults.raise", () =>
+        db
+          .transaction(() => {
+            const latched = need(sFaultLatched, "faults").get(row.code) as Row | undefined;
+            if (latched !== undefined) {
+              need(sFaultBump, "faults").run({ id: latched["id"], at: row.at });
+              return false;
+            }
+            need(sFaultIns, "faults").run(row);
+            return true;
+          })
+          .immediate(),
+      );
+    },
+    clear: (code, by, at) => {
+      const row = {
+        code: code === "all" ? null : faultCode(code),
+        by: text(by, "cleared by", 1),
+        at: ms(at, "at"),
+      };
+      return op("faults.clear", () => need(sFaultClear, "faults").run(row).changes);
+    },
+    active: () => op("faults.active", () => (need(sFaultActive, "faults").all() as Row[]).map(faultRecord)),
+    history: (limit) => {
+      const n = count(limit, "limit");
+      return op("faults.history", () => (need(sFaultHistory, "faults").all(n) as Row[]).map(faultRecord));
+    },
+  };
+
+  // --- audit ---
+  const sAuditIns = prep(
+    "audit",
+    "INSERT INTO audit (at, actor, action, outcome, detail) VALUES (@at, @actor, @action, @outcome, @detail)",
+  );
+  const sAuditList = prep(
+    "audit",
+    "SELECT * FROM audit WHERE @actor IS NULL OR actor = @actor ORDER BY id DESC LIMIT @limit",
+  );
+  const sAuditTrim = prep(
+    "audit",
+    "DELETE FROM audit WHERE id <= (SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET @keep)",
+  );
+
+  const audit: AuditLog = {
+    append: (e) => {
+      if (typeof e !== "object" || e === null)
+        throw new StoreError("INVALID", "audit entry is not an object");
+      const row = {
+        at: ms(e.at, "at"),
+        actor: actor(e.actor, "actor"),
+        action: text(e.action, "action", 1),
+        outcome: text(e.outcome, "outcome", 1),
+        detail: e.detail === undefined ? null : text(e.detail, "audit detail"),
+      };
+      op("audit.append", () => {
+        need(sAuditIns, "audit").run(row);
+      });
+    },
+    list: (q) => {
+      if (typeof q !== "object" || q === null) throw new StoreError("INVALID", "query is not an object");
+      const args = {
+        limit: count(q.limit, "limit"),
+        actor: q.actor === undefined ? null : actor(q.actor, "actor"),
+      };
+      return op("audit.list", () => (need(sAuditList, "audit").all(args) as Row[]).map(auditRecord));
+    },
+    trim: (keep) => {
+      const k = count(keep, "keep");
+      return op("audit.trim", () => need(sAuditTrim, "audit").run({ keep: k }).changes);
+    },
+  };
+
+  return {
+    path,
+    readonly,
+    schemaVersion: version,
+    ledger,
+    floor,
+    sessions,
+    faults,
+    audit,
+    close: () => {
+      if (db.open) db.close();
+    },
+  };
+}
+
+function faultCode(v: unknown): string {
+  const c = text(v, "fault code", 1);
+  if (c.length > 64 || c === "all") throw new StoreError("INVALID", "fault code is out of range or reserved");
+  return c;
+}
+
+// --- row decoding: never throws; a value of the wrong type reads as its neutral value ---
+
+const num = (v: unknown): number => (typeof v === "number" ? v : typeof v === "bigint" ? Number(v) : 0);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+const str = (v: unknown): string => (typeof v === "string" ? v : "");
+const strOrNull = (v: unknown): string | null => (typeof v === "string" ? v : null);
+const carrierOf = (v: unknown): StoreCarrier => (v === "mobile" ? "mobile" : "vehicle");
+const STATUSES: readonly SessionStatus[] = ["active", "finished", "interrupted"];
+const statusOf = (v: unknown): SessionStatus =>
+  STATUSES.includes(v as SessionStatus) ? (v as SessionStatus) : "interrupted";
+
+function ledgerEntry(r: Row): LedgerEntry {
+  return {
+    codeId: bytes(r["code_id"]),
+    keyId: num(r["key_id"]),
+    issuedAt: readU64be(r["issued_at"]),
+    expiresAt: readU64be(r["expires_at"]),
+    carrier: r["carrier"] === null ? null : carrierOf(r["carrier"]),
+    deviceId: strOrNull(r["device_id"]),
+    recordedAt: num(r["recorded_at"]),
+  };
+}
+
+function sessionRecord(r: Row): SessionRecord {
+  return {
+    sessionId: bytes(r["session_id"]),
+    codeId: bytes(r["code_id"]),
+    keyId: num(r["key_id"]),
+    deviceId: str(r["device_id"]),
+    carrier: carrierOf(r["carrier"]),
+    connectionId: strOrNull(r["connection_id"]),
+    status: statusOf(r["status"]),
+    startedAt: num(r["started_at"]),
+    meterStartWh: numOrNull(r["meter_start_wh"]),
+    energyWh: num(r["energy_wh"]),
+    lastMeterWh: numOrNull(r["last_meter_wh"]),
+    progressAt: numOrNull(r["progress_at"]),
+    stoppedAt: numOrNull(r["stopped_at"]),
+    meterStopWh: numOrNull(r["meter_stop_wh"]),
+    stopReason: strOrNull(r["stop_reason"]),
+    faults: stringList(r["faults"]),
+    closedAt: numOrNull(r["closed_at"]),
+  };
+}
+
+function faultRecord(r: Row): FaultRecord {
+  return {
+    code: str(r["code"]),
+    detail: str(r["detail"]),
+    raisedAt: num(r["raised_at"]),
+    lastAt: num(r["last_at"]),
+    count: num(r["count"]),
+    clearedAt: numOrNull(r["cleared_at"]),
+    clearedBy: strOrNull(r["cleared_by"]),
+  };
+}
+
+function auditRecord(r: Row): AuditRecord {
+  return {
+    id: num(r["id"]),
+    at: num(r["at"]),
+    actor:
+      (["console", "control", "ble", "daemon"] as const).find((a) => a === r["actor"]) ??
+      ("daemon" as AuditActor),
+    action: str(r["action"]),
+    outcome: str(r["outcome"]),
+    detail: strOrNull(r["detail"]),
+  };
+}

@@ -1,0 +1,185 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { type ConfigInput, configSchema, loadConfig, validateConfig } from "../../src/daemon/config.js";
+import { repoRoot } from "./fake-pile-control.js";
+
+const minimal = (): ConfigInput => ({
+  pileId: "P-1",
+  gpio: {
+    contactor: { chip: "c", line: 1 },
+    lock: { chip: "c", line: 2 },
+    contactorFeedback: { chip: "c", line: 3 },
+    lockFeedback: { chip: "c", line: 4 },
+  },
+  meter: { model: "sdm630" },
+});
+
+function issuesOf(value: unknown): Map<string, string> {
+  const r = validateConfig(value);
+  assert.equal(r.ok, false);
+  if (r.ok) throw new Error("unreachable");
+  assert.equal(r.error.code, "INVALID");
+  return new Map(r.error.issues.map((i) => [i.path, i.message]));
+}
+
+test("a minimal config gets every default", () => {
+  const r = validateConfig(minimal());
+  assert.ok(r.ok);
+  const c = r.value;
+  assert.equal(c.gpio.driver, "sysfs");
+  assert.equal(c.gpio.contactor.activeLow, false);
+  assert.equal(c.meter.baud, 9600);
+  assert.equal(c.meter.unit, 1);
+  assert.equal(c.lockSafeState, "released");
+  assert.equal(c.console.enabled, false);
+  assert.equal(c.controlSocket.mode, "0660");
+  assert.equal(c.deadlines.exchangeTimeoutMs, 10_000);
+  assert.equal(c.logLevel, "info");
+  // Defaults given inline agree with the schema's own defaults of those objects.
+  assert.deepEqual(c.deadlines, configSchema.shape.deadlines.unwrap().parse({}));
+  assert.deepEqual(c.console, configSchema.shape.console.unwrap().parse({}));
+  assert.deepEqual(c.controlSocket, configSchema.shape.controlSocket.unwrap().parse({}));
+});
+
+test("every broken field is reported at once, each with its path", () => {
+  const bad = {
+    ...minimal(),
+    pileId: "x".repeat(65),
+    clockSkewMs: -1,
+    gpio: {
+      driver: "wiringpi",
+      contactor: { chip: "c", line: 1024 },
+      lock: { chip: "", line: 2 },
+      contactorFeedback: { chip: "c", line: 1.5 },
+      lockFeedback: { chip: "c", line: 4, activeLow: "yes" },
+    },
+    lockSafeState: "open",
+    meter: { model: "sdm999", unit: 248, baud: 9601, parity: "mark", stopBits: 3, timeoutMs: 0 },
+    ble: { controller: { kind: "usb" } },
+    console: { enabled: true, lockoutAfter: 0 },
+    controlSocket: { mode: "rw-rw----" },
+    logLevel: "loud",
+  };
+  const m = issuesOf(bad);
+  const expected = [
+    "pileId",
+    "clockSkewMs",
+    "gpio.driver",
+    "gpio.contactor.line",
+    "gpio.lock.chip",
+    "gpio.contactorFeedback.line",
+    "gpio.lockFeedback.activeLow",
+    "lockSafeState",
+    "meter.model",
+    "meter.unit",
+    "meter.baud",
+    "meter.parity",
+    "meter.stopBits",
+    "meter.timeoutMs",
+    "ble.controller.kind",
+    "console.lockoutAfter",
+    "controlSocket.mode",
+    "logLevel",
+  ];
+  for (const p of expected) assert.ok(m.has(p), `no issue at ${p}; got ${[...m.keys()].join(", ")}`);
+  assert.match(m.get("meter.baud")!, /^must be one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200$/);
+  assert.match(m.get("gpio.driver")!, /must be one of "sysfs", "sim"/);
+  assert.match(m.get("pileId")!, /1\.\.64 UTF-8 bytes/);
+});
+
+test("pileId is measured in UTF-8 bytes, not characters", () => {
+  assert.ok(validateConfig({ ...minimal(), pileId: "é".repeat(32) }).ok); // 64 bytes
+  assert.ok(issuesOf({ ...minimal(), pileId: `${"é".repeat(32)}a` }).has("pileId")); // 65 bytes
+  assert.ok(issuesOf({ ...minimal(), pileId: "" }).has("pileId"));
+});
+
+test("unknown keys are rejected at every level, each named", () => {
+  const m = issuesOf({
+    ...minimal(),
+    contactr: 1,
+    meter: { model: "sdm630", baudrate: 9600 },
+    gpio: { ...minimal().gpio, lock: { chip: "c", line: 2, activelow: true } },
+  });
+  assert.equal(m.get("contactr"), "unknown key");
+  assert.equal(m.get("meter.baudrate"), "unknown key");
+  assert.equal(m.get("gpio.lock.activelow"), "unknown key");
+});
+
+test("missing required fields are reported", () => {
+  const m = issuesOf({ pileId: "P" });
+  assert.ok(m.has("gpio"));
+  assert.ok(m.has("meter"));
+});
+
+test("console: an enabled console needs a hash; a secret in clear is not a hash", () => {
+  assert.ok(issuesOf({ ...minimal(), console: { enabled: true } }).has("console.secretHashFile"));
+  assert.ok(issuesOf({ ...minimal(), console: { enabled: true, secretHash: "hunter2" } }).has("console.secretHash"));
+  const hash = `scrypt$16384$8$1$${"A".repeat(22)}==$${"B".repeat(43)}=`;
+  assert.ok(validateConfig({ ...minimal(), console: { enabled: true, secretHash: hash } }).ok);
+  assert.ok(
+    issuesOf({ ...minimal(), console: { enabled: true, secretHash: hash, secretHashFile: "/x" } }).has("console.secretHash"),
+  );
+});
+
+test("ble controller: hci or uart, each with its own fields", () => {
+  assert.ok(validateConfig({ ...minimal(), ble: { controller: { kind: "uart", path: "/dev/piled-ble" } } }).ok);
+  assert.ok(issuesOf({ ...minimal(), ble: { controller: { kind: "uart" } } }).has("ble.controller.path"));
+  assert.ok(issuesOf({ ...minimal(), ble: { controller: { kind: "hci", device: 0, path: "/x" } } }).has("ble.controller.path"));
+});
+
+test("loadConfig: missing file, not JSON, comments, invalid; each with its code and nothing written", () => {
+  const dir = mkdtempSync(join(tmpdir(), "piled-config-"));
+  try {
+    const nf = loadConfig(join(dir, "absent.json"));
+    assert.ok(!nf.ok && nf.error.code === "NOT_FOUND");
+
+    writeFileSync(join(dir, "garbage.json"), "\u0000\u00ff not json");
+    const g = loadConfig(join(dir, "garbage.json"));
+    assert.ok(!g.ok && g.error.code === "PARSE");
+
+    writeFileSync(join(dir, "comment.json"), `// pile\n${JSON.stringify(minimal())}`);
+    const c = loadConfig(join(dir, "comment.json"));
+    assert.ok(!c.ok && c.error.code === "PARSE");
+    assert.match(c.error.issues[0]!.message, /comments are not allowed/);
+
+    writeFileSync(join(dir, "invalid.json"), JSON.stringify({ ...minimal(), meter: { model: "x" } }));
+    const i = loadConfig(join(dir, "invalid.json"));
+    assert.ok(!i.ok && i.error.code === "INVALID");
+    assert.equal(i.error.issues[0]!.path, "meter.model");
+    assert.match(i.error.message, /meter\.model: must be one of/);
+
+    assert.deepEqual(readdirSync(dir).sort(), ["comment.json", "garbage.json", "invalid.json"]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("relative paths are taken relative to the config file's folder", () => {
+  const dir = mkdtempSync(join(tmpdir(), "piled-config-"));
+  try {
+    writeFileSync(
+      join(dir, "c.json"),
+      JSON.stringify({ ...minimal(), stateDir: "state", controlSocket: { path: "../ctl.sock" } }),
+    );
+    const r = loadConfig(join(dir, "c.json"));
+    assert.ok(r.ok);
+    assert.equal(r.value.stateDir, join(dir, "state"));
+    assert.equal(r.value.controlSocket.path, join(dir, "..", "ctl.sock"));
+    assert.equal(r.value.keyDir, "/etc/piled/keys");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the shipped example and simulator configs are valid", async () => {
+  const root = await repoRoot(import.meta.url);
+  for (const f of ["config/piled.example.json", "config/sim.json"]) {
+    const r = loadConfig(join(root, f));
+    assert.ok(r.ok, `${f}: ${r.ok ? "" : r.error.message}`);
+    // The file is the plain JSON the docs promise.
+    JSON.parse(readFileSync(join(root, f), "utf8"));
+  }
+});

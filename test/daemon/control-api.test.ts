@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { COMMAND_NAMES, executeCommand, formatResult, parseKeyId, resolveCommand } from "../../src/daemon/control-api.js";
+import { fakePileControl } from "./fake-pile-control.js";
+
+const KEY = "0f".repeat(32);
+
+test("every command runs, formats and leaves one audit entry with its outcome", async () => {
+  const pile = fakePileControl();
+  const ctx = { pile, actor: "pilectl", counters: () => ({ "control.badRequest": 3 }) };
+  const runs: Array<[string, string[], string]> = [
+    ["status", [], "ok"],
+    ["meter", [], "ok"],
+    ["sessions", ["5"], "ok"],
+    ["faults", [], "ok"],
+    ["clear-fault", ["NOPE"], "NOT_LATCHED"],
+    ["clear-fault", ["CONTACTOR_WELDED"], "ok"],
+    ["relay-test", [], "BUSY"],
+    ["stop", [], "ok"],
+    ["stop", [], "NO_SESSION"],
+    ["relay-test", [], "ok"],
+    ["keys", [], "ok"],
+    ["keys", ["add", "0x10", KEY], "ok"],
+    ["keys", ["retire", "16"], "ok"],
+    ["time", [], "ok"],
+    ["log", ["3"], "ok"],
+  ];
+  for (const [name, args, outcome] of runs) {
+    const r = await executeCommand(ctx, name, args);
+    assert.equal(r.ok ? "ok" : r.error.code, outcome, `${name} ${args.join(" ")}`);
+    assert.deepEqual(pile.audits.at(-1)!.action, name);
+    assert.equal(pile.audits.at(-1)!.outcome, outcome);
+    assert.equal(pile.audits.at(-1)!.actor, "pilectl");
+    if (r.ok) assert.equal(typeof formatResult(resolveCommand(name)!, r.result), "string");
+  }
+  assert.equal(pile.audits.length, runs.length);
+  assert.deepEqual(new Set(runs.map((r) => r[0])), new Set(COMMAND_NAMES));
+  assert.equal(pile.keyHex.get(16), KEY, "the key reached the pile");
+  assert.ok(!JSON.stringify(pile.audits).includes(KEY), "and not the audit log");
+  assert.deepEqual(pile.audits.find((a) => a.args?.[0] === "add")!.args, ["add", "0x10", "[redacted]"]);
+});
+
+test("status merges the front end's bad-input counts", async () => {
+  const pile = fakePileControl();
+  const r = await executeCommand({ pile, actor: "x", counters: () => ({ "console.binary": 4 }) }, "status", []);
+  assert.ok(r.ok);
+  const s = r.result as { counters: Record<string, number> };
+  assert.deepEqual(s.counters, { "ble.badFragment": 2, "console.binary": 4 });
+  assert.match(formatResult("status", r.result), /bad input: ble\.badFragment=2 console\.binary=4/);
+});
+
+test("bad arguments are USAGE and reach nothing; unknown commands are UNKNOWN_COMMAND", async () => {
+  const pile = fakePileControl();
+  const ctx = { pile, actor: "console" };
+  const bad: Array<[string, string[]]> = [
+    ["status", ["x"]],
+    ["sessions", ["0"]],
+    ["sessions", ["-1"]],
+    ["sessions", ["1001"]],
+    ["sessions", ["1", "2"]],
+    ["log", ["ten"]],
+    ["clear-fault", []],
+    ["clear-fault", ["a b"]],
+    ["keys", ["add", "1"]],
+    ["keys", ["add", "1", "abc"]],
+    ["keys", ["add", "4294967296", KEY]],
+    ["keys", ["add", "x", KEY]],
+    ["keys", ["retire"]],
+    ["keys", ["drop", "1"]],
+    ["keys", ["list", "1"]],
+    ["stop", ["now"]],
+  ];
+  for (const [name, args] of bad) {
+    const r = await executeCommand(ctx, name, args);
+    assert.ok(!r.ok && r.error.code === "USAGE", `${name} ${args.join(" ")}`);
+  }
+  const calls = pile.calls.length;
+  assert.equal(calls, 0, "no bad command reached the pile");
+  const u = await executeCommand(ctx, "reboot", [KEY]);
+  assert.ok(!u.ok && u.error.code === "UNKNOWN_COMMAND");
+  assert.deepEqual(pile.audits.at(-1), { actor: "console", action: "unknown", args: [], outcome: "UNKNOWN_COMMAND" });
+  assert.equal(pile.audits.length, bad.length + 1);
+  assert.ok(!JSON.stringify(pile.audits).includes(KEY));
+});
+
+test("a pile that throws gives INTERNAL, still audited", async () => {
+  const pile = fakePileControl();
+  pile.stop = async () => {
+    throw Object.assign(new Error("gpio write failed"), { code: "EIO" });
+  };
+  const r = await executeCommand({ pile, actor: "console" }, "stop", []);
+  assert.ok(!r.ok);
+  assert.equal(r.error.code, "INTERNAL");
+  assert.match(r.error.message, /EIO/);
+  assert.equal(pile.audits.at(-1)!.outcome, "INTERNAL");
+});
+
+test("meter failures are refusals with the meter's code", async () => {
+  const pile = fakePileControl();
+  pile.meterFails = true;
+  const r = await executeCommand({ pile, actor: "console" }, "meter-now", []);
+  assert.ok(!r.ok && r.error.code === "TIMEOUT");
+  assert.equal(pile.audits.at(-1)!.action, "meter");
+});
+
+test("key ids: decimal or 0x hex, 32 bits", () => {
+  assert.equal(parseKeyId("0"), 0);
+  assert.equal(parseKeyId("4294967295"), 0xffffffff);
+  assert.equal(parseKeyId("0xFFFFFFFF"), 0xffffffff);
+  assert.equal(parseKeyId("4294967296"), undefined);
+  assert.equal(parseKeyId("0x100000000"), undefined);
+  assert.equal(parseKeyId("1e3"), undefined);
+  assert.equal(parseKeyId(""), undefined);
+  assert.equal(parseKeyId("-1"), undefined);
+});

@@ -1,0 +1,228 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createConnection } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { ControlSocketError, groupId, startControlSocket } from "../../src/daemon/control-socket.js";
+import { fakePileControl, repoRoot } from "./fake-pile-control.js";
+
+const KEY = "5a".repeat(32);
+
+interface Run {
+  code: number;
+  out: string;
+  err: string;
+}
+
+async function pilectl(args: string[]): Promise<Run> {
+  const root = await repoRoot(import.meta.url);
+  const bin = join(root, "dist/src/cli/pilectl.js");
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { env: { ...process.env, PILED_SOCKET: "" } }, (e, out, err) =>
+      resolve({ code: e ? ((e as { code?: number }).code ?? -1) : 0, out, err }),
+    );
+  });
+}
+
+/** Sends raw lines on the socket and collects the reply lines. */
+function raw(path: string, payload: string, replies: number): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const s = createConnection(path);
+    let buf = "";
+    s.setEncoding("utf8");
+    s.on("connect", () => s.write(payload));
+    s.on("data", (d: string) => {
+      buf += d;
+      const lines = buf.split("\n").filter((l) => l.length > 0);
+      if (lines.length >= replies) {
+        s.destroy();
+        resolve(lines);
+      }
+    });
+    s.on("error", reject);
+    s.on("close", () => resolve(buf.split("\n").filter((l) => l.length > 0)));
+  });
+}
+
+async function withServer(fn: (path: string, pile: ReturnType<typeof fakePileControl>, dir: string) => Promise<void>) {
+  const dir = mkdtempSync(join(tmpdir(), "piled-ctl-"));
+  const path = join(dir, "control.sock");
+  const pile = fakePileControl();
+  const srv = await startControlSocket({ path, mode: 0o660, group: String(process.getgid!()), pile });
+  try {
+    await fn(path, pile, dir);
+  } finally {
+    await srv.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("socket is made with the configured mode and group", async () => {
+  await withServer(async (path) => {
+    const st = statSync(path);
+    assert.ok(st.isSocket());
+    assert.equal(st.mode & 0o777, 0o660);
+    assert.equal(st.gid, process.getgid!());
+  });
+});
+
+test("pilectl against the socket: human output, --json, exit codes, audit", async () => {
+  await withServer(async (path, pile) => {
+    const s = await pilectl(["status", "--socket", path]);
+    assert.equal(s.code, 0, s.err);
+    assert.match(s.out, /pile TEST-1 {2}state CHARGING/);
+    assert.match(s.out, /control\.badRequest=0/);
+
+    const j = await pilectl(["status", "--socket", path, "--json"]);
+    assert.equal(j.code, 0);
+    const lines = j.out.trim().split("\n");
+    assert.equal(lines.length, 1, "--json prints one line");
+    const reply = JSON.parse(lines[0]!) as { ok: boolean; result: { pileId: string } };
+    assert.equal(reply.ok, true);
+    assert.equal(reply.result.pileId, "TEST-1");
+
+    assert.match((await pilectl(["meter-now", "--socket", path])).out, /energy 12345 Wh/);
+    assert.match((await pilectl(["sessions", "1", "--socket", path])).out, /#1 .* 7200 Wh STOPPED_BY_CARRIER/);
+    assert.match((await pilectl(["faults", "--socket", path])).out, /CONTACTOR_WELDED .*LATCHED/);
+    assert.match((await pilectl(["time", "--socket", path])).out, /skew {2}300000 ms/);
+
+    const stop = await pilectl(["stop", "--socket", path]);
+    assert.equal(stop.code, 0);
+    assert.match(stop.out, /session stopped/);
+    const again = await pilectl(["stop", "--socket", path]);
+    assert.equal(again.code, 1, "refused by the daemon");
+    assert.match(again.err, /NO_SESSION/);
+    const againJson = await pilectl(["stop", "--socket", path, "--json"]);
+    assert.equal(againJson.code, 1);
+    assert.equal((JSON.parse(againJson.out) as { error: { code: string } }).error.code, "NO_SESSION");
+
+    assert.equal((await pilectl(["clear-fault", "all", "--socket", path])).code, 0);
+    assert.equal((await pilectl(["relay-test", "--socket", path])).code, 0);
+    const add = await pilectl(["keys", "add", "42", KEY, "--socket", path]);
+    assert.equal(add.code, 0, add.err);
+    assert.ok(!add.out.includes(KEY));
+    const list = await pilectl(["keys", "--socket", path]);
+    assert.match(list.out, /key 42 \(0x0000002a\)/);
+    assert.ok(!list.out.includes(KEY));
+    assert.equal((await pilectl(["keys", "retire", "42", "--socket", path])).code, 0);
+    const log = await pilectl(["log", "5", "--socket", path]);
+    assert.match(log.out, /pilectl keys add 42 \[redacted\] → ok/);
+
+    const usage = await pilectl(["sessions", "0", "--socket", path]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.err, /USAGE/);
+
+    assert.equal(pile.keyHex.get(42), KEY);
+    assert.ok(pile.audits.every((a) => a.actor === "pilectl"));
+    assert.ok(!JSON.stringify(pile.audits).includes(KEY));
+    assert.ok(pile.calls.includes("stop pilectl"));
+  });
+});
+
+test("pilectl with no daemon: exit 2, naming the socket path", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "piled-ctl-"));
+  try {
+    const path = join(dir, "nothing.sock");
+    const r = await pilectl(["status", "--socket", path]);
+    assert.equal(r.code, 2);
+    assert.ok(r.err.includes(path), r.err);
+    const bad = await pilectl(["status", "--bogus"]);
+    assert.equal(bad.code, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("bad requests get a typed error, are counted, and change nothing", async () => {
+  await withServer(async (path, pile) => {
+    const replies = await raw(
+      path,
+      [
+        "not json",
+        "[1,2]",
+        JSON.stringify({ id: 1 }),
+        JSON.stringify({ id: 2, cmd: "stop", args: [1] }),
+        JSON.stringify({ id: 3, cmd: "stop", extra: true }),
+        JSON.stringify({ id: 4, cmd: "status" }),
+        "",
+      ].join("\n"),
+      6,
+    );
+    const parsed = replies.map((l) => JSON.parse(l) as { id: unknown; ok: boolean; error?: { code: string }; result?: unknown });
+    assert.deepEqual(
+      parsed.map((p) => [p.id, p.ok ? "ok" : p.error!.code]),
+      [
+        [null, "BAD_REQUEST"],
+        [null, "BAD_REQUEST"],
+        [1, "BAD_REQUEST"],
+        [2, "BAD_REQUEST"],
+        [3, "BAD_REQUEST"],
+        [4, "ok"],
+      ],
+    );
+    const status = parsed[5]!.result as { counters: Record<string, number>; state: string };
+    assert.equal(status.counters["control.badRequest"], 5);
+    assert.equal(status.state, "CHARGING", "nothing was stopped");
+    assert.ok(!pile.calls.some((c) => c.startsWith("stop")));
+
+    const long = await raw(path, "x".repeat(70_000), 1);
+    assert.equal((JSON.parse(long[0]!) as { error: { code: string } }).error.code, "TOO_LONG");
+  });
+});
+
+test("a stale socket file is replaced; a live one, or a file that is not a socket, is not", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "piled-ctl-"));
+  try {
+    const path = join(dir, "control.sock");
+    // A socket file with nothing behind it, as a killed daemon leaves.
+    const dgram = createRequire(import.meta.url)("unix-dgram") as {
+      createSocket(t: "unix_dgram"): { bind(p: string): void; close(): void };
+    };
+    const d = dgram.createSocket("unix_dgram");
+    d.bind(path);
+    d.close();
+    assert.ok(statSync(path).isSocket());
+    const pile = fakePileControl();
+    const srv = await startControlSocket({ path, mode: 0o600, pile });
+    try {
+      assert.equal((await pilectl(["time", "--socket", path])).code, 0);
+      await assert.rejects(
+        startControlSocket({ path, mode: 0o600, pile }),
+        (e: unknown) => e instanceof ControlSocketError && e.code === "IN_USE",
+      );
+      assert.equal((await pilectl(["time", "--socket", path])).code, 0, "the first daemon still answers");
+    } finally {
+      await srv.close();
+    }
+    const file = join(dir, "plain");
+    writeFileSync(file, "keep me");
+    await assert.rejects(
+      startControlSocket({ path: file, mode: 0o600, pile }),
+      (e: unknown) => e instanceof ControlSocketError && e.code === "NOT_A_SOCKET",
+    );
+    assert.equal(readFileSync(file, "utf8"), "keep me");
+    await assert.rejects(
+      startControlSocket({ path: join(dir, "g.sock"), mode: 0o600, group: "no-such-group-piled", pile }),
+      (e: unknown) => e instanceof ControlSocketError && e.code === "NO_GROUP",
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("groupId reads names from the group file and takes numbers as they are", () => {
+  const dir = mkdtempSync(join(tmpdir(), "piled-ctl-"));
+  try {
+    const f = join(dir, "group");
+    writeFileSync(f, "root:x:0:\ngpio:x:997:piled\npiled:x:998:\n");
+    assert.equal(groupId("gpio", f), 997);
+    assert.equal(groupId("piled", f), 998);
+    assert.equal(groupId("nope", f), undefined);
+    assert.equal(groupId("123", f), 123);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { componentLogger, createLogger, hex, REDACTED, SECRET_FIELDS, traceFrame } from "../../src/daemon/log.js";
+
+function collect(level: "info" | "trace" = "trace") {
+  const lines: string[] = [];
+  const log = createLogger({ level, destination: { write: (s: string) => void lines.push(s) } });
+  return { log, lines, parsed: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+const SECRET = "5ec2e75ec2e75ec2e7";
+
+test("secret fields never reach a log line, at any depth, in any component", () => {
+  const { log, lines } = collect();
+  const ble = componentLogger(log, "ble");
+  const obj: Record<string, unknown> = {};
+  for (const f of SECRET_FIELDS) obj[f] = `${SECRET}-${f}`;
+  ble.info(obj, "top level");
+  ble.info({ a: obj }, "one down");
+  ble.info({ a: { b: { c: { d: obj } } } }, "four down");
+  ble.info({ list: [obj, obj] }, "in an array");
+  ble.warn({ session: { keys: [{ keyId: 1, key: SECRET }] } }, "nested keys");
+  assert.equal(lines.length, 5);
+  for (const l of lines) assert.ok(!l.includes(SECRET), `secret leaked: ${l}`);
+  const first = JSON.parse(lines[0]!) as Record<string, unknown>;
+  for (const f of SECRET_FIELDS) assert.equal(first[f], REDACTED);
+  assert.equal(first["component"], "ble");
+});
+
+test("other fields stay, and the logged object itself is not changed", () => {
+  const { log, parsed } = collect("info");
+  const obj = { keyId: 7, codeId: "abcd", key: SECRET };
+  componentLogger(log, "store").info(obj, "x");
+  const [l] = parsed();
+  assert.equal(l!["keyId"], 7);
+  assert.equal(l!["codeId"], "abcd");
+  assert.equal(l!["component"], "store");
+  assert.equal(obj.key, SECRET);
+});
+
+test("frame traces carry direction and hex at trace level, and nothing below it", () => {
+  const t = collect("trace");
+  traceFrame(componentLogger(t.log, "ble"), "rx", new Uint8Array([0x01, 0xab, 0xff]), { conn: "c1" });
+  const [line] = t.parsed();
+  assert.equal(line!["level"], 10);
+  assert.equal(line!["dir"], "rx");
+  assert.equal(line!["hex"], "01abff");
+  assert.equal(line!["len"], 3);
+  assert.equal(line!["conn"], "c1");
+  const i = collect("info");
+  traceFrame(i.log, "tx", new Uint8Array([1]));
+  assert.equal(i.lines.length, 0);
+  assert.equal(hex(new Uint8Array([0, 16, 255])), "0010ff");
+});

@@ -1,0 +1,436 @@
+/**
+ * Fail-safes of DESIGN.md, one field report each. Every scenario checks the ORDER of effects
+ * (the contactor opens first) and the configured deadline on fake monotonic time.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { PileEffect } from "../../src/pile/index.js";
+import { PileState, Reason, toHex } from "../../src/protocol/index.js";
+import { brief, Carrier, issue, Rig } from "./rig.js";
+
+const ended = (fx: PileEffect[]) => fx.find((e) => e.type === "sessionEnded");
+const everReleased = (rig: Rig, from = 0) => brief(rig.log.slice(from)).includes("lock:false");
+const closes = (fx: PileEffect[]) => brief(fx).filter((s) => s === "contactor:true").length;
+
+test("weld at boot: contactor reads closed at start, driven open first, lock kept engaged, FAULTED at the deadline", () => {
+  const rig = new Rig();
+  const fx = rig.feed({
+    type: "boot",
+    feedback: { contactorClosed: true, lockEngaged: true, vehicle: true, emergencyStop: false },
+    floor: 0n,
+  });
+  assert.equal(brief(fx)[0], "contactor:false");
+  assert.equal(everReleased(rig), false, "the lock is not released while the contactor may be live");
+  assert.equal(rig.core.nextDeadline(), rig.mono + rig.cfg.contactorOpenMs);
+  assert.deepEqual(brief(rig.advance(rig.cfg.contactorOpenMs - 1)), []);
+  const weld = rig.advance(1);
+  assert.deepEqual(brief(weld), ["contactor:false", "lock:true", "fault:WELD", "state:FAULTED"]);
+  assert.equal(everReleased(rig), false);
+  // The technician cannot clear it while the contactor reads closed.
+  const refused = rig.feed({ type: "technician", command: "clearFault" });
+  assert.deepEqual(
+    refused.map((e) => (e.type === "rejected" ? e.code : e.type)),
+    ["UNSAFE"],
+  );
+  assert.equal(rig.state(), "FAULTED");
+});
+
+test("contactor left energised by a crash opens when commanded: no fault, lock released after it reads open", () => {
+  const rig = new Rig();
+  rig.feed({
+    type: "boot",
+    feedback: { contactorClosed: true, lockEngaged: true, vehicle: true, emergencyStop: false },
+    floor: 0n,
+  });
+  rig.mono += 150;
+  const fx = rig.feed({ type: "contactorFeedback", closed: false });
+  assert.deepEqual(brief(fx), ["lock:false"]);
+  const done = rig.feed({ type: "lockFeedback", engaged: false });
+  assert.deepEqual(brief(done), ["state:AVAILABLE"]);
+});
+
+test("boot with lockSafeState engaged: contactor open first, lock engaged, never released", () => {
+  const rig = new Rig({ lockSafeState: "engaged" });
+  const fx = rig.boot({ lockEngaged: false });
+  assert.deepEqual(brief(fx).slice(0, 2), ["contactor:false", "lock:true"]);
+  rig.feed({ type: "lockFeedback", engaged: true });
+  assert.equal(rig.state(), "AVAILABLE");
+  assert.equal(everReleased(rig), false);
+});
+
+test("boot closes the session the store found open as INTERRUPTED, after the outputs are safe", () => {
+  const rig = new Rig();
+  const fx = rig.feed({
+    type: "boot",
+    feedback: { contactorClosed: false, lockEngaged: true, vehicle: true },
+    floor: 5n,
+    interrupted: { sessionId: new Uint8Array(16).fill(1), codeId: new Uint8Array(16).fill(2), energyStartWh: 100 },
+  });
+  assert.deepEqual(brief(fx).slice(0, 3), ["contactor:false", "lock:false", "sessionEnded:INTERRUPTED"]);
+  const rec = ended(fx);
+  assert.ok(rec && rec.type === "sessionEnded");
+  assert.equal(toHex(rec.record.sessionId), "01".repeat(16));
+  assert.equal(rec.record.energyStartWh, 100);
+});
+
+test("emergency stop at boot: FAULTED from the start", () => {
+  const rig = new Rig();
+  const fx = rig.boot({ emergencyStop: true });
+  assert.equal(brief(fx)[0], "contactor:false");
+  assert.ok(brief(fx).includes("fault:EMERGENCY_STOP"));
+  assert.equal(rig.state(), "FAULTED");
+});
+
+test("contactor welded after a STOP: lock stays engaged, FAULTED latched, the STOP answered FAULTED", () => {
+  const rig = new Rig();
+  rig.boot();
+  const { carrier } = rig.startCharging();
+  const mark = rig.log.length;
+  const stop = carrier.stop();
+  assert.equal(brief(stop)[0], "contactor:false");
+  assert.deepEqual(brief(rig.advance(rig.cfg.contactorOpenMs - 1)).filter((s) => s.startsWith("fault")), []);
+  const weld = rig.advance(1);
+  const b = brief(weld);
+  assert.equal(b[0], "contactor:false");
+  assert.ok(b.indexOf("sessionEnded:CARRIER_STOP") < b.indexOf("send:c1:RESULT:13"), "record before report");
+  assert.ok(b.includes("fault:WELD"));
+  const rec = ended(weld);
+  assert.ok(rec && rec.type === "sessionEnded");
+  assert.deepEqual(rec.record.faults, ["WELD"]);
+  assert.deepEqual(carrier.lastReason(), { type: "RESULT", reason: Reason.FAULTED });
+  assert.equal(rig.sent("c1").at(-1)?.type, "STATUS");
+  assert.equal(everReleased(rig, mark), false, "never release a live plug");
+  assert.equal(rig.state(), "FAULTED");
+  // Latched: a weld that later reads open stays FAULTED until a technician clears it.
+  rig.feed({ type: "contactorFeedback", closed: false });
+  rig.advance(60_000);
+  assert.equal(rig.state(), "FAULTED");
+  const cleared = rig.feed({ type: "technician", command: "clearFault" });
+  assert.deepEqual(brief(cleared), ["lock:false", "faultCleared", "state:FINISHING"]);
+  rig.feed({ type: "lockFeedback", engaged: false });
+  assert.equal(rig.state(), "AVAILABLE");
+});
+
+test("contactor welded after the plug is pulled: lock stays engaged", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.startCharging();
+  const mark = rig.log.length;
+  const fx = rig.feed({ type: "vehicle", present: false });
+  assert.equal(brief(fx)[0], "contactor:false");
+  rig.advance(rig.cfg.contactorOpenMs);
+  assert.deepEqual(rig.core.snapshot().faults, ["WELD"]);
+  assert.equal(everReleased(rig, mark), false);
+});
+
+test("contactor that reads closed while idle is a weld at once", () => {
+  const rig = new Rig();
+  rig.boot();
+  const fx = rig.feed({ type: "contactorFeedback", closed: true });
+  assert.deepEqual(brief(fx), ["contactor:false", "lock:true", "fault:WELD", "state:FAULTED"]);
+});
+
+test("contactor does not close in time: opened, session ended FAULT, lock released once it reads open", () => {
+  const rig = new Rig();
+  rig.boot();
+  const car = new Carrier(rig, "c1", issue());
+  car.hello();
+  rig.ackRecord(car.present());
+  const closing = rig.feed({ type: "lockFeedback", engaged: true });
+  assert.deepEqual(brief(closing).slice(0, 1), ["contactor:true"]);
+  assert.deepEqual(brief(rig.advance(rig.cfg.contactorCloseMs - 1)).filter((s) => s.startsWith("fault")), []);
+  const fx = rig.advance(1);
+  const b = brief(fx);
+  assert.equal(b[0], "contactor:false");
+  assert.ok(b.includes("fault:CONTACTOR_CLOSE_TIMEOUT"));
+  assert.ok(b.includes("sessionEnded:FAULT"));
+  assert.ok(b.includes("lock:false"));
+  rig.feed({ type: "lockFeedback", engaged: false });
+  assert.equal(rig.state(), "FAULTED");
+  assert.equal(rig.sent("c1").at(-1)?.type, "STATUS");
+});
+
+test("lock does not engage in time: the contactor never closes, FAULTED", () => {
+  const rig = new Rig();
+  rig.boot();
+  const car = new Carrier(rig, "c1", issue());
+  car.hello();
+  rig.ackRecord(car.present());
+  rig.advance(rig.cfg.lockConfirmMs - 1);
+  assert.equal(rig.state(), "PREPARING");
+  const fx = rig.advance(1);
+  assert.equal(brief(fx)[0], "contactor:false");
+  assert.ok(brief(fx).includes("fault:LOCK_ENGAGE_TIMEOUT"));
+  assert.equal(closes(rig.log), 0);
+  assert.equal(rig.state(), "FAULTED");
+});
+
+test("lock feedback lost while charging: contactor opens under load first, LOCK_LOST latched", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.startCharging();
+  const fx = rig.feed({ type: "lockFeedback", engaged: false });
+  const b = brief(fx);
+  assert.equal(b[0], "contactor:false");
+  assert.ok(b.indexOf("fault:LOCK_LOST") > 0);
+  const open = rig.feed({ type: "contactorFeedback", closed: false });
+  const rec = ended(open);
+  assert.ok(rec && rec.type === "sessionEnded");
+  assert.equal(rec.record.stopReason, "FAULT");
+  assert.deepEqual(rec.record.faults, ["LOCK_LOST"]);
+  assert.equal(rig.state(), "FAULTED");
+});
+
+test("meter silent while charging: the session stops meterStaleMs after the last reading", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.startCharging();
+  rig.meter(10_050);
+  const last = rig.mono;
+  for (let i = 0; i < 4; i++) rig.advance(1000);
+  assert.equal(rig.state(), "CHARGING");
+  rig.mono = last + rig.cfg.meterStaleMs - 1;
+  assert.equal(rig.state(), "CHARGING");
+  assert.equal(rig.core.nextDeadline(), last + rig.cfg.meterStaleMs);
+  rig.mono = last + rig.cfg.meterStaleMs;
+  const fx = rig.feed({ type: "tick" });
+  assert.equal(brief(fx)[0], "contactor:false");
+  const open = rig.feed({ type: "contactorFeedback", closed: false });
+  const rec = ended(open);
+  assert.ok(rec && rec.type === "sessionEnded");
+  assert.equal(rec.record.stopReason, "METER_LOST");
+  assert.equal(rec.record.energyWh, 50);
+  rig.feed({ type: "lockFeedback", engaged: false });
+  assert.equal(rig.state(), "AVAILABLE", "a meter outage stops the session but latches nothing");
+});
+
+test("meter erroring while charging: errors do not keep it fresh, the session stops", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.startCharging();
+  const last = rig.mono;
+  for (let t = 1; t <= 5; t++) {
+    rig.mono = last + t * 1000;
+    rig.feed({ type: "meterError", code: "TIMEOUT" });
+  }
+  assert.ok(brief(rig.log).includes("sessionEnded:METER_LOST") || rig.state() === "FINISHING");
+  assert.equal(rig.core.snapshot().counters.meterErrors, 5);
+});
+
+test("stale meter readings (old takenAt) neither keep a session alive nor let the contactor close", () => {
+  const rig = new Rig({ lockConfirmMs: 20_000 });
+  rig.boot();
+  const car = new Carrier(rig, "c1", issue());
+  car.hello();
+  rig.ackRecord(car.present());
+  rig.advance(rig.cfg.meterStaleMs);
+  // Lock confirmed, but the newest reading is exactly meterStaleMs old: stale.
+  rig.feed({ type: "meterReading", reading: { energyImportWh: 1, powerW: 1, takenAt: 0 } });
+  const fx = rig.feed({ type: "lockFeedback", engaged: true });
+  assert.equal(closes(fx), 0);
+  const fresh = rig.meter();
+  assert.equal(brief(fresh)[0], "contactor:true", "the contactor closes once a fresh reading arrives");
+});
+
+test("lock confirmed but the meter never becomes fresh: the session ends without closing", () => {
+  const rig = new Rig({ lockConfirmMs: 20_000 });
+  rig.boot();
+  const car = new Carrier(rig, "c1", issue());
+  car.hello();
+  rig.ackRecord(car.present());
+  rig.advance(rig.cfg.meterStaleMs);
+  rig.feed({ type: "lockFeedback", engaged: true });
+  rig.advance(rig.cfg.meterStaleMs);
+  assert.equal(closes(rig.log), 0);
+  assert.ok(brief(rig.log).includes("sessionEnded:METER_LOST"));
+});
+
+test("emergency stop while charging: contactor opens first, FAULTED latched until released and cleared", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.startCharging();
+  const fx = rig.feed({ type: "emergencyStop", active: true });
+  const b = brief(fx);
+  assert.equal(b[0], "contactor:false");
+  assert.ok(b.includes("fault:EMERGENCY_STOP"));
+  rig.feed({ type: "contactorFeedback", closed: false });
+  rig.feed({ type: "lockFeedback", engaged: false });
+  const refused = rig.feed({ type: "technician", command: "clearFault" });
+  assert.equal(refused[0]?.type === "rejected" && refused[0].code, "UNSAFE");
+  rig.feed({ type: "emergencyStop", active: false });
+  assert.equal(rig.state(), "FAULTED");
+  rig.feed({ type: "technician", command: "clearFault" });
+  assert.equal(rig.state(), "AVAILABLE");
+});
+
+test("plug removed while charging: contactor opens first, session PLUG_REMOVED, lock released after", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.startCharging();
+  const fx = rig.feed({ type: "vehicle", present: false });
+  assert.deepEqual(brief(fx), ["contactor:false", `send:c1:STATUS:${PileState.FINISHING}`, "state:FINISHING"]);
+  const open = rig.feed({ type: "contactorFeedback", closed: false });
+  assert.deepEqual(brief(open), ["lock:false", "sessionEnded:PLUG_REMOVED"]);
+  rig.feed({ type: "lockFeedback", engaged: false });
+  assert.equal(rig.state(), "AVAILABLE");
+});
+
+test("lock does not release after a session: LOCK_RELEASE_TIMEOUT at the deadline", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.startCharging();
+  rig.feed({ type: "technician", command: "stop" });
+  rig.feed({ type: "contactorFeedback", closed: false });
+  rig.advance(rig.cfg.lockReleaseMs - 1);
+  assert.equal(rig.state(), "FINISHING");
+  const fx = rig.advance(1);
+  assert.deepEqual(brief(fx).slice(0, 2), ["contactor:false", `send:c1:STATUS:${PileState.FAULTED}`]);
+  assert.ok(brief(fx).includes("fault:LOCK_RELEASE_TIMEOUT"));
+  assert.equal(rig.state(), "FAULTED");
+});
+
+test("energy limit of the code ends the session at maxEnergyWh", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.startCharging(issue({ maxEnergyWh: 100 }));
+  rig.advance(500);
+  rig.meter(10_099);
+  assert.equal(rig.state(), "CHARGING");
+  const fx = rig.meter(10_100);
+  assert.equal(brief(fx)[0], "contactor:false");
+  const open = rig.feed({ type: "contactorFeedback", closed: false });
+  const rec = ended(open);
+  assert.ok(rec && rec.type === "sessionEnded");
+  assert.equal(rec.record.stopReason, "ENERGY_LIMIT");
+  assert.equal(rec.record.energyStartWh, 10_000);
+  assert.equal(rec.record.energyStopWh, 10_100);
+  assert.equal(rec.record.energyWh, 100);
+});
+
+test("duration limit of the code ends the session maxDurationS after the contactor closed", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.startCharging(issue({ maxDurationS: 3 }));
+  const closedAt = rig.mono;
+  rig.advance(1000);
+  rig.meter();
+  rig.advance(1000);
+  rig.meter();
+  rig.mono = closedAt + 2999;
+  rig.meter();
+  assert.equal(rig.state(), "CHARGING");
+  rig.mono = closedAt + 3000;
+  const fx = rig.feed({ type: "tick" });
+  assert.equal(brief(fx)[0], "contactor:false");
+  rig.feed({ type: "contactorFeedback", closed: false });
+  assert.ok(brief(rig.log).includes("sessionEnded:DURATION_LIMIT"));
+});
+
+test("technician stop, and clearFault refused when nothing is latched", () => {
+  const rig = new Rig();
+  rig.boot();
+  const none = rig.feed({ type: "technician", command: "stop" });
+  assert.equal(none[0]?.type === "rejected" && none[0].code, "NO_SESSION");
+  const nf = rig.feed({ type: "technician", command: "clearFault" });
+  assert.equal(nf[0]?.type === "rejected" && nf[0].code, "NOT_FAULTED");
+  rig.startCharging();
+  const fx = rig.feed({ type: "technician", command: "stop" });
+  assert.equal(brief(fx)[0], "contactor:false");
+  rig.feed({ type: "contactorFeedback", closed: false });
+  assert.ok(brief(rig.log).includes("sessionEnded:TECHNICIAN"));
+});
+
+test("contactor drops out under load: CONTACTOR_LOST latched", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.startCharging();
+  const fx = rig.feed({ type: "contactorFeedback", closed: false });
+  assert.equal(brief(fx)[0], "contactor:false");
+  assert.ok(brief(fx).includes("fault:CONTACTOR_LOST"));
+  assert.ok(brief(fx).includes("sessionEnded:FAULT"));
+});
+
+test("relay test: only when safe; closes, confirms, reopens, confirms", () => {
+  const rig = new Rig();
+  rig.boot();
+  const refused = rig.feed({ type: "technician", command: "relayTest" });
+  assert.equal(refused[0]?.type === "rejected" && refused[0].code, "UNSAFE", "a vehicle is plugged in");
+  rig.feed({ type: "vehicle", present: false });
+  const fx = rig.feed({ type: "technician", command: "relayTest" });
+  assert.deepEqual(brief(fx).slice(0, 1), ["contactor:true"]);
+  assert.deepEqual(brief(rig.feed({ type: "contactorFeedback", closed: true })), ["contactor:false"]);
+  const done = rig.feed({ type: "contactorFeedback", closed: false });
+  const r = done.find((e) => e.type === "relayTestDone");
+  assert.ok(r && r.type === "relayTestDone" && r.ok);
+  assert.equal(rig.state(), "AVAILABLE");
+});
+
+test("relay test finds a weld: FAULTED", () => {
+  const rig = new Rig();
+  rig.boot({ vehicle: false });
+  rig.feed({ type: "technician", command: "relayTest" });
+  rig.feed({ type: "contactorFeedback", closed: true });
+  rig.advance(rig.cfg.contactorOpenMs);
+  assert.deepEqual(rig.core.snapshot().faults, ["WELD"]);
+  const r = rig.log.find((e) => e.type === "relayTestDone");
+  assert.ok(r && r.type === "relayTestDone" && !r.ok);
+});
+
+test("a plug inserted during a relay test aborts it: the contactor opens", () => {
+  const rig = new Rig();
+  rig.boot({ vehicle: false });
+  rig.feed({ type: "technician", command: "relayTest" });
+  rig.advance(10);
+  const fx = rig.feed({ type: "vehicle", present: true });
+  assert.equal(brief(fx)[0], "contactor:false");
+  const r = fx.find((e) => e.type === "relayTestDone");
+  assert.ok(r && r.type === "relayTestDone" && !r.ok, "it never read closed: over at once");
+  assert.equal(rig.state(), "AVAILABLE");
+});
+
+test("UNAVAILABLE for maintenance, and back", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.feed({ type: "technician", command: "setAvailable", available: false });
+  assert.equal(rig.state(), "UNAVAILABLE");
+  rig.feed({ type: "technician", command: "setAvailable", available: true });
+  assert.equal(rig.state(), "AVAILABLE");
+});
+
+test("the store refusing a code record: RESULT FAULTED, nothing moves, the code can be presented again", () => {
+  const rig = new Rig();
+  rig.boot();
+  const issued = issue();
+  const car = new Carrier(rig, "c1", issued);
+  car.hello();
+  const failed = rig.ackRecord(car.present(), false);
+  assert.deepEqual(brief(failed), ["send:c1:RESULT:13", "state:AVAILABLE"]);
+  car.hello();
+  const again = car.present();
+  assert.ok(brief(again).includes("recordCode"));
+});
+
+test("no acknowledgement of the code record in time: RESULT FAULTED at recordTimeoutMs", () => {
+  const rig = new Rig();
+  rig.boot();
+  const car = new Carrier(rig, "c1", issue());
+  car.hello();
+  car.present();
+  rig.advance(rig.cfg.recordTimeoutMs - 1);
+  assert.equal(rig.state(), "AUTHORIZING");
+  rig.advance(1);
+  assert.deepEqual(car.lastReason(), { type: "RESULT", reason: Reason.FAULTED });
+  assert.equal(closes(rig.log), 0);
+});
+
+test("the plug pulled while the code is being recorded: NO_VEHICLE, nothing moves", () => {
+  const rig = new Rig();
+  rig.boot();
+  const car = new Carrier(rig, "c1", issue());
+  car.hello();
+  const fx = car.present();
+  rig.feed({ type: "vehicle", present: false });
+  rig.ackRecord(fx);
+  assert.deepEqual(car.lastReason(), { type: "RESULT", reason: Reason.NO_VEHICLE });
+  assert.equal(brief(rig.log).includes("lock:true"), false);
+});
