@@ -7,21 +7,42 @@
  * Hook: `handshakeBenches` takes extra measurements that need the pile core and the carrier
  * client (HELLO→RESULT, connect→RESULT); each gets the radio and the raw round-trip median so it
  * can report its ratio to it (target HELLO→RESULT ≤ 2.5 × raw round trip).
+ *
+ * The unlock handshake (registered below): the pile fixture (dist/test/hw/ble/fixtures/pile.js:
+ * the pile core behind the peripheral, in-memory ledger, always-confirming plant) in its own
+ * process, the SDK carrier client over NobleCentral here. Each round issues a fresh code with the
+ * SDK Issuer, connects, unlocks, STOPs (so the pile is free again) and disconnects. Medians of
+ * connect→RESULT (scan included), HELLO→RESULT and HELLO→STOPPED at MTU 256 and 23, and the
+ * ratio HELLO→RESULT / raw write→notify round trip of the same radio at the same MTU (the echo
+ * fixture's, measured before). On a shared machine that reference drifts with the load, so each
+ * round also pings the pile fixture on the same link right after its STOP (a one-fragment
+ * message of an unknown type, answered ERROR BAD_MESSAGE: one write→notify through the same
+ * process) and the median of the per-round ratios HELLO→RESULT / ping is reported beside it.
+ * HELLO→RESULT is two such round trips at the least (HELLO→CHALLENGE, PRESENT→RESULT).
  */
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NobleCentral } from "../src/hw/ble/central.js";
+import { nodeSuite } from "../src/protocol/node-suite.js";
+import type { CryptoSuite } from "../src/protocol/suite.js";
+import { stop, unlock } from "../src/sdk/carrier.js";
+import { Issuer } from "../src/sdk/issuer.js";
 import type { CarrierLink } from "../src/sdk/transport.js";
 import { type Radio, startRadio } from "../src/sim/radio.js";
 import { PeripheralProcess } from "../test/hw/ble/air.js";
+import { PileProcess } from "./fixtures/pile-process.js";
 import { median } from "./util.js";
 
 export const name = "ble";
 
 export type HandshakeBench = (ctx: {
   radio: Radio;
+  /** Raw write→notify round trip at MTU 256, median ms. */
   rawRoundTripMs: number;
+  /** The same at each MTU measured (256 and 23). */
+  rawRoundTripMsByMtu: Record<number, number>;
 }) => Promise<Record<string, unknown>>;
 /** Measurements added once the pile core and the carrier client run over this radio. */
 export const handshakeBenches: Array<{ name: string; run: HandshakeBench }> = [];
@@ -104,8 +125,9 @@ export async function run(): Promise<Record<string, unknown>> {
     const at256 = await measure(radio, 256);
     const at23 = await measure(radio, 23);
     const out: Record<string, unknown> = { mtu256: at256, mtu23: at23 };
+    const byMtu = { 256: at256.roundTripMs ?? 0, 23: at23.roundTripMs ?? 0 };
     for (const h of handshakeBenches)
-      out[h.name] = await h.run({ radio, rawRoundTripMs: at256.roundTripMs ?? 0 });
+      out[h.name] = await h.run({ radio, rawRoundTripMs: byMtu[256], rawRoundTripMsByMtu: byMtu });
     return out;
   } finally {
     await pile.kill();
@@ -113,3 +135,153 @@ export async function run(): Promise<Record<string, unknown>> {
     await radio.close();
   }
 }
+
+// ---- the unlock handshake ------------------------------------------------------------------
+
+const UNLOCKS = 15;
+/** Pings per round: a one-fragment message of an unknown type, answered ERROR BAD_MESSAGE. */
+const PINGS = 5;
+const PING = Uint8Array.from([0x80, 0x7f]);
+const HANDSHAKE_PILE = "BENCH-PILE-1";
+const HANDSHAKE_KEY_ID = 0x0b0e0001;
+
+interface UnlockFigures {
+  mtu: number;
+  scanMs: number;
+  connectToResultMs: number;
+  helloToResultMs: number;
+  helloToStoppedMs: number;
+  pilePingMs: number;
+  helloToResultOverPilePing: number;
+  samples: number;
+}
+
+async function unlockRounds(
+  radio: Radio,
+  mtu: number,
+  issuer: Issuer,
+  suite?: CryptoSuite,
+): Promise<UnlockFigures> {
+  const bridge = await radio.bridge();
+  const central = new NobleCentral({
+    controller: { kind: "uart", path: bridge.path },
+    mtu,
+    supervisionMs: 0,
+  });
+  const scan: number[] = [];
+  const toResult: number[] = [];
+  const hello: number[] = [];
+  const stopped: number[] = [];
+  const pings: number[] = [];
+  const pairedRatio: number[] = [];
+  let negotiated = 0;
+  try {
+    await central.powerOn();
+    for (let i = 0; i < UNLOCKS; i++) {
+      const issued = issuer.issue({ deviceId: "VIN-BENCH-0001", pileId: HANDSHAKE_PILE, validForS: 3600 });
+      if (!issued.ok) throw new Error(`issuer refused: ${issued.error.code}`);
+      const c = issued.value;
+      const t0 = performance.now();
+      const link = await central.connect(HANDSHAKE_PILE, { timeoutMs: 10_000 });
+      negotiated = link.mtu;
+      try {
+        const t1 = performance.now();
+        const outcome = await unlock(link, {
+          code: c.code,
+          verifySecret: c.verifySecret,
+          pileId: HANDSHAKE_PILE,
+          timeoutMs: 10_000,
+          ...(suite ? { suite } : {}),
+        });
+        const t2 = performance.now();
+        if (outcome.kind !== "accepted")
+          throw new Error(`unlock ${i} at MTU ${mtu}: ${JSON.stringify(outcome)}`);
+        const t3 = performance.now();
+        const s = await stop(link, {
+          codeId: c.codeId,
+          keyId: c.keyId,
+          verifySecret: c.verifySecret,
+          pileId: HANDSHAKE_PILE,
+          timeoutMs: 10_000,
+          ...(suite ? { suite } : {}),
+        });
+        const t4 = performance.now();
+        if (s.kind !== "stopped") throw new Error(`stop ${i} at MTU ${mtu}: ${JSON.stringify(s)}`);
+        // The same link, the same pile process, the same moment: its bare write→notify time.
+        const mine: number[] = [];
+        for (let k = 0; k < PINGS; k++) {
+          const p0 = performance.now();
+          await echo(link, PING);
+          mine.push(performance.now() - p0);
+        }
+        pings.push(...mine);
+        pairedRatio.push((t2 - t1) / median(mine));
+        scan.push(central.lastTimings?.scanMs ?? 0);
+        toResult.push(t2 - t0);
+        hello.push(t2 - t1);
+        stopped.push(t4 - t3);
+      } finally {
+        await link.close();
+      }
+    }
+  } finally {
+    await central.close();
+    await bridge.close();
+  }
+  return {
+    mtu: negotiated,
+    scanMs: round(median(scan)),
+    connectToResultMs: round(median(toResult)),
+    helloToResultMs: round(median(hello)),
+    helloToStoppedMs: round(median(stopped)),
+    pilePingMs: round(median(pings)),
+    helloToResultOverPilePing: round(median(pairedRatio)),
+    samples: hello.length,
+  };
+}
+
+handshakeBenches.push({
+  name: "unlock",
+  run: async ({ radio, rawRoundTripMsByMtu }) => {
+    // A fresh key per run; it reaches the fixture through its environment and is never printed.
+    const key = new Uint8Array(randomBytes(32));
+    const issuer = new Issuer({ keys: [{ keyId: HANDSHAKE_KEY_ID, key }] });
+    const bridge = await radio.bridge();
+    const pile = new PileProcess({ uart: bridge.path, pileId: HANDSHAKE_PILE, keyId: HANDSHAKE_KEY_ID, key });
+    try {
+      await pile.up();
+      const out: Record<string, unknown> = {
+        carrierSuite: "node-forge (SDK default)",
+        pileSuite: "node:crypto",
+      };
+      for (const mtu of [256, 23]) {
+        const r = await unlockRounds(radio, mtu, issuer);
+        const raw = rawRoundTripMsByMtu[mtu] ?? 0;
+        out[`mtu${mtu}`] = {
+          ...r,
+          rawRoundTripMs: raw,
+          helloToResultOverRawRoundTrip: raw > 0 ? round(r.helloToResultMs / raw) : null,
+          ...(mtu === 256 ? { target: "helloToResultOverRawRoundTrip <= 2.5" } : {}),
+        };
+      }
+      // The carrier's crypto on node:crypto instead of the SDK's portable default (node-forge,
+      // whose PRNG and HMAC cost shows in HELLO→RESULT on a slow or busy CPU).
+      const native = await unlockRounds(radio, 256, issuer, nodeSuite);
+      const raw256 = rawRoundTripMsByMtu[256] ?? 0;
+      out.mtu256CarrierNodeCrypto = {
+        ...native,
+        rawRoundTripMs: raw256,
+        helloToResultOverRawRoundTrip: raw256 > 0 ? round(native.helloToResultMs / raw256) : null,
+      };
+      const stats = await pile.stats();
+      out.pileCounters = {
+        accepted: (stats.counters as { accepted?: number } | undefined)?.accepted,
+        ledger: stats.ledger,
+      };
+      return out;
+    } finally {
+      await pile.kill();
+      await bridge.close();
+    }
+  },
+});

@@ -23,7 +23,7 @@ import { ModbusMeter } from "../src/hw/meter/modbus-meter.js";
 import { systemClock } from "../src/hw/ports.js";
 import { SerialLine } from "../src/sim/meter/line.js";
 import { SimMeter } from "../src/sim/meter/sim-meter.js";
-import { openPtyPair } from "../test/helpers/pty.js";
+import { openPtyPair } from "../src/sim/pty.js";
 import { median } from "./util.js";
 
 export const name = "meter";

@@ -18,10 +18,17 @@ export async function run(cmd: string, rest: string[], io: CliIo): Promise<numbe
   );
   const name = resolveCommand(cmd);
   if (values["help"] === true || name === undefined) {
-    io.err(`usage: pilectl ${cmd} [ARGS] [--socket PATH] [--json]\n${commandHelp().replace(/^ {2}meter /m, "  meter-now ")}\n`);
-    return values["help"] === true ? EXIT_OK : EXIT_USAGE;
+    const help = commandHelp().replace(/^ {2}meter {4}/m, "  meter-now");
+    const text = `usage: pilectl ${cmd} [ARGS] [--socket PATH] [--json]\n${help}\n`;
+    if (values["help"] !== true) {
+      io.err(text);
+      return EXIT_USAGE;
+    }
+    io.out(text);
+    return EXIT_OK;
   }
-  const socket = typeof values["socket"] === "string" ? values["socket"] : (process.env["PILED_SOCKET"] ?? DEFAULT_SOCKET);
+  const socket =
+    typeof values["socket"] === "string" ? values["socket"] : (process.env["PILED_SOCKET"] ?? DEFAULT_SOCKET);
   const json = values["json"] === true;
 
   const r = await requestControl(socket, name, positionals);
@@ -30,7 +37,9 @@ export async function run(cmd: string, rest: string[], io: CliIo): Promise<numbe
   if (json) printJson(io, reply);
   if (!reply.ok) {
     if (!json) io.err(`pilectl ${cmd}: ${reply.error.code}: ${reply.error.message}\n`);
-    return reply.error.code === "USAGE" || reply.error.code === "UNKNOWN_COMMAND" ? EXIT_USAGE : EXIT_REJECTED;
+    return reply.error.code === "USAGE" || reply.error.code === "UNKNOWN_COMMAND"
+      ? EXIT_USAGE
+      : EXIT_REJECTED;
   }
   if (!json) io.out(`${formatResult(name, reply.result)}\n`);
   return EXIT_OK;

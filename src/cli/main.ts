@@ -14,7 +14,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Runner> }>
 };
 
 /** Commands answered by the running daemon over its control socket. */
-const CONTROL = ["status", "meter-now", "sessions", "faults", "clear-fault", "stop", "relay-test", "keys", "time", "log"];
+const CONTROL = ["status", "meter-now", "sessions", "faults", "clear-fault", "stop", "relay-test", "keys", "time", "log", "sim"];
 
 function usage(io: CliIo): void {
   io.err("usage: pilectl <command> [options]\n");

@@ -43,7 +43,9 @@ export const gpioSchema = z.strictObject({
 });
 
 export const STANDARD_BAUDS = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] as const;
-const baud = z.union(STANDARD_BAUDS.map((b) => z.literal(b)) as unknown as [z.ZodLiteral<number>, ...z.ZodLiteral<number>[]]);
+const baud = z.union(
+  STANDARD_BAUDS.map((b) => z.literal(b)) as unknown as [z.ZodLiteral<number>, ...z.ZodLiteral<number>[]],
+);
 
 export const meterSchema = z.strictObject({
   driver: z.enum(["modbus", "sim"]).default("modbus"),
@@ -62,7 +64,11 @@ export const meterSchema = z.strictObject({
 
 const bleControllerSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("hci"), device: z.int().min(0).max(15).default(0) }),
-  z.strictObject({ kind: z.literal("uart"), path: absPath, baud: z.int().min(9600).max(4_000_000).default(1_000_000) }),
+  z.strictObject({
+    kind: z.literal("uart"),
+    path: absPath,
+    baud: z.int().min(9600).max(4_000_000).default(1_000_000),
+  }),
 ]);
 
 export const bleSchema = z.strictObject({
@@ -81,16 +87,27 @@ export const consoleSchema = z
     /** A file holding the scrypt hash string (one line). Preferred: keeps it out of the config. */
     secretHashFile: absPath.optional(),
     /** The scrypt hash string itself (never the secret). */
-    secretHash: z.string().regex(SCRYPT_HASH_RE, { message: "must be a scrypt$N$r$p$salt$hash string" }).optional(),
+    secretHash: z
+      .string()
+      .regex(SCRYPT_HASH_RE, { message: "must be a scrypt$N$r$p$salt$hash string" })
+      .optional(),
     lockoutAfter: z.int().min(1).max(100).default(5),
     lockoutMs: ms(1000, 86_400_000, 60_000),
     idleLogoutMs: ms(10_000, 86_400_000, 300_000),
   })
   .superRefine((c, ctx) => {
     if (c.secretHashFile !== undefined && c.secretHash !== undefined)
-      ctx.addIssue({ code: "custom", path: ["secretHash"], message: "give secretHashFile or secretHash, not both" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["secretHash"],
+        message: "give secretHashFile or secretHash, not both",
+      });
     if (c.enabled && c.secretHashFile === undefined && c.secretHash === undefined)
-      ctx.addIssue({ code: "custom", path: ["secretHashFile"], message: "an enabled console needs secretHashFile or secretHash" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["secretHashFile"],
+        message: "an enabled console needs secretHashFile or secretHash",
+      });
   });
 
 export const controlSocketSchema = z.strictObject({
@@ -171,7 +188,9 @@ export class ConfigError extends Error {
     readonly issues: ConfigIssue[],
     readonly file?: string,
   ) {
-    super(`${file ?? "config"}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`);
+    super(
+      `${file ?? "config"}: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`,
+    );
   }
 }
 
@@ -187,7 +206,9 @@ function issueMessage(i: z.core.$ZodIssue): string {
       return i.message;
     }
     case "invalid_type":
-      return i.input === undefined ? `required (${i.expected})` : `must be ${i.expected === "int" ? "a whole number" : `a ${i.expected}`}`;
+      return i.input === undefined
+        ? `required (${i.expected})`
+        : `must be ${i.expected === "int" ? "a whole number" : `a ${i.expected}`}`;
     case "too_small":
       return `must be at least ${String(i.minimum)}${i.origin === "string" ? " characters" : ""}`;
     case "too_big":
@@ -233,7 +254,12 @@ export function loadConfig(path: string): Result<Config, ConfigError> {
     return err(
       new ConfigError(
         "PARSE",
-        [{ path: "", message: `not valid JSON (comments are not allowed): ${e instanceof Error ? e.message : String(e)}` }],
+        [
+          {
+            path: "",
+            message: `not valid JSON (comments are not allowed): ${e instanceof Error ? e.message : String(e)}`,
+          },
+        ],
         path,
       ),
     );
@@ -252,7 +278,8 @@ export function resolvePaths(c: Config, base: string): Config {
   out.console.port = abs(c.console.port);
   if (c.console.secretHashFile !== undefined) out.console.secretHashFile = abs(c.console.secretHashFile);
   out.controlSocket.path = abs(c.controlSocket.path);
-  if (out.ble.controller.kind === "uart" && c.ble.controller.kind === "uart") out.ble.controller.path = abs(c.ble.controller.path);
+  if (out.ble.controller.kind === "uart" && c.ble.controller.kind === "uart")
+    out.ble.controller.path = abs(c.ble.controller.path);
   return out;
 }
 

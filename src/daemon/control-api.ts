@@ -34,15 +34,20 @@ export type MeterView =
   | { ok: false; code: string; message: string };
 
 export interface SessionView {
-  id: number;
+  /** Hex of the session id (the carrier's receipt). */
+  id: string;
   /** Hex of the code id (identifies a code; grants nothing). */
   codeId: string;
-  carrier: "device" | "phone";
+  carrier: "vehicle" | "mobile";
   deviceId: string;
+  /** "active", "finished" or "interrupted" (the daemon stopped during the session). */
+  status: string;
   startedAt: number;
   endedAt: number | null;
   meterStartWh: number | null;
   meterStopWh: number | null;
+  /** Energy delivered, Wh. */
+  energyWh: number;
   reason: string | null;
 }
 
@@ -102,6 +107,8 @@ export interface PileControl {
   time(): TimeView;
   log(limit: number): AuditView[];
   audit(entry: AuditEntry): void;
+  /** Fault switches of a simulated plant; absent on real hardware. */
+  sim?(action: string): CommandOutcome;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -109,7 +116,9 @@ export interface PileControl {
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
 
-export type CommandOutcome = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string } };
+export type CommandOutcome =
+  | { ok: true; result: unknown }
+  | { ok: false; error: { code: string; message: string } };
 
 export interface CommandContext {
   pile: PileControl;
@@ -146,12 +155,18 @@ const count =
 
 /** A key id: decimal or 0x-hex, 0..2^32-1. */
 export function parseKeyId(s: string): number | undefined {
-  const n = /^0x[0-9a-fA-F]{1,8}$/.test(s) ? Number.parseInt(s.slice(2), 16) : /^\d{1,10}$/.test(s) ? Number(s) : NaN;
+  const n = /^0x[0-9a-fA-F]{1,8}$/.test(s)
+    ? Number.parseInt(s.slice(2), 16)
+    : /^\d{1,10}$/.test(s)
+      ? Number(s)
+      : NaN;
   return Number.isSafeInteger(n) && n >= 0 && n <= 0xffffffff ? n : undefined;
 }
 
 const fromResult = (r: ControlResult): CommandOutcome =>
-  r.ok ? { ok: true, result: { detail: r.detail ?? "done" } } : { ok: false, error: { code: r.code, message: r.message } };
+  r.ok
+    ? { ok: true, result: { detail: r.detail ?? "done" } }
+    : { ok: false, error: { code: r.code, message: r.message } };
 
 const ts = (ms: number | null): string => (ms === null ? "-" : new Date(ms).toISOString());
 const detailText = (r: unknown): string => String((r as { detail?: string }).detail ?? "done");
@@ -207,8 +222,8 @@ const SPECS = {
       return list
         .map(
           (s) =>
-            `#${s.id} ${ts(s.startedAt)} → ${ts(s.endedAt)} ${s.carrier} ${s.deviceId} code ${s.codeId} ` +
-            `${s.meterStartWh !== null && s.meterStopWh !== null ? `${s.meterStopWh - s.meterStartWh} Wh` : "- Wh"} ${s.reason ?? "open"}`,
+            `${s.id.slice(0, 8)} ${ts(s.startedAt)} → ${ts(s.endedAt)} ${s.carrier} ${s.deviceId} code ${s.codeId.slice(0, 8)} ` +
+            `${s.energyWh} Wh ${s.status}${s.reason ? ` ${s.reason}` : ""}`,
         )
         .join("\n");
     },
@@ -222,7 +237,10 @@ const SPECS = {
       const list = r as FaultView[];
       if (list.length === 0) return "no faults";
       return list
-        .map((f) => `${f.code} since ${ts(f.since)}${f.latched ? " LATCHED" : ""}${f.detail ? ` ${f.detail}` : ""}`)
+        .map(
+          (f) =>
+            `${f.code} since ${ts(f.since)}${f.latched ? " LATCHED" : ""}${f.detail ? ` ${f.detail}` : ""}`,
+        )
         .join("\n");
     },
   } satisfies CommandSpec<undefined>,
@@ -260,7 +278,8 @@ const SPECS = {
       const keyId = a === undefined ? undefined : parseKeyId(a);
       if (op === "add") {
         if (keyId === undefined) return { ok: false, message: "ID must be a key id 0..4294967295" };
-        if (b === undefined || !/^[0-9a-fA-F]{64}$/.test(b)) return { ok: false, message: "HEX must be 64 hex digits" };
+        if (b === undefined || !/^[0-9a-fA-F]{64}$/.test(b))
+          return { ok: false, message: "HEX must be 64 hex digits" };
         return { ok: true, args: { op: "add", keyId, hex: b.toLowerCase() } };
       }
       if (op === "retire" && b === undefined) {
@@ -275,13 +294,16 @@ const SPECS = {
       return fromResult(ctx.pile.keys.retire(a.keyId, ctx.actor));
     },
     // Anything after `add ID` may be key material: it never reaches the audit log.
-    auditArgs: (args) => (args[0] === "add" ? args.slice(0, 2).concat(args.length > 2 ? ["[redacted]"] : []) : args),
+    auditArgs: (args) =>
+      args[0] === "add" ? args.slice(0, 2).concat(args.length > 2 ? ["[redacted]"] : []) : args,
     format: (r) => {
       if (!Array.isArray(r)) return detailText(r);
       const list = r as KeyView[];
       if (list.length === 0) return "no keys";
       return list
-        .map((k) => `key ${k.keyId} (0x${k.keyId.toString(16).padStart(8, "0")}) ${k.file} added ${ts(k.added)}`)
+        .map(
+          (k) => `key ${k.keyId} (0x${k.keyId.toString(16).padStart(8, "0")}) ${k.file} added ${ts(k.added)}`,
+        )
         .join("\n");
     },
   } satisfies CommandSpec<KeysArgs>,
@@ -311,6 +333,19 @@ const SPECS = {
         .join("\n");
     },
   } satisfies CommandSpec<number>,
+  sim: {
+    usage: "sim ACTION",
+    summary: "simulated plant only: plug-in, plug-out, weld, estop-press, meter-silent, clear, state, …",
+    parse: (args: string[]) =>
+      args.length === 1 && /^[a-z-]{1,32}$/.test(args[0]!)
+        ? { ok: true as const, args: args[0]! }
+        : { ok: false as const, message: "takes one action" },
+    run: (ctx, action) =>
+      ctx.pile.sim
+        ? ctx.pile.sim(action)
+        : { ok: false, error: { code: "NOT_SIMULATED", message: "this pile's plant is not simulated" } },
+    format: (r) => JSON.stringify(r),
+  } satisfies CommandSpec<string>,
 };
 
 export type CommandName = keyof typeof SPECS;
@@ -323,7 +358,7 @@ const ALIASES: Record<string, CommandName> = { "meter-now": "meter" };
 
 export function resolveCommand(name: string): CommandName | undefined {
   if (Object.hasOwn(SPECS, name)) return name as CommandName;
-  return ALIASES[name];
+  return Object.hasOwn(ALIASES, name) ? ALIASES[name] : undefined;
 }
 
 export function commandHelp(): string {
@@ -348,15 +383,23 @@ export function auditArgs(name: string, args: string[]): string[] {
  * Parses, runs and audits one command. Never throws: a PileControl that throws gives INTERNAL.
  * Error codes of its own: UNKNOWN_COMMAND, USAGE, INTERNAL; others come from the pile.
  */
-export async function executeCommand(ctx: CommandContext, name: string, args: string[]): Promise<CommandOutcome> {
+export async function executeCommand(
+  ctx: CommandContext,
+  name: string,
+  args: string[],
+): Promise<CommandOutcome> {
   const c = resolveCommand(name);
   let outcome: CommandOutcome;
   if (c === undefined) {
-    outcome = { ok: false, error: { code: "UNKNOWN_COMMAND", message: `unknown command '${name.slice(0, 32)}'` } };
+    outcome = {
+      ok: false,
+      error: { code: "UNKNOWN_COMMAND", message: `unknown command '${name.slice(0, 32)}'` },
+    };
   } else {
     const spec = SPECS[c] as CommandSpec<unknown>;
     const p = spec.parse(args);
-    if (!p.ok) outcome = { ok: false, error: { code: "USAGE", message: `${p.message} (usage: ${spec.usage})` } };
+    if (!p.ok)
+      outcome = { ok: false, error: { code: "USAGE", message: `${p.message} (usage: ${spec.usage})` } };
     else {
       try {
         outcome = await spec.run(ctx, p.args);
@@ -364,7 +407,10 @@ export async function executeCommand(ctx: CommandContext, name: string, args: st
         const code = (e as { code?: unknown }).code;
         outcome = {
           ok: false,
-          error: { code: "INTERNAL", message: `the pile could not do it${typeof code === "string" ? ` (${code})` : ""}` },
+          error: {
+            code: "INTERNAL",
+            message: `the pile could not do it${typeof code === "string" ? ` (${code})` : ""}`,
+          },
         };
       }
     }

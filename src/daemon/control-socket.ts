@@ -94,14 +94,16 @@ async function clearStale(path: string): Promise<void> {
   } catch {
     return; // nothing there
   }
-  if (!st.isSocket()) throw new ControlSocketError("NOT_A_SOCKET", `${path} exists and is not a socket; not touching it`);
+  if (!st.isSocket())
+    throw new ControlSocketError("NOT_A_SOCKET", `${path} exists and is not a socket; not touching it`);
   if (await listening(path)) throw new ControlSocketError("IN_USE", `${path}: another daemon is listening`);
   await unlink(path);
 }
 
 export async function startControlSocket(o: ControlSocketOptions): Promise<ControlSocketServer> {
   const gid = o.group === undefined ? undefined : groupId(o.group);
-  if (o.group !== undefined && gid === undefined) throw new ControlSocketError("NO_GROUP", `no group '${o.group}'`);
+  if (o.group !== undefined && gid === undefined)
+    throw new ControlSocketError("NO_GROUP", `no group '${o.group}'`);
   await clearStale(o.path);
 
   const counts = { badRequest: 0, overlong: 0 };
@@ -134,7 +136,9 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
       };
     }
     const out = await executeCommand({ pile: o.pile, actor, counters }, r.data.cmd, r.data.args);
-    return out.ok ? { id: r.data.id, ok: true, result: out.result } : { id: r.data.id, ok: false, error: out.error };
+    return out.ok
+      ? { id: r.data.id, ok: true, result: out.result }
+      : { id: r.data.id, ok: false, error: out.error };
   };
 
   const server: Server = createServer((sock) => {
@@ -160,7 +164,11 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
         counts.overlong++;
         buf = "";
         chain = chain.then(() => {
-          send({ id: null, ok: false, error: { code: "TOO_LONG", message: `request over ${MAX_REQUEST_BYTES} bytes` } });
+          send({
+            id: null,
+            ok: false,
+            error: { code: "TOO_LONG", message: `request over ${MAX_REQUEST_BYTES} bytes` },
+          });
           sock.end();
         });
       }
@@ -168,7 +176,11 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (e) => reject(new ControlSocketError("LISTEN", `${o.path}: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
+    server.once("error", (e) =>
+      reject(
+        new ControlSocketError("LISTEN", `${o.path}: ${(e as NodeJS.ErrnoException).code ?? e.message}`),
+      ),
+    );
     server.listen(o.path, () => resolve());
   });
   try {
@@ -177,7 +189,10 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
   } catch (e) {
     server.close();
     await unlink(o.path).catch(() => {});
-    throw new ControlSocketError("LISTEN", `${o.path}: cannot set mode/group (${(e as NodeJS.ErrnoException).code ?? "error"})`);
+    throw new ControlSocketError(
+      "LISTEN",
+      `${o.path}: cannot set mode/group (${(e as NodeJS.ErrnoException).code ?? "error"})`,
+    );
   }
   o.log?.info({ path: o.path, mode: o.mode.toString(8), group: o.group }, "control socket listening");
 
@@ -235,7 +250,9 @@ export function requestControl(
     sock.setEncoding("utf8");
     sock.on("connect", () => sock.write(`${JSON.stringify({ id, cmd, args })}\n`));
     sock.on("error", (e: NodeJS.ErrnoException) =>
-      finish(err(new ControlClientError("CONNECT", `cannot connect to ${path}: ${e.code ?? e.message}`, e.code))),
+      finish(
+        err(new ControlClientError("CONNECT", `cannot connect to ${path}: ${e.code ?? e.message}`, e.code)),
+      ),
     );
     sock.on("data", (chunk: string) => {
       buf += chunk;
@@ -252,6 +269,8 @@ export function requestControl(
         return finish(err(new ControlClientError("PROTOCOL", `${path}: answer has no ok field`)));
       finish(ok(r as ControlReply));
     });
-    sock.on("close", () => finish(err(new ControlClientError("PROTOCOL", `${path}: closed without an answer`))));
+    sock.on("close", () =>
+      finish(err(new ControlClientError("PROTOCOL", `${path}: closed without an answer`))),
+    );
   });
 }

@@ -53,10 +53,21 @@ export function createLogger(opts: LogOptions = {}): Logger {
     // Errors keep their `code`: that, not the message, is what an operator greps for.
     serializers: { err: pino.stdSerializers.err },
   };
-  return opts.destination ? pino(options, opts.destination) : pino(options, pino.destination({ dest: 1, sync: false }));
+  return opts.destination
+    ? pino(options, opts.destination)
+    : pino(options, pino.destination({ dest: 1, sync: false }));
 }
 
-export type Component = "ble" | "meter" | "gpio" | "pile" | "store" | "console" | "control" | "daemon" | "notify";
+export type Component =
+  | "ble"
+  | "meter"
+  | "gpio"
+  | "pile"
+  | "store"
+  | "console"
+  | "control"
+  | "daemon"
+  | "notify";
 
 /** The child logger of one component: every line it writes carries `component`. */
 export function componentLogger(root: Logger, component: Component | string): Logger {
@@ -72,7 +83,12 @@ export function hex(bytes: Uint8Array): string {
  * Logs one frame at trace level with its direction ("rx" into the pile, "tx" out of it). Costs
  * nothing when trace is off. Frames carry proofs only inside opaque fields, never keys.
  */
-export function traceFrame(log: Logger, dir: "rx" | "tx", bytes: Uint8Array, fields: Record<string, unknown> = {}): void {
+export function traceFrame(
+  log: Logger,
+  dir: "rx" | "tx",
+  bytes: Uint8Array,
+  fields: Record<string, unknown> = {},
+): void {
   if (!log.isLevelEnabled("trace")) return;
   log.trace({ ...fields, dir, len: bytes.length, hex: hex(bytes) }, "frame");
 }

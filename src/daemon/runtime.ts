@@ -81,6 +81,7 @@ export class PileRuntime {
   /** Monotonic ms of the last heartbeat the loop processed. */
   lastBeat: number;
   stateSince: number;
+  readonly skewMs: number;
 
   readonly #p: RuntimeParts;
   readonly #log: Logger;
@@ -96,12 +97,12 @@ export class PileRuntime {
   #relayTestWaiters: ((r: { ok: boolean; detail: string }) => void)[] = [];
   #radioUp: Promise<void>;
   #radioUpResolve: () => void = () => {};
-  #sessionEnergyStart = new Map<string, number | undefined>();
 
   constructor(parts: RuntimeParts) {
     this.#p = parts;
     this.#log = parts.log.child({ component: "pile" });
     const c = parts.config;
+    this.skewMs = c.clockSkewMs;
     const cfg = parsePileCoreConfig({
       pileId: c.pileId,
       skewMs: c.clockSkewMs,
@@ -281,15 +282,11 @@ export class PileRuntime {
       }
       case "sessionUpdate": {
         const r = e.record;
-        const id = toHex(r.sessionId);
-        if (r.energyStartWh !== undefined && this.#sessionEnergyStart.get(id) === undefined) {
-          this.#sessionEnergyStart.set(id, r.energyStartWh);
-          this.#guardStore("sessions.meterStart", () => store.sessions.meterStart?.(r.sessionId, r.energyStartWh!));
-        }
         this.#guardStore("sessions.progress", () =>
           store.sessions.progress(r.sessionId, {
             energyWh: r.energyWh,
             lastMeterWh: r.energyStartWh !== undefined ? r.energyStartWh + r.energyWh : null,
+            meterStartWh: r.energyStartWh ?? null,
             at: clock.now(),
           }),
         );
@@ -297,17 +294,16 @@ export class PileRuntime {
       }
       case "sessionEnded": {
         const r = e.record;
-        this.#sessionEnergyStart.delete(toHex(r.sessionId));
-        this.#guardStore("sessions.finish", () => {
-          if (r.energyStartWh !== undefined) store.sessions.meterStart?.(r.sessionId, r.energyStartWh);
+        this.#guardStore("sessions.finish", () =>
           store.sessions.finish(r.sessionId, {
             stoppedAt: Number(r.endedAt),
             meterStopWh: r.energyStopWh ?? null,
+            meterStartWh: r.energyStartWh ?? null,
             energyWh: r.energyWh,
             stopReason: r.stopReason,
             faults: r.faults,
-          });
-        });
+          }),
+        );
         this.#log.info(
           { sessionId: toHex(r.sessionId), stopReason: r.stopReason, energyWh: r.energyWh, faults: r.faults },
           "session ended",

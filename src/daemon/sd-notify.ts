@@ -118,7 +118,10 @@ export function createNotifier(
  * How often to send WATCHDOG=1: half of WATCHDOG_USEC, when the watchdog is meant for this
  * process (WATCHDOG_PID unset or equal to `pid`); undefined when there is no watchdog.
  */
-export function watchdogIntervalMs(env: NodeJS.ProcessEnv = process.env, pid: number = process.pid): number | undefined {
+export function watchdogIntervalMs(
+  env: NodeJS.ProcessEnv = process.env,
+  pid: number = process.pid,
+): number | undefined {
   const usec = env["WATCHDOG_USEC"];
   if (usec === undefined || !/^\d{1,15}$/.test(usec)) return undefined;
   const wpid = env["WATCHDOG_PID"];

@@ -14,8 +14,8 @@ import {
   type KeyLookup,
   type OpenedCode,
   openCode,
-  PileState,
   type PileMessage,
+  PileState,
   type PileStateName,
   type Present,
   pileProof,
@@ -35,12 +35,12 @@ import type {
   FaultCode,
   LogLevel,
   MeterSample,
+  Phase,
   PileCoreErrorCode,
   PileCounters,
   PileEffect,
   PileInput,
   PileSnapshot,
-  Phase,
   SessionEndRecord,
   StopReason,
   TechnicianCommand,
@@ -180,7 +180,8 @@ export class PileCore {
         return this.#out.drain();
       }
       const mono = Math.max(input.mono, this.#now);
-      if (input.wall !== undefined && Number.isFinite(input.wall)) this.#lastWall = { wall: input.wall, mono };
+      if (input.wall !== undefined && Number.isFinite(input.wall))
+        this.#lastWall = { wall: input.wall, mono };
       this.#inputMono = mono;
       this.#expire(mono);
       this.#now = mono;
@@ -244,39 +245,49 @@ export class PileCore {
   #dispatch(input: PileInput): void {
     switch (input.type) {
       case "boot":
-        return this.#boot(input);
+        this.#boot(input);
+        return;
       case "tick":
         return;
       case "connected":
         this.#conns.set(input.connId, { exchange: undefined });
         return;
       case "disconnected":
-        return this.#disconnected(input.connId);
+        this.#disconnected(input.connId);
+        return;
       case "message":
-        return this.#message(input.connId, input.bytes, input.wall);
+        this.#message(input.connId, input.bytes, input.wall);
+        return;
       case "fragmentError":
         this.#conn(input.connId);
         this.#counters.fragmentErrors++;
         this.#send(input.connId, { type: "ERROR", reason: Reason.BAD_MESSAGE });
         return;
       case "contactorFeedback":
-        return this.#contactorFeedback(input.closed);
+        this.#contactorFeedback(input.closed);
+        return;
       case "lockFeedback":
-        return this.#lockFeedback(input.engaged);
+        this.#lockFeedback(input.engaged);
+        return;
       case "vehicle":
-        return this.#vehicleSense(input.present);
+        this.#vehicleSense(input.present);
+        return;
       case "emergencyStop":
-        return this.#emergencyStop(input.active);
+        this.#emergencyStop(input.active);
+        return;
       case "meterReading":
-        return this.#meterReading(input.reading);
+        this.#meterReading(input.reading);
+        return;
       case "meterError":
         this.#counters.meterErrors++;
         this.#log("warn", "meter.error", { code: input.code });
         return;
       case "codeRecorded":
-        return this.#codeRecorded(input.codeId, input.ok);
+        this.#codeRecorded(input.codeId, input.ok);
+        return;
       case "technician":
-        return this.#technician(input);
+        this.#technician(input);
+        return;
     }
   }
 
@@ -335,7 +346,10 @@ export class PileCore {
   // ---- boot -----------------------------------------------------------------------------
 
   #boot(input: Extract<PileInput, { type: "boot" }>): void {
-    if (this.#phase !== "unbooted") return this.#reject("boot", "ALREADY_BOOTED", "boot fed twice");
+    if (this.#phase !== "unbooted") {
+      this.#reject("boot", "ALREADY_BOOTED", "boot fed twice");
+      return;
+    }
     this.#phase = "booting";
     this.#floor = new TimeFloor(input.floor);
     const fb = input.feedback;
@@ -415,14 +429,16 @@ export class PileCore {
       return;
     }
     if (c.cmd === false && closed) this.#fault("WELD", "contactor reads closed while commanded open");
-    else if (c.cmd === true && !closed && was !== false) this.#fault("CONTACTOR_LOST", "contactor dropped out");
+    else if (c.cmd === true && !closed && was !== false)
+      this.#fault("CONTACTOR_LOST", "contactor dropped out");
   }
 
   #contactorConfirmed(): void {
     const c = this.#contactor;
     switch (this.#phase) {
       case "booting":
-        return this.#bootContactorOpen();
+        this.#bootContactorOpen();
+        return;
       case "closing":
         if (c.cmd === true) this.#charging();
         return;
@@ -441,8 +457,10 @@ export class PileCore {
   #contactorTimeout(): void {
     const c = this.#contactor;
     c.deadline = undefined;
-    if (c.cmd === false) this.#fault("WELD", `contactor still closed ${this.#cfg.contactorOpenMs} ms after opening`);
-    else this.#fault("CONTACTOR_CLOSE_TIMEOUT", `contactor not closed within ${this.#cfg.contactorCloseMs} ms`);
+    if (c.cmd === false)
+      this.#fault("WELD", `contactor still closed ${this.#cfg.contactorOpenMs} ms after opening`);
+    else
+      this.#fault("CONTACTOR_CLOSE_TIMEOUT", `contactor not closed within ${this.#cfg.contactorCloseMs} ms`);
   }
 
   #lockFeedback(engaged: boolean): void {
@@ -467,7 +485,8 @@ export class PileCore {
   #lockConfirmed(): void {
     switch (this.#phase) {
       case "booting":
-        return this.#bootProgress();
+        this.#bootProgress();
+        return;
       case "locking": {
         const s = this.#session;
         if (s && this.#lock.cmd === true) {
@@ -487,7 +506,8 @@ export class PileCore {
   #lockTimeout(): void {
     const l = this.#lock;
     l.deadline = undefined;
-    if (l.cmd === true) this.#fault("LOCK_ENGAGE_TIMEOUT", `lock not engaged within ${this.#cfg.lockConfirmMs} ms`);
+    if (l.cmd === true)
+      this.#fault("LOCK_ENGAGE_TIMEOUT", `lock not engaged within ${this.#cfg.lockConfirmMs} ms`);
     else {
       this.#fault("LOCK_RELEASE_TIMEOUT", `lock not released within ${this.#cfg.lockReleaseMs} ms`);
       if (this.#phase === "unlocking") this.#unlocked();
@@ -500,7 +520,8 @@ export class PileCore {
   #vehicleSense(present: boolean | undefined): void {
     this.#vehicle = present;
     if (present === false && STOPPABLE.has(this.#phase)) this.#beginStop("PLUG_REMOVED");
-    if (present !== false && this.#phase === "relayTest") this.#abortRelayTest("vehicle sensed during relay test");
+    if (present !== false && this.#phase === "relayTest")
+      this.#abortRelayTest("vehicle sensed during relay test");
   }
 
   #emergencyStop(active: boolean): void {
@@ -532,7 +553,7 @@ export class PileCore {
     const s = this.#session;
     return {
       purpose,
-      codeAccepted: s !== undefined && s.recorded && s.stopReason === undefined && !s.ended,
+      codeAccepted: s?.recorded === true && s.stopReason === undefined && !s.ended,
       lockConfirmed: this.#lock.cmd === true && this.#lock.fb === true,
       vehicle: this.#vehicle,
       faultLatched: this.#faults.size > 0,
@@ -574,16 +595,24 @@ export class PileCore {
     if (first === undefined) return;
     switch (first) {
       case "EMERGENCY_STOP":
-        return this.#fault("EMERGENCY_STOP", "emergency stop active");
+        this.#fault("EMERGENCY_STOP", "emergency stop active");
+        return;
       case "LOCK":
-        return this.#fault("LOCK_LOST", "lock not engaged while the contactor is closed");
+        this.#fault("LOCK_LOST", "lock not engaged while the contactor is closed");
+        return;
       case "VEHICLE":
-        return this.#beginStop("PLUG_REMOVED");
+        this.#beginStop("PLUG_REMOVED");
+        return;
       case "METER":
-        return this.#beginStop("METER_LOST");
+        this.#beginStop("METER_LOST");
+        return;
       default:
-        if (this.#session && STOPPABLE.has(this.#phase)) return this.#beginStop("FAULT");
-        return this.#fault("INTERNAL", `contactor closed without a session (${first})`);
+        if (this.#session && STOPPABLE.has(this.#phase)) {
+          this.#beginStop("FAULT");
+          return;
+        }
+        this.#fault("INTERNAL", `contactor closed without a session (${first})`);
+        return;
     }
   }
 
@@ -618,7 +647,8 @@ export class PileCore {
       case "locking":
       case "closing":
       case "charging":
-        return this.#beginStop("FAULT");
+        this.#beginStop("FAULT");
+        return;
       case "opening":
         if (code === "WELD") this.#sessionWelded();
         return;
@@ -630,7 +660,8 @@ export class PileCore {
         if (c.deadline === undefined) this.#relayTestDone();
         return;
       case "booting":
-        return this.#bootProgress();
+        this.#bootProgress();
+        return;
       default:
         return;
     }
@@ -801,7 +832,7 @@ export class PileCore {
     this.#lastState = st;
     this.#out.push({ type: "state", state: st });
     const s = this.#session;
-    if (s && s.recorded) this.#statusTo(s.subscribers, st, s);
+    if (s?.recorded) this.#statusTo(s.subscribers, st, s);
   }
 
   #statusTo(conns: Iterable<string>, state: PileStateName, s: Session | undefined): void {
@@ -842,26 +873,37 @@ export class PileCore {
     const m = decodeClientMessage(bytes);
     if (!m.ok) {
       this.#counters.badMessages++;
-      return this.#send(connId, { type: "ERROR", reason: Reason.BAD_MESSAGE });
+      this.#send(connId, { type: "ERROR", reason: Reason.BAD_MESSAGE });
+      return;
     }
     switch (m.value.type) {
       case "HELLO":
-        return this.#hello(connId, conn, m.value);
+        this.#hello(connId, conn, m.value);
+        return;
       case "PRESENT":
-        return this.#present(connId, conn, m.value, wall);
+        this.#present(connId, conn, m.value, wall);
+        return;
       case "STOP":
-        return this.#stop(connId, conn, m.value);
+        this.#stop(connId, conn, m.value);
+        return;
     }
   }
 
   #hello(connId: string, conn: Conn, h: Hello): void {
     conn.exchange = undefined;
-    if (h.version !== 1) return this.#error(connId, "UNSUPPORTED_VERSION");
+    if (h.version !== 1) {
+      this.#error(connId, "UNSUPPORTED_VERSION");
+      return;
+    }
     const key = this.#deps.keys.get(h.keyId);
-    if (!key) return this.#error(connId, "UNKNOWN_KEY");
+    if (!key) {
+      this.#error(connId, "UNKNOWN_KEY");
+      return;
+    }
     if (this.#rate.blocked(this.#now)) {
       this.#counters.rateLimited++;
-      return this.#error(connId, "RATE_LIMITED");
+      this.#error(connId, "RATE_LIMITED");
+      return;
     }
     const pileNonce = this.#deps.random(16);
     if (!(pileNonce instanceof Uint8Array) || pileNonce.length !== 16) throw new Error("random source");
@@ -882,14 +924,23 @@ export class PileCore {
 
   #present(connId: string, conn: Conn, p: Present, wall: number | undefined): void {
     const ex = conn.exchange;
-    if (!ex || ex.presented) return this.#error(connId, "OUT_OF_ORDER");
+    if (!ex || ex.presented) {
+      this.#error(connId, "OUT_OF_ORDER");
+      return;
+    }
     ex.presented = true;
     ex.answered = true;
     const suite = this.#deps.suite;
     const expected = deviceProof(suite, ex.v, ex.codeId, ex.pileNonce, ex.clientNonce);
-    if (!suite.timingSafeEqual(expected, p.deviceProof)) return this.#proofFailed(connId, "PRESENT");
+    if (!suite.timingSafeEqual(expected, p.deviceProof)) {
+      this.#proofFailed(connId, "PRESENT");
+      return;
+    }
     const opened = openCode(suite, this.#deps.keys, p.code);
-    if (!opened.ok) return this.#result(connId, opened.error);
+    if (!opened.ok) {
+      this.#result(connId, opened.error);
+      return;
+    }
     const code = opened.value;
     const bad = checkClaims(code, {
       pileId: this.#cfg.pileId,
@@ -897,18 +948,28 @@ export class PileCore {
       skewMs: this.#cfg.skewMs,
       expect: { keyId: ex.keyId, codeId: ex.codeId },
     });
-    if (bad) return this.#result(connId, bad);
+    if (bad) {
+      this.#result(connId, bad);
+      return;
+    }
     const hex = toHex(code.codeId);
     let used: boolean;
     try {
       used = this.#usedHere.has(hex) || this.#deps.ledger.isUsed(code.codeId);
     } catch {
       this.#log("error", "ledger.read_failed", { codeId: hex });
-      return this.#result(connId, "FAULTED");
+      this.#result(connId, "FAULTED");
+      return;
     }
-    if (used) return this.#result(connId, "REPLAYED");
+    if (used) {
+      this.#result(connId, "REPLAYED");
+      return;
+    }
     const refusal = this.#refusal(false);
-    if (refusal) return this.#result(connId, refusal);
+    if (refusal) {
+      this.#result(connId, refusal);
+      return;
+    }
     const sessionId = this.#deps.random(16);
     if (!(sessionId instanceof Uint8Array) || sessionId.length !== 16) throw new Error("random source");
     this.#usedHere.add(hex);
@@ -956,9 +1017,14 @@ export class PileCore {
 
   #codeRecorded(codeId: Uint8Array, ok: boolean): void {
     const s = this.#session;
-    if (!s || this.#phase !== "authorizing" || !equalBytes(s.code.codeId, codeId))
-      return this.#reject("codeRecorded", "BAD_INPUT", "no recordCode pending for this code id");
-    if (!ok) return this.#recordFailed("store refused the code record");
+    if (!s || this.#phase !== "authorizing" || !equalBytes(s.code.codeId, codeId)) {
+      this.#reject("codeRecorded", "BAD_INPUT", "no recordCode pending for this code id");
+      return;
+    }
+    if (!ok) {
+      this.#recordFailed("store refused the code record");
+      return;
+    }
     s.recorded = true;
     this.#floor.raise(s.code.claims.issuedAt);
     const refusal = this.#refusal(true);
@@ -1006,14 +1072,22 @@ export class PileCore {
 
   #stop(connId: string, conn: Conn, m: Stop): void {
     const ex = conn.exchange;
-    if (!ex) return this.#error(connId, "OUT_OF_ORDER");
+    if (!ex) {
+      this.#error(connId, "OUT_OF_ORDER");
+      return;
+    }
     ex.answered = true;
     const suite = this.#deps.suite;
     const expected = stopProof(suite, ex.v, ex.codeId, ex.pileNonce);
-    if (!suite.timingSafeEqual(expected, m.stopProof)) return this.#proofFailed(connId, "STOP");
+    if (!suite.timingSafeEqual(expected, m.stopProof)) {
+      this.#proofFailed(connId, "STOP");
+      return;
+    }
     const s = this.#session;
-    if (!s || !s.recorded || s.ended || !equalBytes(s.code.codeId, ex.codeId))
-      return this.#result(connId, "OUT_OF_ORDER");
+    if (!s?.recorded || s.ended || !equalBytes(s.code.codeId, ex.codeId)) {
+      this.#result(connId, "OUT_OF_ORDER");
+      return;
+    }
     s.subscribers.add(connId);
     s.waiters.add(connId);
     this.#log("info", "session.stop_requested", { sessionId: toHex(s.sessionId), connId });
@@ -1057,29 +1131,56 @@ export class PileCore {
   #technician(cmd: TechnicianCommand): void {
     switch (cmd.command) {
       case "stop":
-        if (this.#phase === "relayTest") return this.#abortRelayTest("stopped by technician");
-        if (this.#phase === "authorizing") return this.#reject("technician", "BUSY", "session being set up");
+        if (this.#phase === "relayTest") {
+          this.#abortRelayTest("stopped by technician");
+          return;
+        }
+        if (this.#phase === "authorizing") {
+          this.#reject("technician", "BUSY", "session being set up");
+          return;
+        }
         if (this.#phase === "opening") return;
-        if (!STOPPABLE.has(this.#phase)) return this.#reject("technician", "NO_SESSION", "no session running");
-        return this.#beginStop("TECHNICIAN");
+        if (!STOPPABLE.has(this.#phase)) {
+          this.#reject("technician", "NO_SESSION", "no session running");
+          return;
+        }
+        this.#beginStop("TECHNICIAN");
+        return;
       case "clearFault":
-        return this.#clearFault();
+        this.#clearFault();
+        return;
       case "setAvailable":
         if (this.#unavailable === !cmd.available) return;
         this.#unavailable = !cmd.available;
         this.#log("info", "pile.availability", { available: cmd.available });
         return;
       case "relayTest":
-        return this.#relayTest();
+        this.#relayTest();
+        return;
     }
   }
 
   #clearFault(): void {
-    if (this.#faults.size === 0) return this.#reject("technician", "NOT_FAULTED", "no fault latched");
-    if (this.#phase !== "idle") return this.#reject("technician", "BUSY", `pile is ${this.#phase}`);
-    if (this.#contactor.fb !== false || this.#contactor.cmd !== false || this.#contactor.deadline !== undefined)
-      return this.#reject("technician", "UNSAFE", "contactor does not read open");
-    if (this.#estop) return this.#reject("technician", "UNSAFE", "emergency stop active");
+    if (this.#faults.size === 0) {
+      this.#reject("technician", "NOT_FAULTED", "no fault latched");
+      return;
+    }
+    if (this.#phase !== "idle") {
+      this.#reject("technician", "BUSY", `pile is ${this.#phase}`);
+      return;
+    }
+    if (
+      this.#contactor.fb !== false ||
+      this.#contactor.cmd !== false ||
+      this.#contactor.deadline !== undefined
+    ) {
+      this.#reject("technician", "UNSAFE", "contactor does not read open");
+      return;
+    }
+    if (this.#estop) {
+      this.#reject("technician", "UNSAFE", "emergency stop active");
+      return;
+    }
     const codes = [...this.#faults];
     this.#faults.clear();
     this.#out.push({ type: "faultCleared", codes });
@@ -1092,10 +1193,15 @@ export class PileCore {
   }
 
   #relayTest(): void {
-    if (this.#phase !== "idle") return this.#reject("technician", "BUSY", `pile is ${this.#phase}`);
+    if (this.#phase !== "idle") {
+      this.#reject("technician", "BUSY", `pile is ${this.#phase}`);
+      return;
+    }
     const blockers = contactorInterlocks(this.#facts("relayTest"));
-    if (blockers.length > 0 || this.#contactor.fb !== false)
-      return this.#reject("technician", "UNSAFE", `relay test refused: ${blockers.join(",") || "CONTACTOR"}`);
+    if (blockers.length > 0 || this.#contactor.fb !== false) {
+      this.#reject("technician", "UNSAFE", `relay test refused: ${blockers.join(",") || "CONTACTOR"}`);
+      return;
+    }
     this.#phase = "relayTest";
     this.#relay = { ok: true, detail: "closed and reopened" };
     this.#commandContactor(true, this.#cfg.contactorCloseMs);
@@ -1168,14 +1274,16 @@ export function validateInput(input: unknown): string | undefined {
     case "boot": {
       const f = i.feedback as Record<string, unknown> | undefined;
       if (typeof f !== "object" || f === null) return "boot.feedback missing";
-      if (!isBool(f.contactorClosed) || !isBool(f.lockEngaged)) return "boot.feedback needs contactorClosed, lockEngaged";
+      if (!isBool(f.contactorClosed) || !isBool(f.lockEngaged))
+        return "boot.feedback needs contactorClosed, lockEngaged";
       if (f.vehicle !== undefined && !isBool(f.vehicle)) return "boot.feedback.vehicle";
       if (f.emergencyStop !== undefined && !isBool(f.emergencyStop)) return "boot.feedback.emergencyStop";
       if (typeof i.floor !== "bigint" || i.floor < 0n) return "boot.floor must be a bigint >= 0";
       const s = i.interrupted as Record<string, unknown> | undefined;
       if (s !== undefined) {
         if (typeof s !== "object" || s === null) return "boot.interrupted";
-        if (!(s.sessionId instanceof Uint8Array) || !(s.codeId instanceof Uint8Array)) return "boot.interrupted ids";
+        if (!(s.sessionId instanceof Uint8Array) || !(s.codeId instanceof Uint8Array))
+          return "boot.interrupted ids";
         if (s.energyStartWh !== undefined && !isNum(s.energyStartWh)) return "boot.interrupted.energyStartWh";
       }
       return undefined;
@@ -1192,7 +1300,9 @@ export function validateInput(input: unknown): string | undefined {
     case "lockFeedback":
       return isBool(i.engaged) ? undefined : "engaged must be a boolean";
     case "vehicle":
-      return i.present === undefined || isBool(i.present) ? undefined : "present must be boolean or undefined";
+      return i.present === undefined || isBool(i.present)
+        ? undefined
+        : "present must be boolean or undefined";
     case "emergencyStop":
       return isBool(i.active) ? undefined : "active must be a boolean";
     case "meterReading": {

@@ -42,11 +42,22 @@
  * store failing the code record), NO_VEHICLE (vehicle sense reads absent; cannot tell = pass).
  * A session's duration limit counts from the moment the contactor is commanded closed.
  */
-export { defaultPileCoreConfig, type PileCoreConfig, type PileCoreConfigInput, parsePileCoreConfig, pileCoreConfigSchema } from "./config.js";
+export {
+  defaultPileCoreConfig,
+  type PileCoreConfig,
+  type PileCoreConfigInput,
+  parsePileCoreConfig,
+  pileCoreConfigSchema,
+} from "./config.js";
 export { type LedgerView, PileCore, type PileCoreDeps, validateInput } from "./core.js";
 export { EFFECT_ORDER } from "./effects.js";
 export { contactorInterlocks, type Interlock, type InterlockFacts, mayCloseContactor } from "./guard.js";
 export { infoBytes, infoMessage } from "./info.js";
-export { protocolRateLimit, type RateLimitConfig, RateLimiter, type RateLimitSnapshot } from "./rate-limit.js";
+export {
+  protocolRateLimit,
+  type RateLimitConfig,
+  RateLimiter,
+  type RateLimitSnapshot,
+} from "./rate-limit.js";
 export { TimeFloor } from "./time-floor.js";
 export * from "./types.js";

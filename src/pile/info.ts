@@ -3,7 +3,10 @@ import { encodeMessage, type Info, MAX_INFO_KEYS, PileState } from "../protocol/
 import type { PileSnapshot } from "./types.js";
 
 /** INFO for the snapshot; at most 16 key ids, lowest first (duplicates and non-u32 dropped). */
-export function infoMessage(snapshot: Pick<PileSnapshot, "pileId" | "state">, keyIds: readonly number[]): Info {
+export function infoMessage(
+  snapshot: Pick<PileSnapshot, "pileId" | "state">,
+  keyIds: readonly number[],
+): Info {
   const ids = [...new Set(keyIds)]
     .filter((k) => Number.isInteger(k) && k >= 0 && k <= 0xffffffff)
     .sort((a, b) => a - b)
@@ -12,6 +15,9 @@ export function infoMessage(snapshot: Pick<PileSnapshot, "pileId" | "state">, ke
 }
 
 /** The encoded INFO, ready for the characteristic (one snapshot per read). */
-export function infoBytes(snapshot: Pick<PileSnapshot, "pileId" | "state">, keyIds: readonly number[]): Uint8Array {
+export function infoBytes(
+  snapshot: Pick<PileSnapshot, "pileId" | "state">,
+  keyIds: readonly number[],
+): Uint8Array {
   return encodeMessage(infoMessage(snapshot, keyIds));
 }

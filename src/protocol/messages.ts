@@ -187,7 +187,7 @@ export function decodePileMessage(b: Uint8Array): Result<PileMessage, DecodeErro
 
 /** Decodes the value read from the Info characteristic. */
 export function decodeInfo(b: Uint8Array): Result<Info, DecodeError> {
-  if (b.length < 5 || b[0] !== MsgType.INFO) return err("BAD_MESSAGE");
+  if (b.length < 5 || b[0] !== MsgType.INFO || b[2]! > 6) return err("BAD_MESSAGE");
   const idLen = b[3]!;
   if (idLen < 1 || idLen > MAX_ID_BYTES || b.length < 4 + idLen + 1) return err("BAD_MESSAGE");
   const pileId = decodeUtf8(b.subarray(4, 4 + idLen));

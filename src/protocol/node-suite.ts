@@ -20,7 +20,8 @@ export const nodeSuite: CryptoSuite = {
   hmac(key, parts) {
     const h = createHmac("sha256", key);
     for (const p of parts) h.update(p);
-    return h.digest();
+    const d = h.digest();
+    return new Uint8Array(d.buffer, d.byteOffset, d.length);
   },
   seal(key, nonce, plaintext, aad) {
     const c = createCipheriv("aes-256-gcm", key, nonce, { authTagLength: TAG_LENGTH });

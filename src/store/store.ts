@@ -251,13 +251,14 @@ function build(
   );
   const sSesProgress = prep(
     "sessions",
-    `UPDATE sessions SET energy_wh = @energyWh, last_meter_wh = @lastMeterWh, progress_at = @at
+    `UPDATE sessions SET energy_wh = @energyWh, last_meter_wh = @lastMeterWh, progress_at = @at,
+       meter_start_wh = coalesce(meter_start_wh, @meterStartWh)
      WHERE session_id = @sessionId AND status = 'active'`,
   );
   const sSesFinish = prep(
     "sessions",
     `UPDATE sessions SET status = 'finished', stopped_at = @stoppedAt, meter_stop_wh = @meterStopWh,
-       energy_wh = @energyWh, stop_reason = @stopReason, faults = @faults, closed_at = @stoppedAt
+       meter_start_wh = coalesce(meter_start_wh, @meterStartWh), energy_wh = @energyWh, stop_reason = @stopReason, faults = @faults, closed_at = @stoppedAt
      WHERE session_id = @sessionId AND status = 'active'`,
   );
   const sSesInterrupt = prep(
@@ -307,6 +308,7 @@ function build(
         sessionId: id16(sessionId, "sessionId"),
         energyWh: wh(p.energyWh, "energyWh"),
         lastMeterWh: whOrNull(p.lastMeterWh, "lastMeterWh"),
+        meterStartWh: p.meterStartWh === undefined ? null : whOrNull(p.meterStartWh, "meterStartWh"),
         at: ms(p.at, "at"),
       };
       op("sessions.progress", () => {
@@ -324,6 +326,7 @@ function build(
         sessionId: id16(sessionId, "sessionId"),
         stoppedAt: ms(f.stoppedAt, "stoppedAt"),
         meterStopWh: whOrNull(f.meterStopWh, "meterStopWh"),
+        meterStartWh: f.meterStartWh === undefined ? null : whOrNull(f.meterStartWh, "meterStartWh"),
         energyWh: wh(f.energyWh, "energyWh"),
         stopReason: text(f.stopReason, "stopReason", 1),
         faults: JSON.stringify(faults.map((x) => text(x, "fault", 1))),

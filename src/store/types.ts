@@ -84,12 +84,16 @@ export interface SessionProgress {
   energyWh: number;
   /** The meter's total register at the last reading, if any. */
   lastMeterWh: number | null;
+  /** The meter's energy when the contactor closed, known after begin(); kept once set. */
+  meterStartWh?: number | null;
   at: number;
 }
 
 export interface SessionFinish {
   stoppedAt: number;
   meterStopWh: number | null;
+  /** The meter's energy when the contactor closed, if progress() never carried it. */
+  meterStartWh?: number | null;
   energyWh: number;
   stopReason: string;
   faults?: string[];
@@ -195,7 +199,10 @@ export interface AuditLog {
 export interface StoreOptions {
   /** Unix ms for the store's own stamps (ledger recordedAt). Default Date.now. */
   clock?: () => number;
-  /** Open without writing: no migration, every write fails with "READONLY". */
+  /**
+   * Open without writing (e.g. pilectl beside the running daemon): the file must exist at the
+   * current schema version ("OLD_SCHEMA" otherwise); every write fails with "READONLY".
+   */
   readonly?: boolean;
   /** How long to wait for another connection's lock before "LOCKED". Default 5000 ms. */
   busyTimeoutMs?: number;
@@ -204,7 +211,7 @@ export interface StoreOptions {
 export interface Store {
   readonly path: string;
   readonly readonly: boolean;
-  /** The schema version of the open file (always the current one unless opened read-only). */
+  /** The schema version of the open file: always the current one (read-only opens refuse older ones). */
   readonly schemaVersion: number;
   readonly ledger: Ledger;
   readonly floor: TimeFloor;

@@ -116,18 +116,28 @@ test("missing required fields are reported", () => {
 
 test("console: an enabled console needs a hash; a secret in clear is not a hash", () => {
   assert.ok(issuesOf({ ...minimal(), console: { enabled: true } }).has("console.secretHashFile"));
-  assert.ok(issuesOf({ ...minimal(), console: { enabled: true, secretHash: "hunter2" } }).has("console.secretHash"));
+  assert.ok(
+    issuesOf({ ...minimal(), console: { enabled: true, secretHash: "hunter2" } }).has("console.secretHash"),
+  );
   const hash = `scrypt$16384$8$1$${"A".repeat(22)}==$${"B".repeat(43)}=`;
   assert.ok(validateConfig({ ...minimal(), console: { enabled: true, secretHash: hash } }).ok);
   assert.ok(
-    issuesOf({ ...minimal(), console: { enabled: true, secretHash: hash, secretHashFile: "/x" } }).has("console.secretHash"),
+    issuesOf({ ...minimal(), console: { enabled: true, secretHash: hash, secretHashFile: "/x" } }).has(
+      "console.secretHash",
+    ),
   );
 });
 
 test("ble controller: hci or uart, each with its own fields", () => {
-  assert.ok(validateConfig({ ...minimal(), ble: { controller: { kind: "uart", path: "/dev/piled-ble" } } }).ok);
+  assert.ok(
+    validateConfig({ ...minimal(), ble: { controller: { kind: "uart", path: "/dev/piled-ble" } } }).ok,
+  );
   assert.ok(issuesOf({ ...minimal(), ble: { controller: { kind: "uart" } } }).has("ble.controller.path"));
-  assert.ok(issuesOf({ ...minimal(), ble: { controller: { kind: "hci", device: 0, path: "/x" } } }).has("ble.controller.path"));
+  assert.ok(
+    issuesOf({ ...minimal(), ble: { controller: { kind: "hci", device: 0, path: "/x" } } }).has(
+      "ble.controller.path",
+    ),
+  );
 });
 
 test("loadConfig: missing file, not JSON, comments, invalid; each with its code and nothing written", () => {

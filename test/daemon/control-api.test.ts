@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { COMMAND_NAMES, executeCommand, formatResult, parseKeyId, resolveCommand } from "../../src/daemon/control-api.js";
+import {
+  COMMAND_NAMES,
+  executeCommand,
+  formatResult,
+  parseKeyId,
+  resolveCommand,
+} from "../../src/daemon/control-api.js";
 import { fakePileControl } from "./fake-pile-control.js";
 
 const KEY = "0f".repeat(32);
@@ -42,7 +48,11 @@ test("every command runs, formats and leaves one audit entry with its outcome", 
 
 test("status merges the front end's bad-input counts", async () => {
   const pile = fakePileControl();
-  const r = await executeCommand({ pile, actor: "x", counters: () => ({ "console.binary": 4 }) }, "status", []);
+  const r = await executeCommand(
+    { pile, actor: "x", counters: () => ({ "console.binary": 4 }) },
+    "status",
+    [],
+  );
   assert.ok(r.ok);
   const s = r.result as { counters: Record<string, number> };
   assert.deepEqual(s.counters, { "ble.badFragment": 2, "console.binary": 4 });
@@ -76,10 +86,19 @@ test("bad arguments are USAGE and reach nothing; unknown commands are UNKNOWN_CO
   }
   const calls = pile.calls.length;
   assert.equal(calls, 0, "no bad command reached the pile");
+  for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+    const r = await executeCommand(ctx, name, []);
+    assert.ok(!r.ok && r.error.code === "UNKNOWN_COMMAND", name);
+  }
   const u = await executeCommand(ctx, "reboot", [KEY]);
   assert.ok(!u.ok && u.error.code === "UNKNOWN_COMMAND");
-  assert.deepEqual(pile.audits.at(-1), { actor: "console", action: "unknown", args: [], outcome: "UNKNOWN_COMMAND" });
-  assert.equal(pile.audits.length, bad.length + 1);
+  assert.deepEqual(pile.audits.at(-1), {
+    actor: "console",
+    action: "unknown",
+    args: [],
+    outcome: "UNKNOWN_COMMAND",
+  });
+  assert.equal(pile.audits.length, bad.length + 5);
   assert.ok(!JSON.stringify(pile.audits).includes(KEY));
 });
 

@@ -47,7 +47,9 @@ function raw(path: string, payload: string, replies: number): Promise<string[]> 
   });
 }
 
-async function withServer(fn: (path: string, pile: ReturnType<typeof fakePileControl>, dir: string) => Promise<void>) {
+async function withServer(
+  fn: (path: string, pile: ReturnType<typeof fakePileControl>, dir: string) => Promise<void>,
+) {
   const dir = mkdtempSync(join(tmpdir(), "piled-ctl-"));
   const path = join(dir, "control.sock");
   const pile = fakePileControl();
@@ -85,7 +87,10 @@ test("pilectl against the socket: human output, --json, exit codes, audit", asyn
     assert.equal(reply.result.pileId, "TEST-1");
 
     assert.match((await pilectl(["meter-now", "--socket", path])).out, /energy 12345 Wh/);
-    assert.match((await pilectl(["sessions", "1", "--socket", path])).out, /#1 .* 7200 Wh STOPPED_BY_CARRIER/);
+    assert.match(
+      (await pilectl(["sessions", "1", "--socket", path])).out,
+      /#1 .* 7200 Wh STOPPED_BY_CARRIER/,
+    );
     assert.match((await pilectl(["faults", "--socket", path])).out, /CONTACTOR_WELDED .*LATCHED/);
     assert.match((await pilectl(["time", "--socket", path])).out, /skew {2}300000 ms/);
 
@@ -131,6 +136,9 @@ test("pilectl with no daemon: exit 2, naming the socket path", async () => {
     assert.ok(r.err.includes(path), r.err);
     const bad = await pilectl(["status", "--bogus"]);
     assert.equal(bad.code, 2);
+    const help = await pilectl(["status", "--help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.out, /^ {2}meter-now {2,}read the energy meter now$/m);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -151,7 +159,9 @@ test("bad requests get a typed error, are counted, and change nothing", async ()
       ].join("\n"),
       6,
     );
-    const parsed = replies.map((l) => JSON.parse(l) as { id: unknown; ok: boolean; error?: { code: string }; result?: unknown });
+    const parsed = replies.map(
+      (l) => JSON.parse(l) as { id: unknown; ok: boolean; error?: { code: string }; result?: unknown },
+    );
     assert.deepEqual(
       parsed.map((p) => [p.id, p.ok ? "ok" : p.error!.code]),
       [

@@ -1,5 +1,12 @@
 /** A PileControl for the console and control-socket tests: plain state, every call recorded. */
-import type { AuditEntry, AuditView, ControlResult, KeyView, PileControl, SessionView } from "../../src/daemon/control-api.js";
+import type {
+  AuditEntry,
+  AuditView,
+  ControlResult,
+  KeyView,
+  PileControl,
+  SessionView,
+} from "../../src/daemon/control-api.js";
 
 export interface FakePileControl extends PileControl {
   audits: AuditEntry[];
@@ -84,7 +91,9 @@ export function fakePileControl(now = () => 1_700_000_000_000): FakePileControl 
     },
     relayTest: async (actor) => {
       f.calls.push(`relayTest ${actor}`);
-      return f.charging ? refused("BUSY", "a session is running") : { ok: true, detail: "relays and feedbacks ok" };
+      return f.charging
+        ? refused("BUSY", "a session is running")
+        : { ok: true, detail: "relays and feedbacks ok" };
     },
     keys: {
       list: () => {
@@ -95,7 +104,11 @@ export function fakePileControl(now = () => 1_700_000_000_000): FakePileControl 
         f.calls.push(`keys.add ${keyId} ${actor}`);
         if (keys.some((k) => k.keyId === keyId)) return refused("KEY_EXISTS", `key ${keyId} exists`);
         f.keyHex.set(keyId, hex);
-        keys.push({ keyId, file: `/etc/piled/keys/${keyId.toString(16).padStart(8, "0")}.key`, added: now() });
+        keys.push({
+          keyId,
+          file: `/etc/piled/keys/${keyId.toString(16).padStart(8, "0")}.key`,
+          added: now(),
+        });
         return { ok: true, detail: `key ${keyId} added` };
       },
       retire: (keyId, actor) => {

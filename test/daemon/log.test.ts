@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { componentLogger, createLogger, hex, REDACTED, SECRET_FIELDS, traceFrame } from "../../src/daemon/log.js";
+import {
+  componentLogger,
+  createLogger,
+  hex,
+  REDACTED,
+  SECRET_FIELDS,
+  traceFrame,
+} from "../../src/daemon/log.js";
 
 function collect(level: "info" | "trace" = "trace") {
   const lines: string[] = [];

@@ -52,7 +52,12 @@ test("READY, STATUS, WATCHDOG and STOPPING reach a real notify socket", async ()
     n.status("charging");
     n.stopping();
     await r.next(4);
-    assert.deepEqual(r.got, ["READY=1\nSTATUS=listening on ble", "WATCHDOG=1", "STATUS=charging", "STOPPING=1"]);
+    assert.deepEqual(r.got, [
+      "READY=1\nSTATUS=listening on ble",
+      "WATCHDOG=1",
+      "STATUS=charging",
+      "STOPPING=1",
+    ]);
     assert.deepEqual(errors, []);
   } finally {
     n.close();
@@ -89,7 +94,9 @@ test("abstract socket names (@name) are reached", async (t) => {
   const which = spawnSync("socat", ["-V"], { stdio: "ignore" });
   assert.equal(which.error, undefined, "socat is missing: apt-get install socat (scripts/system-deps.txt)");
   const name = `piled-test-${process.pid}-${Date.now()}`;
-  const child: ChildProcess = spawn("socat", ["-u", `ABSTRACT-RECV:${name}`, "STDOUT"], { stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn("socat", ["-u", `ABSTRACT-RECV:${name}`, "STDOUT"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   t.after(() => {
     if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid);
   });

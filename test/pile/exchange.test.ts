@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { type PileEffect, PileCore, validateInput } from "../../src/pile/index.js";
+import { PileCore, type PileEffect, validateInput } from "../../src/pile/index.js";
 import {
   deriveVerifySecret,
   deviceProof,
@@ -136,7 +136,8 @@ test("code checks answer in §2 order", async (t) => {
     },
     {
       name: "window plus skew over → EXPIRED",
-      carrier: (rig) => new Carrier(rig, "c1", issue({ issuedAt: BigInt(wall - 60_000 - 120_001), validFor: 60 })),
+      carrier: (rig) =>
+        new Carrier(rig, "c1", issue({ issuedAt: BigInt(wall - 60_000 - 120_001), validFor: 60 })),
       expect: Reason.EXPIRED,
     },
   ];
@@ -316,7 +317,11 @@ test("the session survives its carrier's disconnect; a STOP from a later connect
   rig.feed({ type: "connected", connId: "c9" });
   later.hello();
   const fx = later.stop();
-  assert.deepEqual(brief(fx), ["contactor:false", `send:c9:STATUS:${PileState.FINISHING}`, "state:FINISHING"]);
+  assert.deepEqual(brief(fx), [
+    "contactor:false",
+    `send:c9:STATUS:${PileState.FINISHING}`,
+    "state:FINISHING",
+  ]);
   assert.equal(later.lastReason(), undefined, "no answer before the contactor reads open");
   const open = rig.feed({ type: "contactorFeedback", closed: false });
   assert.deepEqual(brief(open), ["lock:false", "sessionEnded:CARRIER_STOP", "send:c9:RESULT:17"]);
@@ -410,7 +415,10 @@ test("arbitrary input objects never throw; malformed ones are rejected and chang
       fc.oneof(
         fc.anything().filter((x) => validateInput(x) !== undefined),
         fc
-          .record({ type: fc.constantFrom("tick", "message", "boot", "vehicle", "technician"), mono: fc.anything() })
+          .record({
+            type: fc.constantFrom("tick", "message", "boot", "vehicle", "technician"),
+            mono: fc.anything(),
+          })
           .filter((x) => validateInput(x) !== undefined),
         fc.record({
           type: fc.constantFrom("meterReading", "contactorFeedback", "codeRecorded", "technician"),

@@ -64,7 +64,11 @@ test("boot closes the session the store found open as INTERRUPTED, after the out
     type: "boot",
     feedback: { contactorClosed: false, lockEngaged: true, vehicle: true },
     floor: 5n,
-    interrupted: { sessionId: new Uint8Array(16).fill(1), codeId: new Uint8Array(16).fill(2), energyStartWh: 100 },
+    interrupted: {
+      sessionId: new Uint8Array(16).fill(1),
+      codeId: new Uint8Array(16).fill(2),
+      energyStartWh: 100,
+    },
   });
   assert.deepEqual(brief(fx).slice(0, 3), ["contactor:false", "lock:false", "sessionEnded:INTERRUPTED"]);
   const rec = ended(fx);
@@ -88,7 +92,10 @@ test("contactor welded after a STOP: lock stays engaged, FAULTED latched, the ST
   const mark = rig.log.length;
   const stop = carrier.stop();
   assert.equal(brief(stop)[0], "contactor:false");
-  assert.deepEqual(brief(rig.advance(rig.cfg.contactorOpenMs - 1)).filter((s) => s.startsWith("fault")), []);
+  assert.deepEqual(
+    brief(rig.advance(rig.cfg.contactorOpenMs - 1)).filter((s) => s.startsWith("fault")),
+    [],
+  );
   const weld = rig.advance(1);
   const b = brief(weld);
   assert.equal(b[0], "contactor:false");
@@ -138,7 +145,10 @@ test("contactor does not close in time: opened, session ended FAULT, lock releas
   rig.ackRecord(car.present());
   const closing = rig.feed({ type: "lockFeedback", engaged: true });
   assert.deepEqual(brief(closing).slice(0, 1), ["contactor:true"]);
-  assert.deepEqual(brief(rig.advance(rig.cfg.contactorCloseMs - 1)).filter((s) => s.startsWith("fault")), []);
+  assert.deepEqual(
+    brief(rig.advance(rig.cfg.contactorCloseMs - 1)).filter((s) => s.startsWith("fault")),
+    [],
+  );
   const fx = rig.advance(1);
   const b = brief(fx);
   assert.equal(b[0], "contactor:false");
@@ -268,7 +278,11 @@ test("plug removed while charging: contactor opens first, session PLUG_REMOVED, 
   rig.boot();
   rig.startCharging();
   const fx = rig.feed({ type: "vehicle", present: false });
-  assert.deepEqual(brief(fx), ["contactor:false", `send:c1:STATUS:${PileState.FINISHING}`, "state:FINISHING"]);
+  assert.deepEqual(brief(fx), [
+    "contactor:false",
+    `send:c1:STATUS:${PileState.FINISHING}`,
+    "state:FINISHING",
+  ]);
   const open = rig.feed({ type: "contactorFeedback", closed: false });
   assert.deepEqual(brief(open), ["lock:false", "sessionEnded:PLUG_REMOVED"]);
   rig.feed({ type: "lockFeedback", engaged: false });

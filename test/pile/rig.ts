@@ -4,6 +4,15 @@
  */
 import { randomBytes } from "node:crypto";
 import {
+  type BootFeedback,
+  defaultPileCoreConfig,
+  type LedgerView,
+  PileCore,
+  type PileCoreConfig,
+  type PileEffect,
+  type PileInput,
+} from "../../src/pile/index.js";
+import {
   type CodeClaims,
   decodePileMessage,
   deriveVerifySecret,
@@ -17,15 +26,6 @@ import {
   toHex,
 } from "../../src/protocol/index.js";
 import { nodeSuite } from "../../src/protocol/node-suite.js";
-import {
-  type BootFeedback,
-  defaultPileCoreConfig,
-  type LedgerView,
-  PileCore,
-  type PileCoreConfig,
-  type PileEffect,
-  type PileInput,
-} from "../../src/pile/index.js";
 
 export const PILE_ID = "PILE-7";
 export const KEY_ID = 0x0a0b0c0d;
@@ -143,7 +143,10 @@ export class Rig {
 
   meter(energyWh = this.energyWh, powerW = 7000): PileEffect[] {
     this.energyWh = energyWh;
-    return this.feed({ type: "meterReading", reading: { energyImportWh: energyWh, powerW, takenAt: this.mono } });
+    return this.feed({
+      type: "meterReading",
+      reading: { energyImportWh: energyWh, powerW, takenAt: this.mono },
+    });
   }
 
   /** Messages sent to one connection so far. */
@@ -158,7 +161,7 @@ export class Rig {
   /** Recorded codes, acknowledged as written (the daemon's part). */
   ackRecord(effects: PileEffect[], ok = true): PileEffect[] {
     const rec = effects.find((e) => e.type === "recordCode");
-    if (!rec || rec.type !== "recordCode") return [];
+    if (rec?.type !== "recordCode") return [];
     if (ok) this.ledger.used.add(toHex(rec.codeId));
     return this.feed({ type: "codeRecorded", codeId: rec.codeId, ok });
   }
@@ -171,7 +174,7 @@ export class Rig {
     const fx = carrier.present();
     const acked = this.ackRecord(fx);
     const result = acked.find((e) => e.type === "send" && e.message.type === "RESULT");
-    if (!result || result.type !== "send" || result.message.type !== "RESULT" || !result.message.sessionId)
+    if (result?.type !== "send" || result.message.type !== "RESULT" || !result.message.sessionId)
       throw new Error(`session not accepted: ${JSON.stringify(carrier.lastReason())}`);
     this.feed({ type: "lockFeedback", engaged: true });
     this.feed({ type: "contactorFeedback", closed: true });
@@ -232,7 +235,9 @@ export class Carrier {
     const nonce = this.pileNonce ?? new Uint8Array(16);
     const proof =
       over.proof ?? deviceProof(nodeSuite, this.issued.v, this.issued.codeId, nonce, this.clientNonce);
-    return this.send(encodeMessage({ type: "PRESENT", deviceProof: proof, code: over.code ?? this.issued.code }));
+    return this.send(
+      encodeMessage({ type: "PRESENT", deviceProof: proof, code: over.code ?? this.issued.code }),
+    );
   }
 
   stop(over: { proof?: Uint8Array } = {}): PileEffect[] {
@@ -259,7 +264,12 @@ export function brief(effects: PileEffect[]): string[] {
         return [`lock:${e.engaged}`];
       case "send": {
         const m = e.message;
-        const detail = m.type === "RESULT" || m.type === "ERROR" ? `:${m.reason}` : m.type === "STATUS" ? `:${m.state}` : "";
+        const detail =
+          m.type === "RESULT" || m.type === "ERROR"
+            ? `:${m.reason}`
+            : m.type === "STATUS"
+              ? `:${m.state}`
+              : "";
         return [`send:${e.connId}:${m.type}${detail}`];
       }
       case "fault":

@@ -56,18 +56,21 @@ test("the floor rises only when the code record is acknowledged", () => {
 
 test("property: the floor is never below the newest accepted issuedAt", () => {
   fc.assert(
-    fc.property(fc.array(fc.integer({ min: -100_000, max: 100_000 }), { minLength: 1, maxLength: 6 }), (offsets) => {
-      const rig = new Rig();
-      rig.wall = undefined;
-      rig.boot({}, BigInt(T0));
-      let newest = BigInt(T0);
-      for (const off of offsets) {
-        const at = BigInt(T0 + off);
-        if (accept(rig, at) === Reason.ACCEPTED && at > newest) newest = at;
-        assert.ok(BigInt(rig.core.snapshot().timeFloorMs) >= newest);
-      }
-      assert.equal(rig.core.snapshot().timeFloorMs, newest.toString());
-    }),
+    fc.property(
+      fc.array(fc.integer({ min: -100_000, max: 100_000 }), { minLength: 1, maxLength: 6 }),
+      (offsets) => {
+        const rig = new Rig();
+        rig.wall = undefined;
+        rig.boot({}, BigInt(T0));
+        let newest = BigInt(T0);
+        for (const off of offsets) {
+          const at = BigInt(T0 + off);
+          if (accept(rig, at) === Reason.ACCEPTED && at > newest) newest = at;
+          assert.ok(BigInt(rig.core.snapshot().timeFloorMs) >= newest);
+        }
+        assert.equal(rig.core.snapshot().timeFloorMs, newest.toString());
+      },
+    ),
     { numRuns: 25 },
   );
 });

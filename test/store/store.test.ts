@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
+import fc from "fast-check";
 import { StoreError, type StoreErrorCode } from "../../src/store/errors.js";
 import { openStore } from "../../src/store/store.js";
 import type { Store } from "../../src/store/types.js";
@@ -400,4 +401,39 @@ test("an in-memory store works for other layers' tests", () => {
   assert.equal(s.ledger.isUsed(codeId), true);
   assert.equal(s.floor.get(), 9n);
   s.close();
+});
+
+test("property: prune and the floor follow 64-bit numeric order exactly (BLOB encoding)", () => {
+  const u64 = fc.bigInt({ min: 0n, max: U64_MAX });
+  const near = fc.oneof(
+    u64,
+    fc.bigInt({ min: 0n, max: 1000n }),
+    fc.bigInt({ min: U64_MAX - 1000n, max: U64_MAX }),
+  );
+  fc.assert(
+    fc.property(fc.array(near, { minLength: 1, maxLength: 20 }), near, (expiries, now) => {
+      const s = openStore(":memory:");
+      try {
+        const ids = expiries.map((exp) => {
+          const codeId = id();
+          s.ledger.record({ codeId, keyId: 1, issuedAt: 0n, expiresAt: exp });
+          return codeId;
+        });
+        const removed = s.ledger.prune(now);
+        assert.equal(removed, expiries.filter((e) => e < now).length);
+        ids.forEach((c, i) => {
+          assert.equal(s.ledger.isUsed(c), !(expiries[i]! < now));
+        });
+        let highest = 0n;
+        for (const e of expiries) {
+          s.floor.raise(e);
+          if (e > highest) highest = e;
+        }
+        assert.equal(s.floor.get(), highest);
+      } finally {
+        s.close();
+      }
+    }),
+    { numRuns: 200 },
+  );
 });

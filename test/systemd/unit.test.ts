@@ -14,7 +14,11 @@ import { repoRoot } from "../daemon/fake-pile-control.js";
 
 function analyze(args: string[]): { code: number; out: string } {
   const r = spawnSync("systemd-analyze", args, { encoding: "utf8" });
-  assert.equal(r.error, undefined, "systemd-analyze is missing: apt-get install systemd (scripts/system-deps.txt)");
+  assert.equal(
+    r.error,
+    undefined,
+    "systemd-analyze is missing: apt-get install systemd (scripts/system-deps.txt)",
+  );
   return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -25,7 +29,8 @@ function exposure(unitPath: string): number {
   return Number(m[1]);
 }
 
-const unitText = async () => readFileSync(join(await repoRoot(import.meta.url), "systemd/piled.service"), "utf8");
+const unitText = async () =>
+  readFileSync(join(await repoRoot(import.meta.url), "systemd/piled.service"), "utf8");
 
 test("systemd-analyze verify: the unit is clean", async () => {
   const root = mkdtempSync(join(tmpdir(), "piled-unit-"));
@@ -33,7 +38,10 @@ test("systemd-analyze verify: the unit is clean", async () => {
     mkdirSync(join(root, "usr/bin"), { recursive: true });
     mkdirSync(join(root, "usr/lib/systemd"), { recursive: true });
     mkdirSync(join(root, "etc/systemd/system"), { recursive: true });
-    cpSync("/usr/lib/systemd/system", join(root, "usr/lib/systemd/system"), { recursive: true, verbatimSymlinks: true });
+    cpSync("/usr/lib/systemd/system", join(root, "usr/lib/systemd/system"), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
     writeFileSync(join(root, "usr/bin/piled"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
     writeFileSync(join(root, "etc/systemd/system/piled.service"), await unitText());
     const r = analyze(["verify", `--root=${root}`, "piled.service"]);
@@ -41,7 +49,10 @@ test("systemd-analyze verify: the unit is clean", async () => {
     assert.equal(r.out.trim(), "", `verify printed warnings:\n${r.out}`);
 
     // The same check catches a broken unit (the test can fail).
-    writeFileSync(join(root, "etc/systemd/system/piled.service"), (await unitText()).replace("Restart=always", "Restart=sometimes"));
+    writeFileSync(
+      join(root, "etc/systemd/system/piled.service"),
+      (await unitText()).replace("Restart=always", "Restart=sometimes"),
+    );
     assert.notEqual(analyze(["verify", `--root=${root}`, "piled.service"]).out.trim(), "");
   } finally {
     rmSync(root, { recursive: true, force: true });

@@ -24,8 +24,35 @@ type Parsed = { ok: true; rules: Array<{ line: number; pairs: Pair[] }> } | { ok
 const MATCH_OPS: Op[] = ["==", "!="];
 const ASSIGN_OPS: Op[] = ["=", "+=", "-=", ":="];
 /** Keys that only match; keys that only assign; keys that do both. `{}` = takes an attribute. */
-const MATCH_ONLY = new Set(["ACTION", "DEVPATH", "KERNEL", "KERNELS", "SUBSYSTEM", "SUBSYSTEMS", "DRIVER", "DRIVERS", "ATTRS{}", "TAGS", "TEST", "TEST{}", "PROGRAM", "RESULT", "CONST{}"]);
-const ASSIGN_ONLY = new Set(["OWNER", "GROUP", "MODE", "SECLABEL{}", "RUN", "RUN{}", "LABEL", "GOTO", "IMPORT{}", "OPTIONS"]);
+const MATCH_ONLY = new Set([
+  "ACTION",
+  "DEVPATH",
+  "KERNEL",
+  "KERNELS",
+  "SUBSYSTEM",
+  "SUBSYSTEMS",
+  "DRIVER",
+  "DRIVERS",
+  "ATTRS{}",
+  "TAGS",
+  "TEST",
+  "TEST{}",
+  "PROGRAM",
+  "RESULT",
+  "CONST{}",
+]);
+const ASSIGN_ONLY = new Set([
+  "OWNER",
+  "GROUP",
+  "MODE",
+  "SECLABEL{}",
+  "RUN",
+  "RUN{}",
+  "LABEL",
+  "GOTO",
+  "IMPORT{}",
+  "OPTIONS",
+]);
 const BOTH = new Set(["NAME", "SYMLINK", "ATTR{}", "SYSCTL{}", "ENV{}", "TAG"]);
 
 function parseRules(text: string): Parsed {
@@ -42,7 +69,9 @@ function parseRules(text: string): Parsed {
     const pairs: Pair[] = [];
     let rest = l.trim();
     while (rest.length > 0) {
-      const m = /^([A-Z_]+)(?:\{([^}]+)\})?\s*(==|!=|\+=|-=|:=|=)\s*"((?:[^"\\]|\\.)*)"\s*(,\s*|$)/.exec(rest);
+      const m = /^([A-Z_]+)(?:\{([^}]+)\})?\s*(==|!=|\+=|-=|:=|=)\s*"((?:[^"\\]|\\.)*)"\s*(,\s*|$)/.exec(
+        rest,
+      );
       if (!m) {
         errors.push(`line ${lineNo}: cannot parse at: ${rest.slice(0, 40)}`);
         break;
@@ -51,11 +80,14 @@ function parseRules(text: string): Parsed {
       const spec = `${key}${attr !== undefined ? "{}" : ""}`;
       const o = op as Op;
       if (MATCH_ONLY.has(spec)) {
-        if (!MATCH_OPS.includes(o)) errors.push(`line ${lineNo}: ${key} is a match key, ${op} is an assignment`);
+        if (!MATCH_OPS.includes(o))
+          errors.push(`line ${lineNo}: ${key} is a match key, ${op} is an assignment`);
       } else if (ASSIGN_ONLY.has(spec)) {
-        if (!ASSIGN_OPS.includes(o)) errors.push(`line ${lineNo}: ${key} is an assignment key, ${op} is a match`);
+        if (!ASSIGN_OPS.includes(o))
+          errors.push(`line ${lineNo}: ${key} is an assignment key, ${op} is a match`);
         if ((key === "LABEL" || key === "GOTO") && o !== "=") errors.push(`line ${lineNo}: ${key} takes =`);
-        if (key === "MODE" && !/^0?[0-7]{3}$/.test(value!)) errors.push(`line ${lineNo}: MODE "${value}" is not octal`);
+        if (key === "MODE" && !/^0?[0-7]{3}$/.test(value!))
+          errors.push(`line ${lineNo}: MODE "${value}" is not octal`);
       } else if (!BOTH.has(spec)) {
         errors.push(`line ${lineNo}: unknown key ${spec}`);
       }
@@ -68,11 +100,13 @@ function parseRules(text: string): Parsed {
     }
     rules.push({ line: lineNo, pairs });
   }
-  for (const [line, target] of gotos) if (!labels.has(target)) errors.push(`line ${line}: GOTO "${target}" has no LABEL`);
+  for (const [line, target] of gotos)
+    if (!labels.has(target)) errors.push(`line ${line}: GOTO "${target}" has no LABEL`);
   return errors.length ? { ok: false, errors } : { ok: true, rules };
 }
 
-const rulesText = async () => readFileSync(join(await repoRoot(import.meta.url), "udev/99-piled.rules"), "utf8");
+const rulesText = async () =>
+  readFileSync(join(await repoRoot(import.meta.url), "udev/99-piled.rules"), "utf8");
 
 test("udevadm verify, where the installed udev has it", async (t) => {
   const help = spawnSync("udevadm", ["--help"], { encoding: "utf8" });

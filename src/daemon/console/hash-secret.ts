@@ -10,7 +10,9 @@ import { hashSecret } from "./secret.js";
 const chunks: Buffer[] = [];
 process.stdin.on("data", (c: Buffer) => chunks.push(c));
 process.stdin.on("end", () => {
-  const secret = Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+  const secret = Buffer.concat(chunks)
+    .toString("utf8")
+    .replace(/\r?\n$/, "");
   if (secret.length < 8) {
     process.stderr.write("hash-secret: the secret must be at least 8 characters\n");
     process.exitCode = 2;

@@ -232,7 +232,11 @@ export class ConsoleInterpreter {
 
   private idleExpired(now: number): boolean {
     if (this.mode === "shell") return now - this.lastInput >= this.opts.idleLogoutMs;
-    if (this.mode === "login" && (this.line.length > 0 || this.taint) && now - this.lastInput >= this.opts.idleLogoutMs) {
+    if (
+      this.mode === "login" &&
+      (this.line.length > 0 || this.taint) &&
+      now - this.lastInput >= this.opts.idleLogoutMs
+    ) {
       // A half-typed secret left at the prompt is forgotten, silently.
       this.resetLine();
       this.lastInput = now;
@@ -286,7 +290,10 @@ export class ConsoleInterpreter {
     }
     const wasCR = this.lastCR;
     this.lastCR = b === 0x0d;
-    if (b >= 0x20 && b < 0x7f) return this.printable(String.fromCharCode(b));
+    if (b >= 0x20 && b < 0x7f) {
+      this.printable(String.fromCharCode(b));
+      return;
+    }
     if (b >= 0xc2 && b <= 0xf4) {
       this.need = b >= 0xf0 ? 3 : b >= 0xe0 ? 2 : 1;
       this.min = b >= 0xf0 ? 0x10000 : b >= 0xe0 ? 0x800 : 0x80;
@@ -295,13 +302,15 @@ export class ConsoleInterpreter {
     }
     switch (b) {
       case 0x0d:
-        return this.enter();
+        this.enter();
+        return;
       case 0x0a:
         if (!wasCR) this.enter();
         return;
       case 0x08:
       case 0x7f:
-        return this.backspace();
+        this.backspace();
+        return;
       case 0x15: // Ctrl-U: kill the line
         this.emit("\b \b".repeat(this.shown));
         this.resetLine();
@@ -395,8 +404,8 @@ export class ConsoleInterpreter {
       this.prompt();
       return;
     }
-    if (this.mode === "login") return this.enterSecret(text);
-    this.enterCommand(text);
+    if (this.mode === "login") this.enterSecret(text);
+    else this.enterCommand(text);
   }
 
   private enterSecret(secret: string): void {
@@ -415,7 +424,10 @@ export class ConsoleInterpreter {
   }
 
   private enterCommand(text: string): void {
-    const words = text.trim().split(/\s+/).filter((w) => w.length > 0);
+    const words = text
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w.length > 0);
     const [name, ...args] = words;
     if (name === undefined) {
       this.prompt();
@@ -429,7 +441,9 @@ export class ConsoleInterpreter {
     this.histIdx = this.history.length;
     if (name === "help" && args.length === 0) {
       this.audit("help", "ok");
-      this.emit(`${crlf(commandHelp())}${NL}  ${"help".padEnd(34)} this list${NL}  ${"logout".padEnd(34)} end the session (also Ctrl-D)${NL}`);
+      this.emit(
+        `${crlf(commandHelp())}${NL}  ${"help".padEnd(34)} this list${NL}  ${"logout".padEnd(34)} end the session (also Ctrl-D)${NL}`,
+      );
       this.prompt();
       return;
     }

@@ -71,7 +71,8 @@ export function startConsole(o: ConsoleServiceOptions): ConsoleService {
         } catch (e) {
           o.log?.error({ err: e }, "console audit failed");
         }
-        if (a.entry.action === "lockout") o.log?.warn({ outcome: a.entry.outcome, detail: a.entry.detail }, "console lockout");
+        if (a.entry.action === "lockout")
+          o.log?.warn({ outcome: a.entry.outcome, detail: a.entry.detail }, "console lockout");
         return;
       case "verify": {
         const secret = a.secret;
@@ -80,7 +81,11 @@ export function startConsole(o: ConsoleServiceOptions): ConsoleService {
       }
       case "command":
         later(async () => {
-          const r = await executeCommand({ pile: o.pile, actor: "console", counters: () => interp.counters() }, a.name, a.args);
+          const r = await executeCommand(
+            { pile: o.pile, actor: "console", counters: () => interp.counters() },
+            a.name,
+            a.args,
+          );
           const name = resolveCommand(a.name);
           return interp.commandDone(
             r.ok

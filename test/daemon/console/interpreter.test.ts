@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type ConsoleAction, ConsoleInterpreter, type Step } from "../../../src/daemon/console/interpreter.js";
+import {
+  type ConsoleAction,
+  ConsoleInterpreter,
+  type Step,
+} from "../../../src/daemon/console/interpreter.js";
 import type { Clock } from "../../../src/hw/ports.js";
 
 const SECRET = "correct horse";
@@ -8,13 +12,20 @@ const SECRET = "correct horse";
 function fakeClock() {
   let t = 1_000_000;
   const clock: Clock = { now: () => t, monotonic: () => t };
-  return { clock, advance: (ms: number) => void (t += ms) };
+  return {
+    clock,
+    advance: (ms: number) => {
+      t += ms;
+    },
+  };
 }
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 /** Drives an interpreter like the service does, with the secret check answered at once. */
-function harness(opts: Partial<{ lockoutAfter: number; lockoutMs: number; idleLogoutMs: number; maxLine: number }> = {}) {
+function harness(
+  opts: Partial<{ lockoutAfter: number; lockoutMs: number; idleLogoutMs: number; maxLine: number }> = {},
+) {
   const c = fakeClock();
   const it = new ConsoleInterpreter({
     clock: c.clock,
@@ -44,7 +55,9 @@ function harness(opts: Partial<{ lockoutAfter: number; lockoutMs: number; idleLo
     done: (text: string) => take(it.commandDone({ ok: true, text })),
     fail: (code: string, message: string) => take(it.commandDone({ ok: false, code, message })),
     out: () => out,
-    clearOut: () => void (out = ""),
+    clearOut: () => {
+      out = "";
+    },
     audits: () => actions.flatMap((a) => (a.kind === "audit" ? [a.entry] : [])),
     verifies: () => actions.filter((a) => a.kind === "verify").length,
     commands,
@@ -242,7 +255,10 @@ test("binary noise and invalid UTF-8: an error line, nothing runs, counted", () 
   }
   assert.equal(h.commands.length, 0);
   assert.equal(h.it.counters()["console.binary"], noises.length);
-  assert.equal(h.out().match(/error: binary data or invalid UTF-8 on the line, ignored/g)?.length, noises.length);
+  assert.equal(
+    h.out().match(/error: binary data or invalid UTF-8 on the line, ignored/g)?.length,
+    noises.length,
+  );
   // Valid UTF-8 text is text: it reaches the command (which the table will refuse).
   h.type("clear-fault ÉCHEC\r");
   assert.deepEqual(h.commands.at(-1), { name: "clear-fault", args: ["ÉCHEC"] });
@@ -279,7 +295,19 @@ test("unknown commands are refused, counted and audited without their words", ()
 test("help lists every command; logout ends the session", () => {
   const h = loggedIn();
   h.type("help\r");
-  for (const c of ["status", "meter", "sessions", "faults", "clear-fault", "stop", "relay-test", "keys", "time", "log", "logout"])
+  for (const c of [
+    "status",
+    "meter",
+    "sessions",
+    "faults",
+    "clear-fault",
+    "stop",
+    "relay-test",
+    "keys",
+    "time",
+    "log",
+    "logout",
+  ])
     assert.match(h.out(), new RegExp(`\\r\\n {2}${c}`), c);
   h.type("logout\r");
   assert.equal(h.it.loggedIn, false);

@@ -48,9 +48,15 @@ test("technician at a terminal: lockout, login, line editing, commands, audit", 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const socat = spawn("socat", [`PTY,raw,echo=0,link=${consoleEnd}`, `PTY,raw,echo=0,link=${termEnd}`], { stdio: "ignore" });
+  const socat = spawn("socat", [`PTY,raw,echo=0,link=${consoleEnd}`, `PTY,raw,echo=0,link=${termEnd}`], {
+    stdio: "ignore",
+  });
   children.push(socat);
-  await until("the pty pair", () => (existsSync(consoleEnd) && existsSync(termEnd) ? true : undefined), () => "");
+  await until(
+    "the pty pair",
+    () => (existsSync(consoleEnd) && existsSync(termEnd) ? true : undefined),
+    () => "",
+  );
 
   let now = 1_000_000;
   const clock: Clock = { now: () => now, monotonic: () => now };
@@ -70,13 +76,27 @@ test("technician at a terminal: lockout, login, line editing, commands, audit", 
 
   const env = { ...process.env, TERM: "xterm" };
   const tmux = (...args: string[]) => spawnSync("tmux", ["-S", tmuxSock, ...args], { encoding: "utf8", env });
-  const started = tmux("new-session", "-d", "-s", "pile", "-x", "120", "-y", "50", `picocom --quiet -b 115200 ${termEnd}`);
+  const started = tmux(
+    "new-session",
+    "-d",
+    "-s",
+    "pile",
+    "-x",
+    "120",
+    "-y",
+    "50",
+    `picocom --quiet -b 115200 ${termEnd}`,
+  );
   assert.equal(started.status, 0, started.stderr);
   const screen = () => tmux("capture-pane", "-p", "-t", "pile", "-S", "-500").stdout;
   const type = (text: string) => tmux("send-keys", "-t", "pile", "-l", text);
   const key = (k: string) => tmux("send-keys", "-t", "pile", k);
   const see = (re: RegExp, n = 1) =>
-    until(`${re} ×${n}`, () => ((screen().match(new RegExp(re, "g"))?.length ?? 0) >= n ? true : undefined), screen);
+    until(
+      `${re} ×${n}`,
+      () => ((screen().match(new RegExp(re, "g"))?.length ?? 0) >= n ? true : undefined),
+      screen,
+    );
 
   // The console prints its banner at start, before picocom is there: Enter asks for a prompt.
   key("Enter");

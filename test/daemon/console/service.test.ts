@@ -41,7 +41,13 @@ test("hashSecret/verifySecret: scrypt$N$r$p$salt$hash, right and wrong secrets, 
   assert.equal(await verifySecret(h, "s3cret-pile"), true);
   assert.equal(await verifySecret(h, "s3cret-pilE"), false);
   assert.equal(await verifySecret(h, ""), false);
-  for (const bad of ["", "scrypt$1000$8$1$AAAAAAAAAAA=$BBBBBBBBBBBBBBBBBBBBBB==", "bcrypt$x", h.replace("$8$", "$99$"), "s3cret-pile"])
+  for (const bad of [
+    "",
+    "scrypt$1000$8$1$AAAAAAAAAAA=$BBBBBBBBBBBBBBBBBBBBBB==",
+    "bcrypt$x",
+    h.replace("$8$", "$99$"),
+    "s3cret-pile",
+  ])
     assert.equal(await verifySecret(bad, "s3cret-pile"), false, bad);
   assert.equal(parseHash("scrypt$2097152$8$1$AAAAAAAAAAA=$BBBBBBBBBBBBBBBBBBBBBB=="), undefined, "N too big");
 });
@@ -50,7 +56,14 @@ test("the console over a link: login, every command, audit entries with actor co
   const secretHash = await hashSecret("tech-secret", FAST);
   const pile = fakePileControl();
   const m = memoryLink();
-  const svc = startConsole({ link: m.link, pile, secretHash, lockoutAfter: 3, lockoutMs: 60_000, idleLogoutMs: 300_000 });
+  const svc = startConsole({
+    link: m.link,
+    pile,
+    secretHash,
+    lockoutAfter: 3,
+    lockoutMs: 60_000,
+    idleLogoutMs: 300_000,
+  });
   try {
     assert.match(m.out(), /secret: $/);
     m.type("tech-secret\r");

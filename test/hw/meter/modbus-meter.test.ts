@@ -108,7 +108,8 @@ test("a slow reply past the deadline is TIMEOUT, and its late bytes do not spoil
     await rejectsWith(meter.read(), "TIMEOUT");
     // Wait for the late reply to come in while the bus is idle.
     const rx = bus.counters().bytesRx;
-    for (let i = 0; i < 500 && bus.counters().bytesRx === rx; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 500 && bus.counters().bytesRx === rx; i++)
+      await new Promise((r) => setTimeout(r, 10));
     sim.clearFaults();
     sim.setPower(1234);
     const r = await meter.read();

@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+/**
+ * piled: the charging pile's controller daemon.
+ *
+ *   piled --config FILE            run the pile
+ *   piled --check-config FILE      validate a configuration and exit
+ *   piled --safe-outputs --config FILE
+ *                                  drive every output to its safe state straight through sysfs
+ *                                  (systemd's ExecStopPost: a closed contactor must not outlive
+ *                                  the daemon) and exit
+ *
+ * Exit codes: 0 clean stop, 1 runtime failure (store, hardware), 2 configuration or key error
+ * (nothing was touched), 70 internal error (outputs were driven safe first).
+ */
+import { parseArgs } from "node:util";
+import { forceSafeOutputs } from "../hw/gpio/safe.js";
+import { type Config, loadConfig } from "./config.js";
+import { runDaemon } from "./daemon.js";
+
+const USAGE = "usage: piled --config FILE | piled --check-config FILE | piled --safe-outputs --config FILE\n";
+
+function fail(code: number, text: string): never {
+  process.stderr.write(text.endsWith("\n") ? text : `${text}\n`);
+  process.exit(code);
+}
+
+function load(path: string): Config {
+  const r = loadConfig(path);
+  if (r.ok) return r.value;
+  const lines = r.error.issues.map((i) => `  ${i.path || "(file)"}: ${i.message}`);
+  return fail(2, `piled: configuration ${path} refused (${r.error.code}), nothing was touched:\n${lines.join("\n")}`);
+}
+
+let args: ReturnType<typeof parseArgs<{ options: { config: { type: "string" }; "check-config": { type: "string" }; "safe-outputs": { type: "boolean" }; help: { type: "boolean" }; version: { type: "boolean" } } }>>;
+try {
+  args = parseArgs({
+    options: {
+      config: { type: "string" },
+      "check-config": { type: "string" },
+      "safe-outputs": { type: "boolean" },
+      help: { type: "boolean" },
+      version: { type: "boolean" },
+    },
+    strict: true,
+  });
+} catch (e) {
+  fail(2, `piled: ${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
+}
+const v = args.values;
+if (v.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+if (v.version) {
+  process.stdout.write("piled 0.1.0\n");
+  process.exit(0);
+}
+if (v["check-config"] !== undefined) {
+  load(v["check-config"]);
+  process.stdout.write(`${v["check-config"]}: ok\n`);
+  process.exit(0);
+}
+if (v.config === undefined) fail(2, USAGE);
+const config = load(v.config);
+
+if (v["safe-outputs"]) {
+  if (config.gpio.driver !== "sysfs") {
+    process.stdout.write(`${JSON.stringify({ ok: true, detail: "simulated plant: no sysfs outputs to drive" })}\n`);
+    process.exit(0);
+  }
+  const report = forceSafeOutputs({
+    contactor: config.gpio.contactor,
+    lock: config.gpio.lock,
+    lockSafe: config.lockSafeState,
+    contactorFeedback: config.gpio.contactorFeedback,
+  });
+  process.stdout.write(
+    `${JSON.stringify(report, (_k, x) => (x instanceof Error ? { code: (x as { code?: string }).code, message: x.message } : x))}\n`,
+  );
+  process.exit(report.ok ? 0 : 1);
+}
+
+runDaemon(config).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`piled: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

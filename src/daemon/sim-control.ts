@@ -1,0 +1,98 @@
+/**
+ * `sim` commands of the control socket, present only when the plant is simulated: a desk
+ * integrator (and the end-to-end tests) pull the plug, weld the contactor or silence the meter
+ * of a running daemon exactly as a field fault would.
+ */
+import type { SimMeter } from "../sim/meter/sim-meter.js";
+import type { SimPlant } from "../sim/plant.js";
+import type { PileRuntime } from "./runtime.js";
+
+export const SIM_ACTIONS = [
+  "plug-in",
+  "plug-out",
+  "weld",
+  "contactor-never-closes",
+  "lock-stuck-open",
+  "lock-opens-under-load",
+  "estop-press",
+  "estop-release",
+  "meter-silent",
+  "meter-crc",
+  "meter-exception",
+  "meter-ok",
+  "clear",
+  "state",
+] as const;
+export type SimAction = (typeof SIM_ACTIONS)[number];
+
+export type SimOutcome = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string } };
+
+export interface SimControl {
+  run(action: string): SimOutcome;
+}
+
+export function simControl(sim: { plant?: SimPlant; meter?: SimMeter }, runtime: PileRuntime): SimControl {
+  const { plant, meter } = sim;
+  const need = <T>(x: T | undefined, what: string): T => {
+    if (x === undefined) throw new Error(`${what} is not simulated`);
+    return x;
+  };
+  return {
+    run(action: string): SimOutcome {
+      if (!(SIM_ACTIONS as readonly string[]).includes(action))
+        return { ok: false, error: { code: "USAGE", message: `sim actions: ${SIM_ACTIONS.join(", ")}` } };
+      try {
+        switch (action as SimAction) {
+          case "plug-in":
+            need(plant, "the plant").insertPlug();
+            break;
+          case "plug-out":
+            need(plant, "the plant").pullPlug();
+            break;
+          case "weld":
+            need(plant, "the plant").weldContactor();
+            break;
+          case "contactor-never-closes":
+            need(plant, "the plant").contactorNeverCloses();
+            break;
+          case "lock-stuck-open":
+            need(plant, "the plant").lockStuckOpen();
+            break;
+          case "lock-opens-under-load":
+            need(plant, "the plant").lockOpensUnderLoad();
+            break;
+          case "estop-press":
+            need(plant, "the plant").pressEmergencyStop();
+            break;
+          case "estop-release":
+            need(plant, "the plant").releaseEmergencyStop();
+            break;
+          case "meter-silent":
+            need(meter, "the meter").setFaults({ silent: true });
+            break;
+          case "meter-crc":
+            need(meter, "the meter").setFaults({ corruptCrc: true });
+            break;
+          case "meter-exception":
+            need(meter, "the meter").setFaults({ exception: 4 });
+            break;
+          case "meter-ok":
+            need(meter, "the meter").clearFaults();
+            break;
+          case "clear":
+            plant?.clearFaults();
+            meter?.clearFaults();
+            break;
+          case "state":
+            break;
+        }
+      } catch (e) {
+        return { ok: false, error: { code: "NOT_SIMULATED", message: e instanceof Error ? e.message : String(e) } };
+      }
+      return {
+        ok: true,
+        result: { plant: plant?.state(), meter: meter?.values(), pile: runtime.snapshot().state },
+      };
+    },
+  };
+}

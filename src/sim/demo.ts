@@ -1,0 +1,229 @@
+/**
+ * `npm start`: the whole simulated pile on one desk. The daemon runs as its own process on the
+ * simulated plant (GPIO relays with feedback, a Modbus RTU meter on a pty pair); the emulated BLE
+ * radio carries a vehicle device and a phone through unlock → charge → stop; then the daemon stays
+ * up to be explored with pilectl and the technician console. Ctrl-C tears everything down.
+ *
+ *   node dist/src/sim/demo.js [--once] [--charge-s N]
+ *     --once      tear down after the drive instead of waiting for Ctrl-C
+ *     --charge-s  how long each carrier charges (default 6)
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { hashSecret } from "../daemon/console/secret.js";
+import { requestControl } from "../daemon/control-socket.js";
+import { pileStateName, type Status } from "../protocol/index.js";
+import { Issuer } from "../sdk/issuer.js";
+import { writeKeyFile } from "../sdk/keyfile.js";
+import { SimCarrier } from "./carriers.js";
+import { openPtyPair, type PtyPair } from "./pty.js";
+import { type Radio, startRadio } from "./radio.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const PILED = resolve(here, "..", "daemon", "piled.js");
+const PILECTL = resolve(here, "..", "cli", "pilectl.js");
+const PILE_ID = "SZ-0042";
+const KEY_ID = 1;
+const TECH_SECRET = "desk-technician";
+
+const t0 = Date.now();
+const say = (who: string, text: string): void => {
+  const s = ((Date.now() - t0) / 1000).toFixed(1).padStart(6);
+  process.stdout.write(`[${s}s] ${who.padEnd(8)} ${text}\n`);
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function statusLine(s: Status): string {
+  return `STATUS ${pileStateName(s.state) ?? s.state} energy ${s.energyWh} Wh, power ${s.powerW} W, ${s.elapsedS} s`;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: { once: { type: "boolean" }, "charge-s": { type: "string" } },
+    strict: true,
+  });
+  const chargeMs = Math.max(1, Number(values["charge-s"] ?? 6)) * 1000;
+  const cleanup: (() => Promise<void> | void)[] = [];
+  let daemon: ChildProcess | undefined;
+  const teardown = async (): Promise<void> => {
+    for (const c of cleanup.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
+  };
+  let interrupted = false;
+  process.once("SIGINT", () => {
+    interrupted = true;
+    say("demo", "Ctrl-C: tearing down");
+    void teardown().then(() => process.exit(130));
+  });
+
+  const work = mkdtempSync(join(tmpdir(), "piled-demo-"));
+  cleanup.push(() => rmSync(work, { recursive: true, force: true }));
+  say("demo", `working folder ${work}`);
+
+  // The platform and the pile share a pile virtual key (preset in the pile's key directory).
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  mkdirSync(join(work, "keys"), { mode: 0o700 });
+  const wrote = writeKeyFile(join(work, "keys", `key-${KEY_ID}.json`), KEY_ID, key);
+  if (!wrote.ok) throw wrote.error;
+  const issuer = new Issuer({ keys: [{ keyId: KEY_ID, key }] });
+
+  // BLE: the emulated radio when it can be had.
+  let radio: Radio | undefined;
+  let bleNote: string;
+  try {
+    radio = await startRadio();
+    cleanup.push(() => radio?.close());
+    bleNote = "emulated radio (BlueZ btvirt, software LE controllers over H4 UART ptys)";
+  } catch (e) {
+    bleNote = `DISABLED — the emulated radio is not available here: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  say("demo", `BLE path: ${bleNote}`);
+  const pileBridge = radio ? await radio.bridge() : undefined;
+  const vehicleBridge = radio ? await radio.bridge() : undefined;
+  const phoneBridge = radio ? await radio.bridge() : undefined;
+
+  // The technician console on a pty pair: the daemon holds one end, the technician the other.
+  const consolePair: PtyPair = await openPtyPair();
+  cleanup.push(() => consolePair.close());
+  const secretHashFile = join(work, "console-secret.hash");
+  writeFileSync(secretHashFile, `${await hashSecret(TECH_SECRET)}\n`, { mode: 0o600 });
+
+  const socket = join(work, "control.sock");
+  const config = {
+    pileId: PILE_ID,
+    keyDir: join(work, "keys"),
+    stateDir: join(work, "state"),
+    gpio: {
+      driver: "sim",
+      contactor: { chip: "sim", line: 0 },
+      lock: { chip: "sim", line: 1 },
+      contactorFeedback: { chip: "sim", line: 2 },
+      lockFeedback: { chip: "sim", line: 3 },
+      plugPresent: { chip: "sim", line: 4 },
+      emergencyStop: { chip: "sim", line: 5 },
+    },
+    meter: { driver: "sim", model: "sdm630", pollIntervalMs: 500 },
+    ble: pileBridge
+      ? { enabled: true, controller: { kind: "uart", path: pileBridge.path } }
+      : { enabled: false },
+    console: { enabled: true, port: consolePair.a, secretHashFile },
+    controlSocket: { path: socket, mode: "0600" },
+    logLevel: "info",
+  };
+  const configPath = join(work, "piled.json");
+  writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+
+  const logPath = join(work, "piled.log");
+  const logFile = createWriteStream(logPath);
+  daemon = spawn(process.execPath, [PILED, "--config", configPath], { stdio: ["ignore", "pipe", "pipe"] });
+  const d = daemon;
+  cleanup.push(async () => {
+    if (d.exitCode === null && d.signalCode === null && d.pid !== undefined) {
+      process.kill(d.pid, "SIGTERM");
+      await new Promise((r) => d.once("exit", r));
+    }
+    logFile.end();
+  });
+  d.stdout?.pipe(logFile);
+  d.stderr?.on("data", (b: Buffer) => process.stderr.write(b));
+  d.stdout?.on("data", (b: Buffer) => {
+    for (const line of b.toString().split("\n")) {
+      if (!line.startsWith("{")) continue;
+      try {
+        const j = JSON.parse(line) as { msg?: string; state?: string; fault?: string; stopReason?: string };
+        if (j.msg === "pile state") say("piled", `state → ${j.state}`);
+        else if (j.msg === "fault latched") say("piled", `FAULT ${j.fault}`);
+        else if (j.msg === "ready") say("piled", "READY");
+      } catch {
+        // not a log line of ours
+      }
+    }
+  });
+  say("demo", `started piled (pid ${d.pid}), log in ${logPath}`);
+
+  const up = Date.now() + 30_000;
+  for (;;) {
+    const r = await requestControl(socket, "status", [], 2000);
+    if (r.ok && r.value.ok) break;
+    if (d.exitCode !== null || Date.now() > up) {
+      say("demo", `piled did not come up (exit ${d.exitCode}); see ${logPath}`);
+      await teardown();
+      return 1;
+    }
+    await sleep(200);
+  }
+  say("demo", "piled is up: outputs safe, meter polled over Modbus RTU");
+
+  if (radio && vehicleBridge && phoneBridge) {
+    const vehicle = new SimCarrier("vehicle", "vehicle", { kind: "uart", path: vehicleBridge.path });
+    const phone = new SimCarrier("phone", "mobile", { kind: "uart", path: phoneBridge.path });
+    cleanup.push(() => vehicle.close(), () => phone.close());
+
+    const drive = async (deviceAwake: boolean): Promise<void> => {
+      vehicle.inAcquisitionState = deviceAwake;
+      say("platform", `vehicle device ${deviceAwake ? "is" : "is NOT"} in its code-acquisition state`);
+      const issued = issuer.issueFor({
+        deviceId: "LSVAU2180N2183294",
+        pileId: PILE_ID,
+        validForS: 3600,
+        vehicle: { inAcquisitionState: vehicle.inAcquisitionState },
+      });
+      if (!issued.ok) throw issued.error;
+      const carrier = issued.value.carrier === "vehicle" ? vehicle : phone;
+      say("platform", `code issued for pile ${PILE_ID}, sent with V to the ${carrier.name}`);
+      carrier.receive(issued.value);
+      const onStatus = (s: Status) => say(carrier.name, statusLine(s));
+      const outcome = await carrier.unlock(onStatus);
+      if (outcome.kind !== "accepted") {
+        say(carrier.name, `unlock failed: ${JSON.stringify(outcome)}`);
+        return;
+      }
+      say(carrier.name, `ACCEPTED, session ${Buffer.from(outcome.sessionId).toString("hex").slice(0, 8)}… charging`);
+      await sleep(chargeMs);
+      const stopped = await carrier.stop(onStatus);
+      say(carrier.name, stopped.kind === "stopped" ? "STOPPED: contactor confirmed open" : JSON.stringify(stopped));
+      await carrier.close();
+      await sleep(2500); // the lock releases after the contactor is confirmed open
+    };
+    await drive(true);
+    if (interrupted) return 130;
+    await drive(false);
+    const sessions = await requestControl(socket, "sessions", ["5"], 5000);
+    if (sessions.ok && sessions.value.ok) {
+      for (const s of sessions.value.result as { carrier: string; energyWh: number; reason: string | null }[])
+        say("piled", `session by ${s.carrier}: ${s.energyWh.toFixed(1)} Wh, ${s.reason}`);
+    }
+  } else {
+    say("demo", "no radio: skipping the carriers; the daemon runs without BLE");
+  }
+
+  if (values.once) {
+    await teardown();
+    say("demo", "done");
+    return 0;
+  }
+  process.stdout.write(`
+The simulated pile keeps running. Explore it:
+  node ${PILECTL} status --socket ${socket}
+  node ${PILECTL} sessions --socket ${socket}
+  node ${PILECTL} sim plug-out --socket ${socket}      (fault switches: weld, meter-silent, estop-press, clear …)
+  technician console:  picocom -q ${consolePair.b}     (secret: ${TECH_SECRET}; exit picocom with Ctrl-A Ctrl-X)
+  daemon log:          ${logPath}
+Ctrl-C stops everything.
+`);
+  await new Promise<void>((r) => d.once("exit", () => r()));
+  if (!interrupted) say("demo", `piled exited (${d.exitCode ?? d.signalCode})`);
+  await teardown();
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`demo: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  },
+);
