@@ -273,6 +273,15 @@ handshakeBenches.push({
         rawRoundTripMs: raw256,
         helloToResultOverRawRoundTrip: raw256 > 0 ? round(native.helloToResultMs / raw256) : null,
       };
+      // Time the pile process spent from each reassembled message to its answer (core + plant).
+      const proc: Record<string, number> = {};
+      for (const type of ["HELLO", "PRESENT", "STOP"]) {
+        const xs = pile.events
+          .filter((e) => e.ev === "rx" && e.type === type && typeof e.procMs === "number")
+          .map((e) => e.procMs as number);
+        if (xs.length > 0) proc[type] = round(median(xs));
+      }
+      out.pileProcessingMs = proc;
       const stats = await pile.stats();
       out.pileCounters = {
         accepted: (stats.counters as { accepted?: number } | undefined)?.accepted,

@@ -10,7 +10,9 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const only = process.argv.slice(2);
 const results: Record<string, unknown> = {};
-for (const f of readdirSync(here).filter((n) => n.endsWith(".bench.js")).sort()) {
+for (const f of readdirSync(here)
+  .filter((n) => n.endsWith(".bench.js"))
+  .sort()) {
   const mod = (await import(pathToFileURL(join(here, f)).href)) as {
     name: string;
     run: () => Promise<Record<string, unknown>>;
@@ -19,4 +21,6 @@ for (const f of readdirSync(here).filter((n) => n.endsWith(".bench.js")).sort())
   process.stderr.write(`bench: ${mod.name}…\n`);
   results[mod.name] = await mod.run();
 }
-process.stdout.write(`${JSON.stringify({ machine: { cpus: (await import("node:os")).cpus().length, node: process.version }, results }, null, 2)}\n`);
+process.stdout.write(
+  `${JSON.stringify({ machine: { cpus: (await import("node:os")).cpus().length, node: process.version }, results }, null, 2)}\n`,
+);

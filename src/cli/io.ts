@@ -1,5 +1,5 @@
 /** Shared plumbing of pilectl commands: output, exit codes, option parsing, typed errors. */
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 
 export const EXIT_OK = 0;
 /** The command ran and the answer is "no" (a rejected code, a meter that does not answer). */
@@ -35,7 +35,10 @@ export function parseOptions<T extends ParseArgsConfig["options"]>(
 ): { values: Record<string, string | boolean | string[] | boolean[] | undefined>; positionals: string[] } {
   try {
     const r = parseArgs({ args, options, strict: true, allowPositionals });
-    return { values: r.values as Record<string, string | boolean | string[] | boolean[] | undefined>, positionals: r.positionals };
+    return {
+      values: r.values as Record<string, string | boolean | string[] | boolean[] | undefined>,
+      positionals: r.positionals,
+    };
   } catch (e) {
     throw new CliError(e instanceof Error ? e.message : String(e));
   }
@@ -56,7 +59,8 @@ export function intOption(
   }
   if (typeof raw !== "string" || !/^\d+$/.test(raw)) throw new CliError(`--${name} must be a whole number`);
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new CliError(`--${name} must be between ${min} and ${max}`);
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new CliError(`--${name} must be between ${min} and ${max}`);
   return n;
 }
 

@@ -9,12 +9,30 @@ type Runner = (args: string[], io: CliIo) => Promise<number>;
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Runner> }> = {
   key: { summary: "key new: make a pile virtual key file", load: async () => (await import("./key.js")).run },
   code: { summary: "code issue|check: charging codes", load: async () => (await import("./code.js")).run },
-  meter: { summary: "meter read: commissioning read of the energy meter", load: async () => (await import("./meter.js")).run },
-  carrier: { summary: "carrier unlock|stop: act as a carrier over BLE", load: async () => (await import("./carrier.js")).run },
+  meter: {
+    summary: "meter read: commissioning read of the energy meter",
+    load: async () => (await import("./meter.js")).run,
+  },
+  carrier: {
+    summary: "carrier unlock|stop: act as a carrier over BLE",
+    load: async () => (await import("./carrier.js")).run,
+  },
 };
 
 /** Commands answered by the running daemon over its control socket. */
-const CONTROL = ["status", "meter-now", "sessions", "faults", "clear-fault", "stop", "relay-test", "keys", "time", "log", "sim"];
+const CONTROL = [
+  "status",
+  "meter-now",
+  "sessions",
+  "faults",
+  "clear-fault",
+  "stop",
+  "relay-test",
+  "keys",
+  "time",
+  "log",
+  "sim",
+];
 
 function usage(io: CliIo): void {
   io.err("usage: pilectl <command> [options]\n");

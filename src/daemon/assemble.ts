@@ -58,7 +58,12 @@ export async function assemble(config: Config, clock: Clock, log: Logger): Promi
       const pair: PtyPair = await openPtyPair();
       closers.push(() => pair.close());
       const slave = new SimMeter({ model: m.model, unit: m.unit, clock });
-      await slave.attach(pair.b, { baudRate: m.baud, parity: m.parity, stopBits: m.stopBits, dataBits: m.dataBits });
+      await slave.attach(pair.b, {
+        baudRate: m.baud,
+        parity: m.parity,
+        stopBits: m.stopBits,
+        dataBits: m.dataBits,
+      });
       closers.push(() => slave.detach());
       sim.meter = slave;
       if (sim.plant) {

@@ -96,7 +96,7 @@ export interface PileControl {
   meter(): Promise<MeterView>;
   sessions(limit: number): SessionView[];
   faults(): FaultView[];
-  clearFault(code: string | "all", actor: string): ControlResult;
+  clearFault(code: string | "all", actor: string): ControlResult | Promise<ControlResult>;
   stop(actor: string): Promise<ControlResult>;
   relayTest(actor: string): Promise<ControlResult>;
   keys: {
@@ -251,7 +251,7 @@ const SPECS = {
       args.length === 1 && /^[A-Za-z0-9_.-]{1,64}$/.test(args[0]!)
         ? { ok: true, args: args[0]! }
         : { ok: false, message: "give one fault code, or all" },
-    run: (ctx, code) => fromResult(ctx.pile.clearFault(code, ctx.actor)),
+    run: async (ctx, code) => fromResult(await ctx.pile.clearFault(code, ctx.actor)),
     format: detailText,
   } satisfies CommandSpec<string>,
   stop: {

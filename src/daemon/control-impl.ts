@@ -3,8 +3,9 @@
  * snapshot, the store's records, the key directory. Every action goes through the core, so a
  * technician can do nothing the safety rules would refuse.
  */
-import { toHex } from "../protocol/bytes.js";
+
 import type { Clock } from "../hw/ports.js";
+import { toHex } from "../protocol/bytes.js";
 import type { Store } from "../store/index.js";
 import type {
   AuditEntry,
@@ -41,7 +42,9 @@ export interface ControlDeps {
 export function pileControl(d: ControlDeps): PileControl {
   const { runtime, store, keys, clock } = d;
   const audit = (e: AuditEntry): void => {
-    const detail = [e.args && e.args.length > 0 ? e.args.join(" ") : undefined, e.detail].filter(Boolean).join(" — ");
+    const detail = [e.args && e.args.length > 0 ? e.args.join(" ") : undefined, e.detail]
+      .filter(Boolean)
+      .join(" — ");
     try {
       store.audit.append({
         at: clock.now(),
@@ -71,7 +74,11 @@ export function pileControl(d: ControlDeps): PileControl {
         meterFresh: s.meter !== undefined && s.meter.ageMs <= 5000,
         faults: [...s.faults],
         session: s.session
-          ? { codeId: s.session.codeId, startedAt: clock.now() - s.session.elapsedS * 1000, energyWh: s.session.energyWh }
+          ? {
+              codeId: s.session.codeId,
+              startedAt: clock.now() - s.session.elapsedS * 1000,
+              energyWh: s.session.energyWh,
+            }
           : null,
         uptimeMs: clock.now() - runtime.startedAt,
         version: VERSION,
@@ -80,7 +87,8 @@ export function pileControl(d: ControlDeps): PileControl {
     },
     async meter(): Promise<MeterView> {
       const r = runtime.lastMeter;
-      if (runtime.lastMeterError) return { ok: false, code: runtime.lastMeterError.code, message: runtime.lastMeterError.message };
+      if (runtime.lastMeterError)
+        return { ok: false, code: runtime.lastMeterError.code, message: runtime.lastMeterError.message };
       if (!r) return { ok: false, code: "NO_READING", message: "no meter reading yet" };
       return {
         ok: true,
@@ -108,17 +116,23 @@ export function pileControl(d: ControlDeps): PileControl {
     },
     faults(): FaultView[] {
       const latched = new Set(runtime.snapshot().faults as string[]);
-      return store.faults.active().map((f) => ({ code: f.code, since: f.raisedAt, latched: latched.has(f.code), detail: f.detail }));
+      return store.faults
+        .active()
+        .map((f) => ({ code: f.code, since: f.raisedAt, latched: latched.has(f.code), detail: f.detail }));
     },
-    clearFault(code: string, actor: string): ControlResult {
+    async clearFault(code: string, actor: string): Promise<ControlResult> {
       const snap = runtime.snapshot();
       if (snap.faults.length === 0) return { ok: false, code: "NOT_FAULTED", message: "no fault is latched" };
       if (code !== "all" && !(snap.faults as string[]).includes(code))
-        return { ok: false, code: "UNKNOWN_FAULT", message: `fault ${code} is not latched (latched: ${snap.faults.join(", ")})` };
+        return {
+          ok: false,
+          code: "UNKNOWN_FAULT",
+          message: `fault ${code} is not latched (latched: ${snap.faults.join(", ")})`,
+        };
       // The core clears every latched fault at once, and only when the feedbacks read safe.
       void actor;
-      runtime.technician({ command: "clearFault" });
-      return { ok: true, detail: "clear requested; the pile re-checks its feedbacks first" };
+      const r = await runtime.technician({ command: "clearFault" });
+      return r.ok ? { ok: true, detail: `cleared: ${snap.faults.join(", ")}` } : r;
     },
     async stop(actor: string): Promise<ControlResult> {
       void actor;

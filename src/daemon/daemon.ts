@@ -10,15 +10,15 @@ import { systemClock } from "../hw/ports.js";
 import { openStore, type Store } from "../store/index.js";
 import { assemble } from "./assemble.js";
 import { type Config, databasePath, socketMode } from "./config.js";
-import { startConsole, type ConsoleService } from "./console/service.js";
 import { openSerialConsole } from "./console/serial-link.js";
+import { type ConsoleService, startConsole } from "./console/service.js";
 import { pileControl } from "./control-impl.js";
 import { type ControlSocketServer, startControlSocket } from "./control-socket.js";
 import { KeyDirectory } from "./keys.js";
 import { createLogger } from "./log.js";
 import { PileRuntime } from "./runtime.js";
-import { simControl } from "./sim-control.js";
 import { createNotifier, startWatchdog } from "./sd-notify.js";
+import { simControl } from "./sim-control.js";
 
 /** How long READY waits for the radio before it is sent anyway (STATUS says BLE is down). */
 const RADIO_READY_TIMEOUT_MS = 10_000;
@@ -34,8 +34,13 @@ export async function runDaemon(config: Config): Promise<number> {
     mkdirSync(config.stateDir, { recursive: true, mode: 0o750 });
     store = openStore(databasePath(config));
   } catch (e) {
-    dlog.fatal({ err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code }, "cannot open the store");
-    process.stderr.write(`piled: store ${databasePath(config)}: ${e instanceof Error ? e.message : String(e)}\n`);
+    dlog.fatal(
+      { err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code },
+      "cannot open the store",
+    );
+    process.stderr.write(
+      `piled: store ${databasePath(config)}: ${e instanceof Error ? e.message : String(e)}\n`,
+    );
     return 1;
   }
 
@@ -119,7 +124,9 @@ export async function runDaemon(config: Config): Promise<number> {
     clock,
     extraCounters: () => ({
       ...(front.console?.counters() ?? {}),
-      ...Object.fromEntries(Object.entries(front.control?.counters() ?? {}).map(([k, n]) => [`control.${k}`, n])),
+      ...Object.fromEntries(
+        Object.entries(front.control?.counters() ?? {}).map(([k, n]) => [`control.${k}`, n]),
+      ),
     }),
   });
   try {

@@ -16,7 +16,15 @@ export const MAX_KEYS = 16;
 export class KeyDirError extends Error {
   override readonly name = "KeyDirError";
   constructor(
-    readonly code: "UNREADABLE" | "BAD_FILE" | "DUPLICATE" | "TOO_MANY" | "EXISTS" | "NOT_FOUND" | "BAD_KEY" | "IO",
+    readonly code:
+      | "UNREADABLE"
+      | "BAD_FILE"
+      | "DUPLICATE"
+      | "TOO_MANY"
+      | "EXISTS"
+      | "NOT_FOUND"
+      | "BAD_KEY"
+      | "IO",
     message: string,
   ) {
     super(message);
@@ -41,9 +49,13 @@ export class KeyDirectory {
   load(): Result<number, KeyDirError> {
     let names: string[];
     try {
-      names = readdirSync(this.dir).filter((n) => KEY_FILE_RE.test(n)).sort();
+      names = readdirSync(this.dir)
+        .filter((n) => KEY_FILE_RE.test(n))
+        .sort();
     } catch (e) {
-      return err(new KeyDirError("UNREADABLE", `key directory ${this.dir}: ${(e as NodeJS.ErrnoException).code ?? e}`));
+      return err(
+        new KeyDirError("UNREADABLE", `key directory ${this.dir}: ${(e as NodeJS.ErrnoException).code ?? e}`),
+      );
     }
     const ring = new KeyRing(nodeSuite);
     const files = new Map<number, KeyFileInfo>();
@@ -52,8 +64,12 @@ export class KeyDirectory {
       const r = readKeyFile(file);
       if (!r.ok) return err(new KeyDirError("BAD_FILE", r.error.message));
       const prior = files.get(r.value.keyId);
-      if (prior) return err(new KeyDirError("DUPLICATE", `keyId ${r.value.keyId} is in both ${prior.file} and ${file}`));
-      if (files.size >= MAX_KEYS) return err(new KeyDirError("TOO_MANY", `more than ${MAX_KEYS} keys in ${this.dir}`));
+      if (prior)
+        return err(
+          new KeyDirError("DUPLICATE", `keyId ${r.value.keyId} is in both ${prior.file} and ${file}`),
+        );
+      if (files.size >= MAX_KEYS)
+        return err(new KeyDirError("TOO_MANY", `more than ${MAX_KEYS} keys in ${this.dir}`));
       ring.add(r.value.keyId, r.value.key);
       files.set(r.value.keyId, { keyId: r.value.keyId, file, added: safeMtime(file) });
     }
@@ -75,7 +91,8 @@ export class KeyDirectory {
     const key = fromHex(hex);
     if (!key || key.length !== 32) return err(new KeyDirError("BAD_KEY", "a key is 64 hex digits"));
     if (this.files.has(keyId)) return err(new KeyDirError("EXISTS", `keyId ${keyId} is already held`));
-    if (this.files.size >= MAX_KEYS) return err(new KeyDirError("TOO_MANY", `a pile holds at most ${MAX_KEYS} keys`));
+    if (this.files.size >= MAX_KEYS)
+      return err(new KeyDirError("TOO_MANY", `a pile holds at most ${MAX_KEYS} keys`));
     const file = join(this.dir, `key-${keyId}.json`);
     const w = writeKeyFile(file, keyId, key);
     if (!w.ok) return err(new KeyDirError(w.error.code === "EXISTS" ? "EXISTS" : "IO", w.error.message));
@@ -93,7 +110,9 @@ export class KeyDirectory {
       mkdirSync(retired, { recursive: true, mode: 0o700 });
       renameSync(info.file, join(retired, `${Date.now()}-${info.file.split("/").pop()}`));
     } catch (e) {
-      return err(new KeyDirError("IO", `cannot retire ${info.file}: ${(e as NodeJS.ErrnoException).code ?? e}`));
+      return err(
+        new KeyDirError("IO", `cannot retire ${info.file}: ${(e as NodeJS.ErrnoException).code ?? e}`),
+      );
     }
     this.ring.delete(keyId);
     this.files.delete(keyId);

@@ -28,10 +28,23 @@ function load(path: string): Config {
   const r = loadConfig(path);
   if (r.ok) return r.value;
   const lines = r.error.issues.map((i) => `  ${i.path || "(file)"}: ${i.message}`);
-  return fail(2, `piled: configuration ${path} refused (${r.error.code}), nothing was touched:\n${lines.join("\n")}`);
+  return fail(
+    2,
+    `piled: configuration ${path} refused (${r.error.code}), nothing was touched:\n${lines.join("\n")}`,
+  );
 }
 
-let args: ReturnType<typeof parseArgs<{ options: { config: { type: "string" }; "check-config": { type: "string" }; "safe-outputs": { type: "boolean" }; help: { type: "boolean" }; version: { type: "boolean" } } }>>;
+let args: ReturnType<
+  typeof parseArgs<{
+    options: {
+      config: { type: "string" };
+      "check-config": { type: "string" };
+      "safe-outputs": { type: "boolean" };
+      help: { type: "boolean" };
+      version: { type: "boolean" };
+    };
+  }>
+>;
 try {
   args = parseArgs({
     options: {
@@ -65,15 +78,20 @@ const config = load(v.config);
 
 if (v["safe-outputs"]) {
   if (config.gpio.driver !== "sysfs") {
-    process.stdout.write(`${JSON.stringify({ ok: true, detail: "simulated plant: no sysfs outputs to drive" })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ok: true, detail: "simulated plant: no sysfs outputs to drive" })}\n`,
+    );
     process.exit(0);
   }
-  const report = forceSafeOutputs({
-    contactor: config.gpio.contactor,
-    lock: config.gpio.lock,
-    lockSafe: config.lockSafeState,
-    contactorFeedback: config.gpio.contactorFeedback,
-  });
+  const report = forceSafeOutputs(
+    {
+      contactor: config.gpio.contactor,
+      lock: config.gpio.lock,
+      lockSafe: config.lockSafeState,
+      contactorFeedback: config.gpio.contactorFeedback,
+    },
+    { confirmMs: config.deadlines.contactorOpenMs },
+  );
   process.stdout.write(
     `${JSON.stringify(report, (_k, x) => (x instanceof Error ? { code: (x as { code?: string }).code, message: x.message } : x))}\n`,
   );

@@ -5,21 +5,6 @@
  * and only here; the core tells us when it next needs a tick.
  */
 import type { Logger } from "pino";
-import type { Config } from "./config.js";
-import type { KeyDirectory } from "./keys.js";
-import type { Notifier } from "./sd-notify.js";
-import { nodeSuite } from "../protocol/node-suite.js";
-import { encodeMessage, fragment, Reassembler, toHex, type FragmentFault } from "../protocol/index.js";
-import {
-  type FaultCode,
-  infoBytes,
-  PileCore,
-  parsePileCoreConfig,
-  type PileEffect,
-  type PileInput,
-  type PileSnapshot,
-  type TechnicianCommand,
-} from "../pile/index.js";
 import type {
   BleConnection,
   BlePeripheral,
@@ -32,7 +17,23 @@ import type {
   VehicleSense,
 } from "../hw/ports.js";
 import { MeterError } from "../hw/ports.js";
+import {
+  FAULT_CODES,
+  type FaultCode,
+  infoBytes,
+  PileCore,
+  type PileEffect,
+  type PileInput,
+  type PileSnapshot,
+  parsePileCoreConfig,
+  type TechnicianCommand,
+} from "../pile/index.js";
+import { encodeMessage, type FragmentFault, fragment, Reassembler, toHex } from "../protocol/index.js";
+import { nodeSuite } from "../protocol/node-suite.js";
 import type { Store } from "../store/index.js";
+import type { Config } from "./config.js";
+import type { KeyDirectory } from "./keys.js";
+import type { Notifier } from "./sd-notify.js";
 
 export interface PileLinesPorts {
   contactor: DigitalOutput;
@@ -154,20 +155,25 @@ export class PileRuntime {
         "session interrupted by a stop of the daemon: recorded as INTERRUPTED",
       );
     }
-    const latched = store.faults.active().map((f) => f.code as FaultCode);
+    const latched = store.faults
+      .active()
+      .map((f) => f.code)
+      .filter((c): c is FaultCode => FAULT_CODES.includes(c as FaultCode)) as FaultCode[];
     await this.feed({
       type: "boot",
       feedback: { contactorClosed, lockEngaged, vehicle: vehiclePresent, emergencyStop: estop },
       floor: store.floor.get(),
       ...(latched.length > 0 ? { latched } : {}),
-    } as InputBody);
+    });
 
     this.#unsubs.push(
       lines.contactorFeedback.watch((closed) => void this.feed({ type: "contactorFeedback", closed })),
       lines.lockFeedback.watch((engaged) => void this.feed({ type: "lockFeedback", engaged })),
     );
     if (lines.emergencyStop) {
-      this.#unsubs.push(lines.emergencyStop.watch((active) => void this.feed({ type: "emergencyStop", active })));
+      this.#unsubs.push(
+        lines.emergencyStop.watch((active) => void this.feed({ type: "emergencyStop", active })),
+      );
     }
     if (vehicle) this.#unsubs.push(vehicle.watch((present) => void this.feed({ type: "vehicle", present })));
     this.#pollMeter();
@@ -239,7 +245,10 @@ export class PileRuntime {
     } catch (e) {
       // The core's feedback deadline turns a write that did not happen into a fault.
       this.#count(`gpio.writeErrors`);
-      this.#log.error({ line: what, active, err: e instanceof Error ? e.message : String(e) }, "output write failed");
+      this.#log.error(
+        { line: what, active, err: e instanceof Error ? e.message : String(e) },
+        "output write failed",
+      );
     }
   }
 
@@ -253,10 +262,18 @@ export class PileRuntime {
       case "recordCode": {
         let ok = true;
         try {
-          store.ledger.record({ codeId: e.codeId, keyId: e.keyId, issuedAt: e.issuedAt, expiresAt: e.expiresAt });
+          store.ledger.record({
+            codeId: e.codeId,
+            keyId: e.keyId,
+            issuedAt: e.issuedAt,
+            expiresAt: e.expiresAt,
+          });
         } catch (err) {
           ok = false;
-          this.#log.error({ codeId: toHex(e.codeId), err: String(err) }, "cannot record the code id: refusing it");
+          this.#log.error(
+            { codeId: toHex(e.codeId), err: String(err) },
+            "cannot record the code id: refusing it",
+          );
         }
         this.#feedFirst({ type: "codeRecorded", codeId: e.codeId, ok });
         return;
@@ -275,7 +292,12 @@ export class PileRuntime {
           }),
         );
         this.#log.info(
-          { sessionId: toHex(r.sessionId), codeId: toHex(r.codeId), carrier: r.carrier, deviceId: r.deviceId },
+          {
+            sessionId: toHex(r.sessionId),
+            codeId: toHex(r.codeId),
+            carrier: r.carrier,
+            deviceId: r.deviceId,
+          },
           "session accepted",
         );
         return;
@@ -318,7 +340,8 @@ export class PileRuntime {
         this.#audit("daemon", "fault", e.code, e.detail);
         return;
       case "faultCleared":
-        for (const code of e.codes) this.#guardStore("faults.clear", () => store.faults.clear(code, "technician", clock.now()));
+        for (const code of e.codes)
+          this.#guardStore("faults.clear", () => store.faults.clear(code, "technician", clock.now()));
         this.#log.info({ faults: e.codes }, "faults cleared");
         return;
       case "state":
@@ -348,9 +371,20 @@ export class PileRuntime {
     }
   }
 
-  #audit(actor: "daemon" | "ble" | "console" | "control", action: string, outcome: string, detail?: string): void {
+  #audit(
+    actor: "daemon" | "ble" | "console" | "control",
+    action: string,
+    outcome: string,
+    detail?: string,
+  ): void {
     this.#guardStore("audit.append", () =>
-      this.#p.store.audit.append({ at: this.#p.clock.now(), actor, action, outcome, ...(detail ? { detail } : {}) }),
+      this.#p.store.audit.append({
+        at: this.#p.clock.now(),
+        actor,
+        action,
+        outcome,
+        ...(detail ? { detail } : {}),
+      }),
     );
   }
 
@@ -367,27 +401,34 @@ export class PileRuntime {
   #pollMeter(): void {
     if (this.#stopped) return;
     const started = this.#p.clock.monotonic();
-    this.#p.meter.read().then(
-      (reading) => {
-        this.lastMeter = reading;
-        this.lastMeterError = undefined;
-        void this.feed({
-          type: "meterReading",
-          reading: { energyImportWh: reading.energyImportWh, powerW: reading.powerW, takenAt: reading.takenAt },
-        });
-      },
-      (e: unknown) => {
-        const code = e instanceof MeterError ? e.code : "PORT";
-        this.lastMeterError = e instanceof MeterError ? e : new MeterError("PORT", String(e));
-        this.#count(`meter.${code}`);
-        this.#log.warn({ code, err: e instanceof Error ? e.message : String(e) }, "meter read failed");
-        void this.feed({ type: "meterError", code });
-      },
-    ).finally(() => {
-      if (this.#stopped) return;
-      const wait = Math.max(0, this.#p.config.meter.pollIntervalMs - (this.#p.clock.monotonic() - started));
-      this.#meterTimer = setTimeout(() => this.#pollMeter(), wait);
-    });
+    this.#p.meter
+      .read()
+      .then(
+        (reading) => {
+          this.lastMeter = reading;
+          this.lastMeterError = undefined;
+          void this.feed({
+            type: "meterReading",
+            reading: {
+              energyImportWh: reading.energyImportWh,
+              powerW: reading.powerW,
+              takenAt: reading.takenAt,
+            },
+          });
+        },
+        (e: unknown) => {
+          const code = e instanceof MeterError ? e.code : "PORT";
+          this.lastMeterError = e instanceof MeterError ? e : new MeterError("PORT", String(e));
+          this.#count(`meter.${code}`);
+          this.#log.warn({ code, err: e instanceof Error ? e.message : String(e) }, "meter read failed");
+          void this.feed({ type: "meterError", code });
+        },
+      )
+      .finally(() => {
+        if (this.#stopped) return;
+        const wait = Math.max(0, this.#p.config.meter.pollIntervalMs - (this.#p.clock.monotonic() - started));
+        this.#meterTimer = setTimeout(() => this.#pollMeter(), wait);
+      });
   }
 
   #heartbeat(): void {
@@ -421,7 +462,8 @@ export class PileRuntime {
         entry.reassembler.setMtu(conn.mtu);
         log.trace({ conn: conn.id, dir: "rx", hex: toHex(data) }, "fragment");
         for (const out of entry.reassembler.push(data, this.#p.clock.monotonic())) {
-          if (out.kind === "message") void this.feed({ type: "message", connId: conn.id, bytes: out.message });
+          if (out.kind === "message")
+            void this.feed({ type: "message", connId: conn.id, bytes: out.message });
           else if (out.kind === "error") {
             this.#count(`ble.fragment.${out.why as FragmentFault}`);
             void this.feed({ type: "fragmentError", connId: conn.id });
@@ -449,10 +491,14 @@ export class PileRuntime {
     return this.core.snapshot();
   }
 
-  async technician(cmd: TechnicianCommand): Promise<{ ok: true } | { ok: false; code: string; message: string }> {
+  async technician(
+    cmd: TechnicianCommand,
+  ): Promise<{ ok: true } | { ok: false; code: string; message: string }> {
     const effects = await this.feed({ type: "technician", ...cmd } as InputBody);
     const refused = effects.find((e) => e.type === "rejected");
-    return refused && refused.type === "rejected" ? { ok: false, code: refused.code, message: refused.detail } : { ok: true };
+    return refused && refused.type === "rejected"
+      ? { ok: false, code: refused.code, message: refused.detail }
+      : { ok: true };
   }
 
   async relayTest(timeoutMs = 15_000): Promise<{ ok: boolean; detail: string }> {
@@ -481,8 +527,13 @@ export class PileRuntime {
     if (snap.session) {
       await this.technician({ command: "stop" });
       // give the core its opening/unlocking deadlines to confirm the contactor open
-      const until = this.#p.clock.monotonic() + this.#p.config.deadlines.contactorOpenMs + this.#p.config.deadlines.lockReleaseMs + 500;
-      while (this.core.snapshot().session && this.#p.clock.monotonic() < until) await new Promise((r) => setTimeout(r, 50));
+      const until =
+        this.#p.clock.monotonic() +
+        this.#p.config.deadlines.contactorOpenMs +
+        this.#p.config.deadlines.lockReleaseMs +
+        500;
+      while (this.core.snapshot().session && this.#p.clock.monotonic() < until)
+        await new Promise((r) => setTimeout(r, 50));
     }
     this.#stopped = true;
     await this.#write(this.#p.lines.contactor, false, "contactor");

@@ -25,7 +25,9 @@ export const SIM_ACTIONS = [
 ] as const;
 export type SimAction = (typeof SIM_ACTIONS)[number];
 
-export type SimOutcome = { ok: true; result: unknown } | { ok: false; error: { code: string; message: string } };
+export type SimOutcome =
+  | { ok: true; result: unknown }
+  | { ok: false; error: { code: string; message: string } };
 
 export interface SimControl {
   run(action: string): SimOutcome;
@@ -87,7 +89,10 @@ export function simControl(sim: { plant?: SimPlant; meter?: SimMeter }, runtime:
             break;
         }
       } catch (e) {
-        return { ok: false, error: { code: "NOT_SIMULATED", message: e instanceof Error ? e.message : String(e) } };
+        return {
+          ok: false,
+          error: { code: "NOT_SIMULATED", message: e instanceof Error ? e.message : String(e) },
+        };
       }
       return {
         ok: true,

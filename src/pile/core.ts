@@ -31,19 +31,20 @@ import { EffectBuffer } from "./effects.js";
 import { contactorInterlocks, type InterlockFacts } from "./guard.js";
 import { RateLimiter } from "./rate-limit.js";
 import { TimeFloor } from "./time-floor.js";
-import type {
-  FaultCode,
-  LogLevel,
-  MeterSample,
-  Phase,
-  PileCoreErrorCode,
-  PileCounters,
-  PileEffect,
-  PileInput,
-  PileSnapshot,
-  SessionEndRecord,
-  StopReason,
-  TechnicianCommand,
+import {
+  FAULT_CODES,
+  type FaultCode,
+  type LogLevel,
+  type MeterSample,
+  type Phase,
+  type PileCoreErrorCode,
+  type PileCounters,
+  type PileEffect,
+  type PileInput,
+  type PileSnapshot,
+  type SessionEndRecord,
+  type StopReason,
+  type TechnicianCommand,
 } from "./types.js";
 
 /** Synchronous read view of the replay ledger (the store's). */
@@ -357,6 +358,8 @@ export class PileCore {
     this.#lock.fb = fb.lockEngaged;
     this.#vehicle = fb.vehicle;
     this.#estop = fb.emergencyStop === true;
+    // Faults latched before a restart stay latched (a weld keeps the lock engaged below).
+    for (const code of input.latched ?? []) this.#faults.add(code);
     // Every output to its safe state first. The lock is only released once the contactor
     // reads open: a contactor that stays closed is a weld, and a live plug stays locked.
     this.#commandContactor(false, this.#cfg.contactorOpenMs);
@@ -1264,6 +1267,8 @@ const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFin
 const isId = (v: unknown): v is string => typeof v === "string" && v.length > 0 && v.length <= 256;
 
 /** Why an input is malformed, or undefined when it is well-formed. */
+const LATCHABLE: ReadonlySet<unknown> = new Set<FaultCode>(FAULT_CODES);
+
 export function validateInput(input: unknown): string | undefined {
   if (typeof input !== "object" || input === null) return "input is not an object";
   const i = input as Record<string, unknown>;
@@ -1286,6 +1291,8 @@ export function validateInput(input: unknown): string | undefined {
           return "boot.interrupted ids";
         if (s.energyStartWh !== undefined && !isNum(s.energyStartWh)) return "boot.interrupted.energyStartWh";
       }
+      if (i.latched !== undefined && (!Array.isArray(i.latched) || !i.latched.every((c) => LATCHABLE.has(c))))
+        return "boot.latched must list fault codes";
       return undefined;
     }
     case "connected":

@@ -2,6 +2,9 @@
  * Global limiter of failed proofs (PROTOCOL.md §3): `failures` failed proofs within `windowMs`
  * block every HELLO for `blockMs`, doubling on each repeat up to `maxBlockMs`; after `resetMs`
  * without a failure the next block is `blockMs` again. Pure: the caller passes monotonic ms.
+ * Own code rather than a rate-limit package: those keep their own timers and clocks, while the
+ * core must stay pure over injected time, and this exact policy (global, doubling, quiet-hour
+ * reset, HELLO-only) is the protocol's.
  */
 export interface RateLimitConfig {
   failures: number;

@@ -33,6 +33,18 @@ export type FaultCode =
   /** The core itself failed (a bug); it failed safe. */
   | "INTERNAL";
 
+/** Every fault code, e.g. to check the ones a store hands back at boot. */
+export const FAULT_CODES: readonly FaultCode[] = [
+  "WELD",
+  "CONTACTOR_CLOSE_TIMEOUT",
+  "CONTACTOR_LOST",
+  "LOCK_ENGAGE_TIMEOUT",
+  "LOCK_LOST",
+  "LOCK_RELEASE_TIMEOUT",
+  "EMERGENCY_STOP",
+  "INTERNAL",
+];
+
 /** Everything the daemon knows of the plant at boot, read after nothing else was done. */
 export interface BootFeedback {
   contactorClosed: boolean;
@@ -77,6 +89,8 @@ export type PileInput = At &
         /** Time floor loaded from the store: newest issuedAt ever accepted, Unix ms. */
         floor: bigint;
         interrupted?: InterruptedSession | undefined;
+        /** Faults latched before the restart (the store keeps them): they stay latched. */
+        latched?: FaultCode[] | undefined;
       }
     | { type: "tick" }
     | { type: "connected"; connId: string }

@@ -160,7 +160,10 @@ async function main(): Promise<number> {
   if (radio && vehicleBridge && phoneBridge) {
     const vehicle = new SimCarrier("vehicle", "vehicle", { kind: "uart", path: vehicleBridge.path });
     const phone = new SimCarrier("phone", "mobile", { kind: "uart", path: phoneBridge.path });
-    cleanup.push(() => vehicle.close(), () => phone.close());
+    cleanup.push(
+      () => vehicle.close(),
+      () => phone.close(),
+    );
 
     const drive = async (deviceAwake: boolean): Promise<void> => {
       vehicle.inAcquisitionState = deviceAwake;
@@ -181,10 +184,16 @@ async function main(): Promise<number> {
         say(carrier.name, `unlock failed: ${JSON.stringify(outcome)}`);
         return;
       }
-      say(carrier.name, `ACCEPTED, session ${Buffer.from(outcome.sessionId).toString("hex").slice(0, 8)}… charging`);
+      say(
+        carrier.name,
+        `ACCEPTED, session ${Buffer.from(outcome.sessionId).toString("hex").slice(0, 8)}… charging`,
+      );
       await sleep(chargeMs);
       const stopped = await carrier.stop(onStatus);
-      say(carrier.name, stopped.kind === "stopped" ? "STOPPED: contactor confirmed open" : JSON.stringify(stopped));
+      say(
+        carrier.name,
+        stopped.kind === "stopped" ? "STOPPED: contactor confirmed open" : JSON.stringify(stopped),
+      );
       await carrier.close();
       await sleep(2500); // the lock releases after the contactor is confirmed open
     };

@@ -133,6 +133,16 @@ test("unlock with the platform's code and V: exit 0, ACCEPTED with the pile's se
   assertNoSecrets(u, c);
   const started = await pile.waitFor((e) => e.ev === "session" && e.what === "started", 5000, since);
   assert.equal(started.sessionId, o.sessionId, "the receipt names the pile's own session record");
+  const conn = await pile.waitFor((e) => e.ev === "connect", 5000, since);
+  await pile.waitFor((e) => e.ev === "disconnect" && e.id === conn.id, 10_000, since);
+  assert.deepEqual(
+    pile.events
+      .slice(since)
+      .filter((e) => e.ev === "rx" && e.id === conn.id)
+      .map((e) => e.type),
+    ["HELLO", "PRESENT"],
+    "the pile's log shows what it received (the same log the rogue case is checked against)",
+  );
   const statsCharging = await pile.stats();
   assert.equal(statsCharging.session, o.sessionId, "the session outlives the carrier's connection");
 
@@ -154,6 +164,7 @@ test("a wrong verify secret: the carrier reports a rogue pile (exit 1) and the p
 }, async () => {
   const c = issue();
   const wrong = hex(new Uint8Array(randomBytes(32)));
+  const before = await pile.stats();
   const since = pile.events.length;
   const r = await carrier("unlock", c, wrong);
   assert.equal(r.code, 1, `exit code; stdout: ${r.stdout} stderr: ${r.stderr}`);
@@ -174,7 +185,13 @@ test("a wrong verify secret: the carrier reports a rogue pile (exit 1) and the p
   const stats = await pile.stats();
   assert.equal(stats.state, "AVAILABLE");
   assert.equal(stats.session, null);
-  assert.equal(stats.ledger, 1, "only the first test's code was ever recorded: this one was never presented");
+  assert.equal(stats.ledger, before.ledger, "no code was recorded: this one was never presented");
+  type Counters = { messages: number; accepted: number; badProofs: number };
+  const was = before.counters as Counters;
+  const now = stats.counters as Counters;
+  assert.equal(now.messages, was.messages + 1, "the pile received one message: the HELLO");
+  assert.equal(now.accepted, was.accepted);
+  assert.equal(now.badProofs, was.badProofs);
 
   // The same code with its right V still unlocks: nothing was spent by the refusal.
   const ok = await carrier("unlock", c);

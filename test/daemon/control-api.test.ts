@@ -30,6 +30,7 @@ test("every command runs, formats and leaves one audit entry with its outcome", 
     ["keys", ["retire", "16"], "ok"],
     ["time", [], "ok"],
     ["log", ["3"], "ok"],
+    ["sim", ["plug-out"], "NOT_SIMULATED"],
   ];
   for (const [name, args, outcome] of runs) {
     const r = await executeCommand(ctx, name, args);

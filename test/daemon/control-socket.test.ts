@@ -89,7 +89,7 @@ test("pilectl against the socket: human output, --json, exit codes, audit", asyn
     assert.match((await pilectl(["meter-now", "--socket", path])).out, /energy 12345 Wh/);
     assert.match(
       (await pilectl(["sessions", "1", "--socket", path])).out,
-      /#1 .* 7200 Wh STOPPED_BY_CARRIER/,
+      /a1b2c3d4 .* vehicle VIN-1 code 00112233 7200 Wh finished STOPPED_BY_CARRIER/,
     );
     assert.match((await pilectl(["faults", "--socket", path])).out, /CONTACTOR_WELDED .*LATCHED/);
     assert.match((await pilectl(["time", "--socket", path])).out, /skew {2}300000 ms/);

@@ -22,10 +22,12 @@ export function fakePileControl(now = () => 1_700_000_000_000): FakePileControl 
   const keys: KeyView[] = [{ keyId: 1, file: "/etc/piled/keys/00000001.key", added: 1_690_000_000_000 }];
   const sessions: SessionView[] = [
     {
-      id: 1,
+      id: "a1b2c3d4e5f60718293a4b5c6d7e8f90",
       codeId: "00112233445566778899aabbccddeeff",
-      carrier: "device",
+      carrier: "vehicle",
       deviceId: "VIN-1",
+      status: "finished",
+      energyWh: 7200,
       startedAt: 1_699_000_000_000,
       endedAt: 1_699_000_360_000,
       meterStartWh: 1000,

@@ -6,7 +6,7 @@
  * The export is done here, asynchronously, before onoff sees the line: onoff would otherwise
  * busy-wait (blocking the event loop) for udev to set the files' permissions.
  */
-import { closeSync, existsSync } from "node:fs";
+import { closeSync, existsSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { DigitalInput, DigitalOutput, Unsubscribe } from "../ports.js";
 import { DEFAULT_SYSFS_ROOT, type LineSpec, type ResolvedLine, resolveLine } from "./chip.js";
@@ -145,13 +145,38 @@ export class OnoffOutput implements DigitalOutput {
  */
 export async function openOutput(
   spec: LineSpec,
-  opts: LineOpenOptions & { name: string; safe: boolean },
+  opts: LineOpenOptions & {
+    name: string;
+    safe: boolean;
+    /**
+     * A line that is already an output keeps the level it has (the lock of a pile restarted with
+     * a live plug must not be released before the daemon has read its feedbacks); only a line
+     * that is not yet an output starts at `safe`.
+     */
+    holdIfOutput?: boolean;
+  },
 ): Promise<OnoffOutput> {
+  const held = opts.holdIfOutput ? currentRawLevel(opts.sysfsRoot ?? DEFAULT_SYSFS_ROOT, spec) : undefined;
   const { line, factory } = await prepare(spec, opts);
-  const word = outputDirectionWord(opts.safe, line.activeLow);
+  const word = held !== undefined ? (held ? "high" : "low") : outputDirectionWord(opts.safe, line.activeLow);
   const gpio = construct(factory, line, line.number, word, "none", { activeLow: line.activeLow });
   verifyConfig(gpio, line, "out");
   return new OnoffOutput(opts.name, line, gpio);
+}
+
+/** The raw pin level of a line that is already exported as an output; undefined otherwise. */
+function currentRawLevel(root: string, spec: LineSpec): boolean | undefined {
+  try {
+    const n = resolveLine(spec, { sysfsRoot: root }).number;
+    const dir = `${root}/gpio${n}`;
+    const direction = readFileSync(`${dir}/direction`, "utf8").trim();
+    if (direction !== "out" && direction !== "high" && direction !== "low") return undefined;
+    const value = readFileSync(`${dir}/value`, "utf8").trim() === "1";
+    const activeLow = readFileSync(`${dir}/active_low`, "utf8").trim() === "1";
+    return value !== activeLow;
+  } catch {
+    return undefined;
+  }
 }
 
 export type InputMode = "watched" | "sampled";

@@ -49,7 +49,12 @@ export async function linesFromConfig(cfg: PileLinesConfig, opts: LineOpenOption
   try {
     const contactor = track(await openOutput(cfg.contactor, { ...opts, name: "contactor", safe: false }));
     const lock = track(
-      await openOutput(cfg.lock, { ...opts, name: "lock", safe: cfg.lockSafe === "engaged" }),
+      await openOutput(cfg.lock, {
+        ...opts,
+        name: "lock",
+        safe: cfg.lockSafe === "engaged",
+        holdIfOutput: true,
+      }),
     );
     const contactorFeedback = track(
       await openInput(cfg.contactorFeedback, { ...inputOpts, name: "contactor-feedback" }),

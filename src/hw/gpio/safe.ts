@@ -102,9 +102,19 @@ function readInput(o: PassOptions, spec: LineSpec, action: LineAction): boolean 
   });
 }
 
+/** Blocks the thread for `ms` (this pass is synchronous by design: it runs alone, at the end). */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 export function forceSafeOutputs(
   spec: SafeOutputsSpec,
-  opts: { sysfsRoot?: string; exportTimeoutMs?: number } = {},
+  opts: {
+    sysfsRoot?: string;
+    exportTimeoutMs?: number;
+    /** How long the contactor's feedback may take to read open before it counts as welded (a real contactor needs 20–50 ms). */
+    confirmMs?: number;
+  } = {},
 ): SafeOutputsReport {
   const root: PassOptions = {
     root: opts.sysfsRoot ?? DEFAULT_SYSFS_ROOT,
@@ -117,7 +127,12 @@ export function forceSafeOutputs(
   let weld: boolean | undefined;
   if (spec.contactorFeedback) {
     feedback = { line: describeLine(spec.contactorFeedback), exported: false };
-    if (readInput(root, spec.contactorFeedback, feedback)) weld = feedback.active === true;
+    const until = Date.now() + (opts.confirmMs ?? 0);
+    while (readInput(root, spec.contactorFeedback, feedback)) {
+      weld = feedback.active === true;
+      if (!weld || Date.now() >= until) break;
+      pause(10);
+    }
   }
 
   let reason: SafeOutputsReport["lock"]["reason"] = "configured";
