@@ -29,6 +29,25 @@ export async function runDaemon(config: Config): Promise<number> {
   const clock = systemClock;
   const notifier = createNotifier(process.env, (e) => dlog.warn({ err: e.message }, "sd_notify failed"));
 
+  const keys = new KeyDirectory(config.keyDir);
+  const loaded = keys.load();
+  if (!loaded.ok) {
+    process.stderr.write(`piled: keys refused, nothing was touched: ${loaded.error.message}\n`);
+    return 2;
+  }
+  if (keys.ids().length === 0) dlog.warn({ keyDir: config.keyDir }, "no key in the key directory: no code can be accepted");
+  else dlog.info({ keyIds: keys.ids(), keyDir: config.keyDir }, "keys loaded");
+
+  let secretHash: string | undefined;
+  if (config.console.enabled) {
+    try {
+      secretHash = config.console.secretHash ?? readFileSync(config.console.secretHashFile!, "utf8").trim();
+    } catch (e) {
+      process.stderr.write(`piled: console secret hash file: ${(e as NodeJS.ErrnoException).code ?? e}\n`);
+      return 2;
+    }
+  }
+
   let store: Store;
   try {
     mkdirSync(config.stateDir, { recursive: true, mode: 0o750 });
@@ -42,26 +61,6 @@ export async function runDaemon(config: Config): Promise<number> {
       `piled: store ${databasePath(config)}: ${e instanceof Error ? e.message : String(e)}\n`,
     );
     return 1;
-  }
-
-  const keys = new KeyDirectory(config.keyDir);
-  const loaded = keys.load();
-  if (!loaded.ok) {
-    process.stderr.write(`piled: keys refused, nothing was touched: ${loaded.error.message}\n`);
-    store.close();
-    return 2;
-  }
-  dlog.info({ keyIds: keys.ids(), keyDir: config.keyDir }, "keys loaded");
-
-  let secretHash: string | undefined;
-  if (config.console.enabled) {
-    try {
-      secretHash = config.console.secretHash ?? readFileSync(config.console.secretHashFile!, "utf8").trim();
-    } catch (e) {
-      process.stderr.write(`piled: console secret hash file: ${(e as NodeJS.ErrnoException).code ?? e}\n`);
-      store.close();
-      return 2;
-    }
   }
 
   const parts = await assemble(config, clock, log).catch((e: unknown) => {

@@ -92,7 +92,12 @@ export const forgeSuite: CryptoSuite = {
     if (!constantTimeEqual(computed, tag)) return undefined;
     return fromBinary(d.output.getBytes());
   },
+  // The platform's CSPRNG where the runtime has one (Web Crypto: browsers, Node, most phone
+  // runtimes); forge's own Fortuna generator otherwise. Fortuna in pure JavaScript is most of the
+  // cost of issuing a code and stalls now and then while it reseeds.
   randomBytes(n) {
+    const webCrypto = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
+    if (typeof webCrypto?.getRandomValues === "function") return webCrypto.getRandomValues(new Uint8Array(n));
     return fromBinary(forge.random.getBytesSync(n));
   },
   timingSafeEqual(a, b) {

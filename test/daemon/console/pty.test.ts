@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -98,6 +98,29 @@ test("technician at a terminal: lockout, login, line editing, commands, audit", 
       screen,
     );
 
+  // Keys typed before picocom holds its end of the pty are lost: wait until it does.
+  const panePid = tmux("list-panes", "-t", "pile", "-F", "#{pane_pid}").stdout.trim();
+  const ptyPath = realpathSync(termEnd);
+  await until(
+    "picocom to open its end of the pty",
+    () => {
+      try {
+        const fds = readdirSync(`/proc/${panePid}/fd`);
+        return fds.some((fd) => {
+          try {
+            return readlinkSync(`/proc/${panePid}/fd/${fd}`) === ptyPath;
+          } catch {
+            return false;
+          }
+        })
+          ? true
+          : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    screen,
+  );
   // The console prints its banner at start, before picocom is there: Enter asks for a prompt.
   key("Enter");
   await see(/secret:/);

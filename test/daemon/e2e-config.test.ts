@@ -1,0 +1,92 @@
+/**
+ * "A typo in the config made the daemon start with defaults and drive the wrong relay": the built
+ * daemon refuses a broken configuration (or key file) with every problem named by its path, exits
+ * non-zero, and touches nothing — no store, no socket, no line.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const PILED = resolve(fileURLToPath(import.meta.url), "..", "..", "..", "src", "daemon", "piled.js");
+const work = mkdtempSync(join(tmpdir(), "piled-cfg-"));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+const good = () => ({
+  pileId: "CFG-1",
+  keyDir: join(work, "keys"),
+  stateDir: join(work, "state"),
+  gpio: {
+    driver: "sim",
+    contactor: { chip: "sim", line: 0 },
+    lock: { chip: "sim", line: 1 },
+    contactorFeedback: { chip: "sim", line: 2 },
+    lockFeedback: { chip: "sim", line: 3 },
+  },
+  meter: { driver: "sim", model: "sdm630" },
+  ble: { enabled: false },
+  controlSocket: { path: join(work, "control.sock") },
+});
+
+function run(config: unknown, ...extra: string[]) {
+  const file = join(work, "piled.json");
+  writeFileSync(file, typeof config === "string" ? config : JSON.stringify(config));
+  return spawnSync(process.execPath, [PILED, "--config", file, ...extra], { encoding: "utf8", timeout: 20_000 });
+}
+
+function assertNothingTouched(): void {
+  assert.equal(existsSync(join(work, "state")), false, "no state directory, no database");
+  assert.equal(existsSync(join(work, "control.sock")), false, "no control socket");
+}
+
+test("every broken field is reported with its path, exit 2, nothing touched", () => {
+  const c = good() as Record<string, unknown> & { gpio: Record<string, unknown>; meter: Record<string, unknown> };
+  c.meter.baud = 9601;
+  c.meter.model = "sdm999";
+  (c.gpio.contactor as Record<string, unknown>).line = -1;
+  c.gpio.contactr = { chip: "x", line: 1 };
+  c.clockSkewMs = "lots";
+  const r = run(c);
+  assert.equal(r.status, 2, r.stderr);
+  for (const path of ["meter.baud", "meter.model", "gpio.contactor.line", "gpio.contactr", "clockSkewMs"]) {
+    assert.match(r.stderr, new RegExp(`^\\s+${path.replace(".", "\\.")}: `, "m"), `${path} named in:\n${r.stderr}`);
+  }
+  assertNothingTouched();
+});
+
+test("a file that is not JSON, and a missing file: exit 2, nothing touched", () => {
+  const r = run("{ pileId: 'x', // comment\n}");
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /not valid JSON/);
+  const missing = spawnSync(process.execPath, [PILED, "--config", join(work, "nope.json")], { encoding: "utf8" });
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /NOT_FOUND/);
+  assertNothingTouched();
+});
+
+test("--check-config validates without running", () => {
+  const file = join(work, "check.json");
+  writeFileSync(file, JSON.stringify(good()));
+  const r = spawnSync(process.execPath, [PILED, "--check-config", file], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /ok/);
+  assertNothingTouched();
+});
+
+test("a key file readable by others is refused by name: exit 2, no line opened, no socket", () => {
+  mkdirSync(join(work, "keys"), { recursive: true });
+  const key = join(work, "keys", "key-3.json");
+  writeFileSync(key, JSON.stringify({ keyId: 3, key: "ab".repeat(32) }));
+  chmodSync(key, 0o644);
+  const r = run(good());
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /key-3\.json/);
+  assert.match(r.stderr, /0644/);
+  assert.doesNotMatch(r.stderr + r.stdout, /abababab/, "the key never reaches any output");
+  assert.equal(existsSync(join(work, "control.sock")), false);
+  rmSync(key);
+  assertNothingTouched();
+});
