@@ -58,7 +58,6 @@ export const meterSchema = z.strictObject({
   dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
   timeoutMs: ms(50, 10_000, 500),
   pollIntervalMs: ms(100, 60_000, 1000),
-  staleAfterMs: ms(500, 300_000, 5000),
   retries: z.int().min(0).max(10).default(2),
 });
 
@@ -129,8 +128,6 @@ export const deadlinesSchema = z.strictObject({
   meterStaleMs: ms(500, 300_000, 5000),
   /** PROTOCOL.md: an exchange not finished 10 s after its HELLO is dropped. */
   exchangeTimeoutMs: ms(1000, 60_000, 10_000),
-  /** How long a vehicle may take to be plugged in after its code was accepted. */
-  plugWaitMs: ms(1000, 600_000, 120_000),
 });
 
 export const configSchema = z.strictObject({
@@ -162,7 +159,6 @@ export const configSchema = z.strictObject({
     lockReleaseMs: 2000,
     meterStaleMs: 5000,
     exchangeTimeoutMs: 10_000,
-    plugWaitMs: 120_000,
   }),
   statusIntervalMs: ms(100, 60_000, 1000),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

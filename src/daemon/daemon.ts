@@ -35,7 +35,8 @@ export async function runDaemon(config: Config): Promise<number> {
     process.stderr.write(`piled: keys refused, nothing was touched: ${loaded.error.message}\n`);
     return 2;
   }
-  if (keys.ids().length === 0) dlog.warn({ keyDir: config.keyDir }, "no key in the key directory: no code can be accepted");
+  if (keys.ids().length === 0)
+    dlog.warn({ keyDir: config.keyDir }, "no key in the key directory: no code can be accepted");
   else dlog.info({ keyIds: keys.ids(), keyDir: config.keyDir }, "keys loaded");
 
   let secretHash: string | undefined;
@@ -105,11 +106,16 @@ export async function runDaemon(config: Config): Promise<number> {
   };
 
   // A crash still opens the contactor first (best effort; ExecStopPost repeats it through sysfs).
-  process.on("uncaughtException", (e) => {
-    dlog.fatal({ err: e.stack ?? e.message }, "internal error: outputs to safe, exiting");
-    parts.lines.contactor.write(false).finally(() => process.exit(70));
+  const die = (e: unknown): void => {
+    dlog.fatal(
+      { err: e instanceof Error ? (e.stack ?? e.message) : String(e) },
+      "internal error: outputs to safe, exiting",
+    );
     setTimeout(() => process.exit(70), 500).unref();
-  });
+    parts.lines.contactor.write(false).finally(() => process.exit(70));
+  };
+  process.on("uncaughtException", die);
+  process.on("unhandledRejection", die);
 
   await runtime.start();
 

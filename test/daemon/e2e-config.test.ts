@@ -34,7 +34,10 @@ const good = () => ({
 function run(config: unknown, ...extra: string[]) {
   const file = join(work, "piled.json");
   writeFileSync(file, typeof config === "string" ? config : JSON.stringify(config));
-  return spawnSync(process.execPath, [PILED, "--config", file, ...extra], { encoding: "utf8", timeout: 20_000 });
+  return spawnSync(process.execPath, [PILED, "--config", file, ...extra], {
+    encoding: "utf8",
+    timeout: 20_000,
+  });
 }
 
 function assertNothingTouched(): void {
@@ -43,7 +46,10 @@ function assertNothingTouched(): void {
 }
 
 test("every broken field is reported with its path, exit 2, nothing touched", () => {
-  const c = good() as Record<string, unknown> & { gpio: Record<string, unknown>; meter: Record<string, unknown> };
+  const c = good() as Record<string, unknown> & {
+    gpio: Record<string, unknown>;
+    meter: Record<string, unknown>;
+  };
   c.meter.baud = 9601;
   c.meter.model = "sdm999";
   (c.gpio.contactor as Record<string, unknown>).line = -1;
@@ -52,7 +58,11 @@ test("every broken field is reported with its path, exit 2, nothing touched", ()
   const r = run(c);
   assert.equal(r.status, 2, r.stderr);
   for (const path of ["meter.baud", "meter.model", "gpio.contactor.line", "gpio.contactr", "clockSkewMs"]) {
-    assert.match(r.stderr, new RegExp(`^\\s+${path.replace(".", "\\.")}: `, "m"), `${path} named in:\n${r.stderr}`);
+    assert.match(
+      r.stderr,
+      new RegExp(`^\\s+${path.replace(".", "\\.")}: `, "m"),
+      `${path} named in:\n${r.stderr}`,
+    );
   }
   assertNothingTouched();
 });
@@ -61,7 +71,9 @@ test("a file that is not JSON, and a missing file: exit 2, nothing touched", () 
   const r = run("{ pileId: 'x', // comment\n}");
   assert.equal(r.status, 2);
   assert.match(r.stderr, /not valid JSON/);
-  const missing = spawnSync(process.execPath, [PILED, "--config", join(work, "nope.json")], { encoding: "utf8" });
+  const missing = spawnSync(process.execPath, [PILED, "--config", join(work, "nope.json")], {
+    encoding: "utf8",
+  });
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /NOT_FOUND/);
   assertNothingTouched();

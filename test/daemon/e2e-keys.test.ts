@@ -1,0 +1,128 @@
+/**
+ * Key rotation on a running pile: a key file dropped into the key directory and a SIGHUP make
+ * it usable; a key file with loose permissions makes the reload refuse, by name, and the keys held
+ * stay as they were; `keys add` / `keys retire` over the control socket never show key bytes.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { requestControl } from "../../src/daemon/control-socket.js";
+import { writeKeyFile } from "../../src/sdk/keyfile.js";
+
+const PILED = resolve(fileURLToPath(import.meta.url), "..", "..", "..", "src", "daemon", "piled.js");
+const work = mkdtempSync(join(tmpdir(), "piled-keys-"));
+const socket = join(work, "control.sock");
+const keys = join(work, "keys");
+let daemon: ChildProcess;
+let log = "";
+
+async function control(
+  cmd: string,
+  args: string[] = [],
+): Promise<{ ok: boolean; result?: unknown; error?: { code: string } }> {
+  const r = await requestControl(socket, cmd, args, 5000);
+  if (!r.ok) throw r.error;
+  return r.value as { ok: boolean; result?: unknown; error?: { code: string } };
+}
+
+async function keyIds(): Promise<number[]> {
+  const r = await control("keys");
+  assert.ok(r.ok);
+  return (r.result as { keyId: number }[]).map((k) => k.keyId);
+}
+
+async function waitFor(what: string, probe: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; log:\n${log.slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+before(async () => {
+  mkdirSync(keys, { mode: 0o700 });
+  assert.ok(writeKeyFile(join(keys, "key-1.json"), 1, new Uint8Array(32).fill(1)).ok);
+  const config = join(work, "piled.json");
+  writeFileSync(
+    config,
+    JSON.stringify({
+      pileId: "KEYS-1",
+      keyDir: keys,
+      stateDir: join(work, "state"),
+      gpio: {
+        driver: "sim",
+        contactor: { chip: "sim", line: 0 },
+        lock: { chip: "sim", line: 1 },
+        contactorFeedback: { chip: "sim", line: 2 },
+        lockFeedback: { chip: "sim", line: 3 },
+      },
+      meter: { driver: "sim", model: "sdm630" },
+      ble: { enabled: false },
+      controlSocket: { path: socket, mode: "0600" },
+    }),
+  );
+  daemon = spawn(process.execPath, [PILED, "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
+  daemon.stdout!.on("data", (b: Buffer) => {
+    log += b.toString();
+  });
+  daemon.stderr!.on("data", (b: Buffer) => {
+    log += b.toString();
+  });
+  await waitFor("the control socket", async () => (await control("status")).ok);
+});
+
+after(async () => {
+  if (daemon?.pid && daemon.exitCode === null) {
+    const gone = new Promise((r) => daemon.once("exit", r));
+    process.kill(daemon.pid, "SIGTERM");
+    await gone;
+  }
+  rmSync(work, { recursive: true, force: true });
+});
+
+test("SIGHUP loads a new key file; a loose-permission file refuses the reload by name and keeps the keys held", async () => {
+  assert.deepEqual(await keyIds(), [1]);
+  assert.ok(writeKeyFile(join(keys, "key-2.json"), 2, new Uint8Array(32).fill(2)).ok);
+  process.kill(daemon.pid!, "SIGHUP");
+  await waitFor("key 2", async () => (await keyIds()).join() === "1,2");
+
+  writeFileSync(join(keys, "key-3.json"), JSON.stringify({ keyId: 3, key: "03".repeat(32) }));
+  chmodSync(join(keys, "key-3.json"), 0o644);
+  process.kill(daemon.pid!, "SIGHUP");
+  await waitFor("the refusal in the log", async () => log.includes("key reload refused"));
+  assert.match(log, /key-3\.json/);
+  assert.deepEqual(await keyIds(), [1, 2], "the keys held stay as they were");
+  rmSync(join(keys, "key-3.json"));
+  const audit = await control("log", ["5"]);
+  assert.ok(audit.ok);
+  assert.ok(
+    (audit.result as { action: string; outcome: string }[]).some(
+      (e) => e.action === "reload-keys" && e.outcome === "BAD_FILE",
+    ),
+  );
+  assert.equal((await control("status")).ok, true, "the daemon is still serving");
+});
+
+test("keys add / retire over the control socket: written 0600, never echoed, retired file kept aside", async () => {
+  const hex = "a5".repeat(32);
+  const added = await control("keys", ["add", "7", hex]);
+  assert.ok(added.ok, JSON.stringify(added));
+  assert.ok(!JSON.stringify(added).includes(hex), "the reply does not echo the key");
+  const file = join(keys, "key-7.json");
+  assert.equal(JSON.parse(readFileSync(file, "utf8")).keyId, 7);
+  const { statSync } = await import("node:fs");
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  assert.deepEqual(await keyIds(), [1, 2, 7]);
+  const audit = await control("log", ["10"]);
+  assert.ok(!JSON.stringify(audit).includes(hex), "the audit log does not hold the key");
+  assert.ok(!log.includes(hex), "the daemon log does not hold the key");
+  const retired = await control("keys", ["retire", "7"]);
+  assert.ok(retired.ok);
+  assert.deepEqual(await keyIds(), [1, 2]);
+  const dup = await control("keys", ["add", "1", hex]);
+  assert.equal(dup.ok, false);
+});
