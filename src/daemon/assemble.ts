@@ -4,6 +4,8 @@
  * ports. The simulated meter is still reached over a real serial link and a real Modbus
  * exchange: a pty pair, the simulated slave on one end, the real adapter on the other.
  */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import type { Logger } from "pino";
 import { BlenoPeripheral } from "../hw/ble/peripheral.js";
 import { linesFromConfig, type PileLines } from "../hw/gpio/index.js";
@@ -55,7 +57,10 @@ export async function assemble(config: Config, clock: Clock, log: Logger): Promi
     const m = config.meter;
     let port = m.port;
     if (m.driver === "sim") {
-      const pair: PtyPair = await openPtyPair();
+      // The pty links live in the state directory: a daemon killed outright leaves no folder in /tmp.
+      const ptyDir = join(config.stateDir, "sim-meter");
+      mkdirSync(ptyDir, { recursive: true, mode: 0o700 });
+      const pair: PtyPair = await openPtyPair({ dir: ptyDir });
       closers.push(() => pair.close());
       const slave = new SimMeter({ model: m.model, unit: m.unit, clock });
       await slave.attach(pair.b, {

@@ -214,7 +214,19 @@ export class PileRuntime {
         const mono = this.#p.clock.monotonic();
         const input = { ...job.input, mono, wall: this.#p.clock.now() } as PileInput;
         const effects = this.core.handle(input);
-        for (const e of effects) await this.#perform(e);
+        for (const e of effects) {
+          try {
+            await this.#perform(e);
+          } catch (err) {
+            // An effect that cannot be performed is logged and counted; the ones after it still
+            // run (outputs are never skipped: they come first in every batch).
+            this.#count("effects.failed");
+            this.#log.error(
+              { effect: e.type, err: err instanceof Error ? err.message : String(err) },
+              "effect failed",
+            );
+          }
+        }
         job.done(effects);
       }
     } finally {

@@ -43,19 +43,39 @@ export async function openPtyPair(opts: { dir?: string; timeoutMs?: number } = {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "piled-pty-"));
   const a = join(dir, "A");
   const b = join(dir, "B");
-  const child = spawn("socat", ["-d", "-d", `PTY,raw,echo=0,link=${a}`, `PTY,raw,echo=0,link=${b}`], {
-    stdio: ["ignore", "ignore", "pipe"],
+  // socat runs under a small shell that kills it when our end of its stdin closes: a process
+  // killed with SIGKILL (a crash test, a daemon on a desk) leaves no socat behind. The shell
+  // prints socat's pid first, so `pid` is socat's own (tests kill it to unplug the link).
+  const child = spawn(
+    "sh",
+    [
+      "-c",
+      'socat -d -d "$1" "$2" & pid=$!; echo "$pid"; cat >/dev/null; kill "$pid" 2>/dev/null; wait "$pid"',
+      "sh",
+      `PTY,raw,echo=0,link=${a}`,
+      `PTY,raw,echo=0,link=${b}`,
+    ],
+    { stdio: ["pipe", "pipe", "pipe"] },
+  );
+  child.stdin?.on("error", () => {});
+  let socatPid: number | undefined;
+  child.stdout?.once("data", (d: Buffer) => {
+    const n = Number.parseInt(d.toString(), 10);
+    if (Number.isInteger(n) && n > 0) socatPid = n;
   });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => {
     if (stderr.length < 4096) stderr += d.toString();
   });
   const cleanup = async () => {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      try {
-        process.kill(child.pid, "SIGTERM");
-      } catch {
-        // already gone
+    if (child.exitCode === null && child.signalCode === null) {
+      child.stdin?.end();
+      if (socatPid !== undefined) {
+        try {
+          process.kill(socatPid, "SIGTERM");
+        } catch {
+          // already gone
+        }
       }
     }
     await exited(child);
@@ -77,5 +97,12 @@ export async function openPtyPair(opts: { dir?: string; timeoutMs?: number } = {
   ) {
     await new Promise((r) => setTimeout(r, 5));
   }
-  return { a, b, pid: child.pid!, close: cleanup };
+  while (socatPid === undefined && child.exitCode === null && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  if (socatPid === undefined) {
+    await cleanup();
+    throw new Error(`socat did not start in ${dir}: ${stderr.trim() || "no pid"}`);
+  }
+  return { a, b, pid: socatPid, close: cleanup };
 }

@@ -8,7 +8,9 @@
  * missing.
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { after, afterEach, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import type { Status } from "../../src/protocol/messages.js";
 import { PileState } from "../../src/protocol/reasons.js";
 import { SimCarrier } from "../../src/sim/carriers.js";
@@ -195,4 +197,62 @@ test("two carriers truly at once: the first's session is unaffected, the second 
 
   assertOutcome(await stopOver(one.link, a.value), "stopped");
   await available();
+});
+
+/** dist/test/e2e/ → dist/src/cli/pilectl.js */
+const PILECTL = fileURLToPath(new URL("../../src/cli/pilectl.js", import.meta.url));
+
+/** `pilectl carrier …` as its own process; resolves with its exit code and JSON line. */
+function pilectlCarrier(
+  sub: "unlock" | "stop",
+  args: string[],
+): Promise<{ code: number | null; out: Record<string, unknown> }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [PILECTL, "carrier", sub, ...args],
+      { timeout: 30_000, killSignal: "SIGKILL" },
+      (error, stdout) => {
+        const code = error ? (typeof error.code === "number" ? error.code : null) : 0;
+        let out: Record<string, unknown> = {};
+        try {
+          out = JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as Record<string, unknown>;
+        } catch {
+          out = { unparsed: stdout };
+        }
+        resolve({ code, out });
+      },
+    );
+  });
+}
+
+test("a vehicle device as its own process (pilectl carrier unlock, later pilectl carrier stop)", async () => {
+  const issued = pile.issuer.issue({ deviceId: "LSVAU2180N2183294", pileId: pile.pileId, validForS: 600 });
+  assert.ok(issued.ok);
+  const bridge = await pile.bridge();
+  cleanups.push(() => bridge.close());
+  const args = [
+    "--pile",
+    pile.pileId,
+    "--code",
+    issued.value.codeText,
+    "--verify-secret",
+    Buffer.from(issued.value.verifySecret).toString("hex"),
+    "--hci-uart",
+    bridge.path,
+  ];
+  const u = await pilectlCarrier("unlock", args);
+  assert.equal(u.out.outcome, "accepted", JSON.stringify(u.out));
+  assert.equal(u.code, 0);
+  const charging = await pile.waitStatus((s) => s.state === "CHARGING" && (s.session?.energyWh ?? 0) > 0);
+  assert.equal(charging.session?.codeId, Buffer.from(issued.value.codeId).toString("hex"));
+  // Another process on the same controller, once the first has let go of it.
+  const st = await pilectlCarrier("stop", args);
+  assert.equal(st.out.outcome, "stopped", JSON.stringify(st.out));
+  assert.equal(st.code, 0);
+  await available();
+  const [s] = await pile.sessions(1);
+  assert.equal(s?.id, u.out.sessionId);
+  assert.equal(s?.reason, "CARRIER_STOP");
+  assert.ok((s?.energyWh ?? 0) > 0);
 });
