@@ -48,6 +48,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       return cmd === undefined ? EXIT_USAGE : 0;
     }
     const entry = COMMANDS[cmd];
+    // `pilectl code issue --help`: any help flag shows the group's usage.
+    if (entry && rest.some((a) => a === "--help" || a === "-h"))
+      return await (await entry.load())(["--help"], io);
     if (entry) return await (await entry.load())(rest, io);
     if (CONTROL.includes(cmd)) return await (await import("./control.js")).run(cmd, rest, io);
     io.err(`pilectl: unknown command '${cmd}'\n`);

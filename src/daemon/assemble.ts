@@ -40,7 +40,6 @@ export async function assemble(config: Config, clock: Clock, log: Logger): Promi
       const pl = plant.pileLines();
       lines = { ...pl, close: async () => plant.dispose() };
     } else {
-      const debounce = Math.max(g.contactorFeedback.debounceMs ?? 20, g.lockFeedback.debounceMs ?? 20);
       lines = await linesFromConfig({
         contactor: g.contactor,
         lock: g.lock,
@@ -49,7 +48,6 @@ export async function assemble(config: Config, clock: Clock, log: Logger): Promi
         lockFeedback: g.lockFeedback,
         ...(g.plugPresent ? { plugPresent: g.plugPresent } : {}),
         ...(g.emergencyStop ? { emergencyStop: g.emergencyStop } : {}),
-        debounceMs: debounce,
       });
     }
     closers.push(() => lines.close());

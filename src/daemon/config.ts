@@ -138,7 +138,7 @@ export const configSchema = z.strictObject({
   /** Holds the SQLite file (piled.db) and nothing else of ours. */
   stateDir: absPath.default("/var/lib/piled"),
   /** Tolerance on code time windows (PROTOCOL.md §3 `skew`). */
-  clockSkewMs: ms(0, 3_600_000, 300_000),
+  clockSkewMs: ms(0, 3_600_000, 120_000),
   gpio: gpioSchema,
   lockSafeState: z.enum(["released", "engaged"]).default("released"),
   meter: meterSchema,

@@ -10,7 +10,7 @@ export type ControlResult = { ok: true; detail?: string } | { ok: false; code: s
 
 export interface StatusView {
   pileId: string;
-  /** Pile state machine state, e.g. "IDLE", "AUTHORIZED", "CHARGING", "FAULTED". */
+  /** Protocol state: AVAILABLE, AUTHORIZING, PREPARING, CHARGING, FINISHING, FAULTED, UNAVAILABLE. */
   state: string;
   /** Unix ms when `state` was entered. */
   since: number;
@@ -230,7 +230,7 @@ const SPECS = {
   } satisfies CommandSpec<number>,
   faults: {
     usage: "faults",
-    summary: "faults, latched and past",
+    summary: "faults not yet cleared (LATCHED: holding the pile FAULTED now)",
     parse: none,
     run: (ctx) => ({ ok: true, result: ctx.pile.faults() }),
     format: (r) => {
@@ -246,7 +246,7 @@ const SPECS = {
   } satisfies CommandSpec<undefined>,
   "clear-fault": {
     usage: "clear-fault CODE|all",
-    summary: "clear a latched fault after inspection",
+    summary: "after inspection: clears every latched fault, once the feedbacks read safe",
     parse: (args) =>
       args.length === 1 && /^[A-Za-z0-9_.-]{1,64}$/.test(args[0]!)
         ? { ok: true, args: args[0]! }
@@ -263,7 +263,7 @@ const SPECS = {
   } satisfies CommandSpec<undefined>,
   "relay-test": {
     usage: "relay-test",
-    summary: "cycle lock and contactor with no vehicle, checking feedbacks",
+    summary: "close and reopen the contactor with no vehicle plugged in, checking its feedback",
     parse: none,
     run: async (ctx) => fromResult(await ctx.pile.relayTest(ctx.actor)),
     format: detailText,

@@ -37,6 +37,8 @@ export interface ControlDeps {
   extraCounters?: () => Record<string, number>;
   onKeysChanged?: () => void;
   sim?: SimControl | undefined;
+  /** A reading older than this is stale (deadlines.meterStaleMs). */
+  meterStaleMs: number;
 }
 
 export function pileControl(d: ControlDeps): PileControl {
@@ -71,7 +73,7 @@ export function pileControl(d: ControlDeps): PileControl {
         lock: s.feedback.lock === undefined ? "unknown" : s.feedback.lock ? "engaged" : "released",
         vehiclePresent: s.feedback.vehicle ?? null,
         ble: runtime.bleState,
-        meterFresh: s.meter !== undefined && s.meter.ageMs <= 5000,
+        meterFresh: s.meter !== undefined && s.meter.ageMs <= d.meterStaleMs,
         faults: [...s.faults],
         session: s.session
           ? {

@@ -123,6 +123,7 @@ export async function runDaemon(config: Config): Promise<number> {
   const sim = parts.sim ? simControl(parts.sim, runtime) : undefined;
   const pile = pileControl({
     sim,
+    meterStaleMs: config.deadlines.meterStaleMs,
     runtime,
     store,
     keys,

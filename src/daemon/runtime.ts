@@ -69,6 +69,9 @@ interface ConnEntry {
   reassembler: Reassembler;
 }
 
+/** How often expired codes leave the replay ledger. */
+const PRUNE_EVERY_MS = 3_600_000;
+
 /** Heartbeat of the control loop: the watchdog is fed only when a heartbeat got through. */
 const HEARTBEAT_MS = 1000;
 
@@ -92,6 +95,7 @@ export class PileRuntime {
   #deadlineAt: number | undefined;
   #meterTimer: NodeJS.Timeout | undefined;
   #beatTimer: NodeJS.Timeout | undefined;
+  #pruneTimer: NodeJS.Timeout | undefined;
   #unsubs: Unsubscribe[] = [];
   #conns = new Map<string, ConnEntry>();
   #stopped = false;
@@ -176,6 +180,8 @@ export class PileRuntime {
       );
     }
     if (vehicle) this.#unsubs.push(vehicle.watch((present) => void this.feed({ type: "vehicle", present })));
+    this.#pruneLedger();
+    this.#pruneTimer = setInterval(() => this.#pruneLedger(), PRUNE_EVERY_MS);
     this.#pollMeter();
     this.#heartbeat();
     if (this.#p.ble) await this.#startBle(this.#p.ble);
@@ -443,6 +449,20 @@ export class PileRuntime {
       });
   }
 
+  /**
+   * Drops ledger entries whose code can never pass the time check again. Pruned against the
+   * durable time floor, not the board clock: `now` is never below the floor, so an entry that
+   * expired before it is dead whatever the clock does later (a clock set wrongly ahead cannot
+   * make the pile forget a code that could still be replayed).
+   */
+  #pruneLedger(): void {
+    const { store } = this.#p;
+    this.#guardStore("ledger.prune", () => {
+      const n = store.ledger.prune(store.floor.get());
+      if (n > 0) this.#log.info({ pruned: n, kept: store.ledger.count() }, "replay ledger pruned");
+    });
+  }
+
   #heartbeat(): void {
     this.#beatTimer = setInterval(() => {
       void this.feed({ type: "tick" }).then(() => {
@@ -552,6 +572,7 @@ export class PileRuntime {
     for (const u of this.#unsubs.splice(0)) u();
     for (const t of [this.#deadlineTimer, this.#meterTimer]) if (t) clearTimeout(t);
     if (this.#beatTimer) clearInterval(this.#beatTimer);
+    if (this.#pruneTimer) clearInterval(this.#pruneTimer);
     if (this.#p.ble) await this.#p.ble.stop().catch(() => {});
   }
 }

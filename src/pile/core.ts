@@ -650,7 +650,7 @@ export class PileCore {
       case "locking":
       case "closing":
       case "charging":
-        this.#beginStop("FAULT");
+        this.#beginStop(code === "EMERGENCY_STOP" ? "EMERGENCY_STOP" : "FAULT");
         return;
       case "opening":
         if (code === "WELD") this.#sessionWelded();
@@ -758,6 +758,15 @@ export class PileCore {
     for (const id of s.waiters) this.#send(id, { type: "RESULT", reason: Reason.STOPPED });
     s.waiters.clear();
     this.#log("info", "session.ended", { sessionId: toHex(s.sessionId), reason: s.stopReason ?? "FAULT" });
+    this.#releaseLockToRest();
+  }
+
+  /** The lock goes back to its rest position (`lockSafeState`), then the pile is idle. */
+  #releaseLockToRest(): void {
+    if (this.#cfg.lockSafeState === "engaged") {
+      this.#unlocked();
+      return;
+    }
     this.#phase = "unlocking";
     this.#commandLock(false, this.#cfg.lockReleaseMs);
     if (this.#lock.deadline === undefined) this.#unlocked();
@@ -1188,11 +1197,9 @@ export class PileCore {
     this.#faults.clear();
     this.#out.push({ type: "faultCleared", codes });
     this.#log("info", "fault.cleared", { codes: codes.join(",") });
-    if (this.#lock.cmd !== false || this.#lock.fb !== false) {
-      this.#phase = "unlocking";
-      this.#commandLock(false, this.#cfg.lockReleaseMs);
-      if (this.#lock.deadline === undefined) this.#unlocked();
-    }
+    if (this.#cfg.lockSafeState === "engaged") {
+      if (this.#lock.cmd !== true) this.#commandLock(true, this.#cfg.lockConfirmMs);
+    } else if (this.#lock.cmd !== false || this.#lock.fb !== false) this.#releaseLockToRest();
   }
 
   #relayTest(): void {

@@ -8,14 +8,14 @@
  * (scripts/fake-sysfs/run.sh), or on a bench with loop-back wiring.
  *
  *   node dist/src/sim/sysfs-plant.js --config FILE [--contactor-ms 30] [--lock-ms 100]
- *        [--plug in|out] [--weld]
+ *        [--plug in|out] [--weld] [--root /sys/class/gpio]
  * Prints "plant ready" once running; SIGTERM ends it. Commands on stdin, one per line:
  * weld, unweld, plug-in, plug-out, estop-press, estop-release.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { loadConfig } from "../daemon/config.js";
+import { z } from "zod";
 import { DEFAULT_SYSFS_ROOT, type LineSpec, resolveLine } from "../hw/gpio/chip.js";
 import { lineDir } from "../hw/gpio/sysfs.js";
 
@@ -53,17 +53,37 @@ const { values } = parseArgs({
 });
 if (!values.config) {
   process.stderr.write(
-    "usage: sysfs-plant --config FILE [--contactor-ms N] [--lock-ms N] [--plug in|out] [--weld]\n",
+    "usage: sysfs-plant --config FILE [--contactor-ms N] [--lock-ms N] [--plug in|out] [--weld] [--root SYSFS]\n",
   );
   process.exit(2);
 }
-const cfg = loadConfig(values.config);
-if (!cfg.ok) {
-  process.stderr.write(`sysfs-plant: ${cfg.error.message}\n`);
+// Only the daemon config's GPIO lines matter here (the daemon validates the rest).
+const lineSchema = z.object({
+  chip: z.string().min(1),
+  line: z.int().min(0),
+  activeLow: z.boolean().optional(),
+});
+const plantConfig = z.object({
+  gpio: z.object({
+    contactor: lineSchema,
+    lock: lineSchema,
+    contactorFeedback: lineSchema,
+    lockFeedback: lineSchema,
+    plugPresent: lineSchema.optional(),
+    emergencyStop: lineSchema.optional(),
+  }),
+});
+let parsed: z.infer<typeof plantConfig>;
+try {
+  const r = plantConfig.safeParse(JSON.parse(readFileSync(values.config, "utf8")));
+  if (!r.success) throw new Error(r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+  parsed = r.data;
+} catch (e) {
+  process.stderr.write(`sysfs-plant: ${values.config}: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(2);
 }
 const root = values.root ?? DEFAULT_SYSFS_ROOT;
-const g = cfg.value.gpio;
+const g = parsed.gpio;
 const num = (spec: LineSpec): number => resolveLine(spec, { sysfsRoot: root }).number;
 const lines = {
   contactor: num(g.contactor),

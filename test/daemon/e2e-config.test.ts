@@ -10,26 +10,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { simPileConfig } from "../../src/daemon/sim-config.js";
 
 const PILED = resolve(fileURLToPath(import.meta.url), "..", "..", "..", "src", "daemon", "piled.js");
 const work = mkdtempSync(join(tmpdir(), "piled-cfg-"));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-const good = () => ({
-  pileId: "CFG-1",
-  keyDir: join(work, "keys"),
-  stateDir: join(work, "state"),
-  gpio: {
-    driver: "sim",
-    contactor: { chip: "sim", line: 0 },
-    lock: { chip: "sim", line: 1 },
-    contactorFeedback: { chip: "sim", line: 2 },
-    lockFeedback: { chip: "sim", line: 3 },
-  },
-  meter: { driver: "sim", model: "sdm630" },
-  ble: { enabled: false },
-  controlSocket: { path: join(work, "control.sock") },
-});
+const good = () => simPileConfig({ pileId: "CFG-1", dir: work });
 
 function run(config: unknown, ...extra: string[]) {
   const file = join(work, "piled.json");

@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { requestControl } from "../../src/daemon/control-socket.js";
+import { simPileConfig } from "../../src/daemon/sim-config.js";
 import { writeKeyFile } from "../../src/sdk/keyfile.js";
 
 const PILED = resolve(fileURLToPath(import.meta.url), "..", "..", "..", "src", "daemon", "piled.js");
@@ -47,24 +48,7 @@ before(async () => {
   mkdirSync(keys, { mode: 0o700 });
   assert.ok(writeKeyFile(join(keys, "key-1.json"), 1, new Uint8Array(32).fill(1)).ok);
   const config = join(work, "piled.json");
-  writeFileSync(
-    config,
-    JSON.stringify({
-      pileId: "KEYS-1",
-      keyDir: keys,
-      stateDir: join(work, "state"),
-      gpio: {
-        driver: "sim",
-        contactor: { chip: "sim", line: 0 },
-        lock: { chip: "sim", line: 1 },
-        contactorFeedback: { chip: "sim", line: 2 },
-        lockFeedback: { chip: "sim", line: 3 },
-      },
-      meter: { driver: "sim", model: "sdm630" },
-      ble: { enabled: false },
-      controlSocket: { path: socket, mode: "0600" },
-    }),
-  );
+  writeFileSync(config, JSON.stringify(simPileConfig({ pileId: "KEYS-1", dir: work })));
   daemon = spawn(process.execPath, [PILED, "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
   daemon.stdout!.on("data", (b: Buffer) => {
     log += b.toString();

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { SessionView, StatusView } from "../../src/daemon/control-api.js";
 import { requestControl } from "../../src/daemon/control-socket.js";
+import { simPileConfig } from "../../src/daemon/sim-config.js";
 import { Issuer } from "../../src/sdk/issuer.js";
 import { writeKeyFile } from "../../src/sdk/keyfile.js";
 import { checkRadioTools, type Radio, type RadioBridge, startRadio } from "../../src/sim/radio.js";
@@ -144,25 +145,7 @@ export async function startPile(opts: PileProcOptions = {}): Promise<PileProc> {
 
     const pileBridge = await bridge();
     const socket = join(dir, "control.sock");
-    const config = {
-      pileId,
-      keyDir: join(dir, "keys"),
-      stateDir: join(dir, "state"),
-      gpio: {
-        driver: "sim",
-        contactor: { chip: "sim", line: 0 },
-        lock: { chip: "sim", line: 1 },
-        contactorFeedback: { chip: "sim", line: 2 },
-        lockFeedback: { chip: "sim", line: 3 },
-        plugPresent: { chip: "sim", line: 4 },
-        emergencyStop: { chip: "sim", line: 5 },
-      },
-      meter: { driver: "sim", model: "sdm630", pollIntervalMs: 500 },
-      ble: { enabled: true, controller: { kind: "uart", path: pileBridge.path } },
-      controlSocket: { path: socket, mode: "0600" },
-      logLevel: "info",
-      ...opts.config,
-    };
+    const config = { ...simPileConfig({ pileId, dir, blePath: pileBridge.path }), ...opts.config };
     const configPath = join(dir, "piled.json");
     writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
 

@@ -265,6 +265,7 @@ test("emergency stop while charging: contactor opens first, FAULTED latched unti
   assert.ok(b.includes("fault:EMERGENCY_STOP"));
   rig.feed({ type: "contactorFeedback", closed: false });
   rig.feed({ type: "lockFeedback", engaged: false });
+  assert.ok(brief(rig.log).includes("sessionEnded:EMERGENCY_STOP"), "the session record says why it ended");
   const refused = rig.feed({ type: "technician", command: "clearFault" });
   assert.equal(refused[0]?.type === "rejected" && refused[0].code, "UNSAFE");
   rig.feed({ type: "emergencyStop", active: false });
@@ -447,4 +448,22 @@ test("the plug pulled while the code is being recorded: NO_VEHICLE, nothing move
   rig.ackRecord(fx);
   assert.deepEqual(car.lastReason(), { type: "RESULT", reason: Reason.NO_VEHICLE });
   assert.equal(brief(rig.log).includes("lock:true"), false);
+});
+
+test("a pile whose lock rests engaged (lockSafeState engaged) keeps it engaged after a session and after a fault is cleared", () => {
+  const rig = new Rig({ lockSafeState: "engaged" });
+  rig.boot({ lockEngaged: true });
+  rig.startCharging();
+  const from = rig.log.length;
+  rig.feed({ type: "technician", command: "stop" });
+  rig.feed({ type: "contactorFeedback", closed: false });
+  assert.ok(brief(rig.log.slice(from)).includes("sessionEnded:TECHNICIAN"));
+  assert.equal(everReleased(rig, from), false, "the lock stays at its rest position, engaged");
+  assert.equal(rig.state(), "AVAILABLE");
+  rig.feed({ type: "emergencyStop", active: true });
+  rig.feed({ type: "emergencyStop", active: false });
+  const cleared = rig.feed({ type: "technician", command: "clearFault" });
+  assert.ok(cleared.some((e) => e.type === "faultCleared"));
+  assert.equal(everReleased(rig, from), false);
+  assert.equal(rig.state(), "AVAILABLE");
 });

@@ -43,6 +43,7 @@ test("systemd-analyze verify: the unit is clean", async () => {
       verbatimSymlinks: true,
     });
     writeFileSync(join(root, "usr/bin/piled"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    writeFileSync(join(root, "usr/bin/kill"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
     writeFileSync(join(root, "etc/systemd/system/piled.service"), await unitText());
     const r = analyze(["verify", `--root=${root}`, "piled.service"]);
     assert.equal(r.code, 0, r.out);

@@ -12,14 +12,14 @@ export interface PileLinesConfig {
   /** Where the lock rests when the pile is idle or the daemon is gone. */
   lockSafe: "released" | "engaged";
   /** Auxiliary contact of the contactor; active = closed. */
-  contactorFeedback: LineSpec;
+  contactorFeedback: InputSpec;
   /** Lock position switch; active = engaged. */
-  lockFeedback: LineSpec;
+  lockFeedback: InputSpec;
   /** Plug-present switch; active = a plug is in. */
-  plugPresent?: LineSpec;
+  plugPresent?: InputSpec;
   /** Emergency-stop loop; active = pressed. */
-  emergencyStop?: LineSpec;
-  /** Debounce of every input, ms. Default 20. */
+  emergencyStop?: InputSpec;
+  /** Debounce of every input that gives none of its own, ms. Default 20. */
   debounceMs?: number;
   /** Sampling period where inputs cannot be watched, ms. Default 10. */
   sampleMs?: number;
@@ -35,6 +35,13 @@ export interface PileLines {
   /** Closes every line; outputs keep their last level. */
   close(): Promise<void>;
 }
+
+/** An input's own debounce, where its spec gives one (the config's per-line `debounceMs`). */
+const debounce = (spec: InputSpec): { debounceMs?: number } =>
+  spec.debounceMs !== undefined ? { debounceMs: spec.debounceMs } : {};
+
+/** An input line: its spec plus, optionally, its own debounce. */
+export type InputSpec = LineSpec & { debounceMs?: number | undefined };
 
 export async function linesFromConfig(cfg: PileLinesConfig, opts: LineOpenOptions = {}): Promise<PileLines> {
   const opened: { close(): Promise<void> }[] = [];
@@ -57,17 +64,37 @@ export async function linesFromConfig(cfg: PileLinesConfig, opts: LineOpenOption
       }),
     );
     const contactorFeedback = track(
-      await openInput(cfg.contactorFeedback, { ...inputOpts, name: "contactor-feedback" }),
+      await openInput(cfg.contactorFeedback, {
+        ...inputOpts,
+        ...debounce(cfg.contactorFeedback),
+        name: "contactor-feedback",
+      }),
     );
-    const lockFeedback = track(await openInput(cfg.lockFeedback, { ...inputOpts, name: "lock-feedback" }));
+    const lockFeedback = track(
+      await openInput(cfg.lockFeedback, {
+        ...inputOpts,
+        ...debounce(cfg.lockFeedback),
+        name: "lock-feedback",
+      }),
+    );
     const lines: PileLines = { contactor, lock, contactorFeedback, lockFeedback, close: closeAll };
     if (cfg.plugPresent) {
-      const plug = track(await openInput(cfg.plugPresent, { ...inputOpts, name: "plug-present" }));
+      const plug = track(
+        await openInput(cfg.plugPresent, {
+          ...inputOpts,
+          ...debounce(cfg.plugPresent),
+          name: "plug-present",
+        }),
+      );
       lines.vehicle = new GpioVehicleSense(plug);
     }
     if (cfg.emergencyStop) {
       lines.emergencyStop = track(
-        await openInput(cfg.emergencyStop, { ...inputOpts, name: "emergency-stop" }),
+        await openInput(cfg.emergencyStop, {
+          ...inputOpts,
+          ...debounce(cfg.emergencyStop),
+          name: "emergency-stop",
+        }),
       );
     }
     return lines;

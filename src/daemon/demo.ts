@@ -4,7 +4,7 @@
  * radio carries a vehicle device and a phone through unlock → charge → stop; then the daemon stays
  * up to be explored with pilectl and the technician console. Ctrl-C tears everything down.
  *
- *   node dist/src/sim/demo.js [--once] [--charge-s N]
+ *   node dist/src/daemon/demo.js [--once] [--charge-s N]
  *     --once      tear down after the drive instead of waiting for Ctrl-C
  *     --charge-s  how long each carrier charges (default 6)
  */
@@ -14,17 +14,18 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { hashSecret } from "../daemon/console/secret.js";
-import { requestControl } from "../daemon/control-socket.js";
 import { pileStateName, type Status } from "../protocol/index.js";
 import { Issuer } from "../sdk/issuer.js";
 import { writeKeyFile } from "../sdk/keyfile.js";
-import { SimCarrier } from "./carriers.js";
-import { openPtyPair, type PtyPair } from "./pty.js";
-import { type Radio, startRadio } from "./radio.js";
+import { SimCarrier } from "../sim/carriers.js";
+import { openPtyPair, type PtyPair } from "../sim/pty.js";
+import { type Radio, startRadio } from "../sim/radio.js";
+import { hashSecret } from "./console/secret.js";
+import { requestControl } from "./control-socket.js";
+import { simPileConfig } from "./sim-config.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const PILED = resolve(here, "..", "daemon", "piled.js");
+const PILED = resolve(here, "piled.js");
 const PILECTL = resolve(here, "..", "cli", "pilectl.js");
 const PILE_ID = "SZ-0042";
 const KEY_ID = 1;
@@ -46,7 +47,12 @@ async function main(): Promise<number> {
     options: { once: { type: "boolean" }, "charge-s": { type: "string" } },
     strict: true,
   });
-  const chargeMs = Math.max(1, Number(values["charge-s"] ?? 6)) * 1000;
+  const chargeS = Number(values["charge-s"] ?? 6);
+  if (!Number.isFinite(chargeS) || chargeS < 1 || chargeS > 3600) {
+    process.stderr.write("demo: --charge-s takes a number of seconds, 1..3600\n");
+    return 2;
+  }
+  const chargeMs = chargeS * 1000;
   const cleanup: (() => Promise<void> | void)[] = [];
   let daemon: ChildProcess | undefined;
   const teardown = async (): Promise<void> => {
@@ -93,25 +99,8 @@ async function main(): Promise<number> {
 
   const socket = join(work, "control.sock");
   const config = {
-    pileId: PILE_ID,
-    keyDir: join(work, "keys"),
-    stateDir: join(work, "state"),
-    gpio: {
-      driver: "sim",
-      contactor: { chip: "sim", line: 0 },
-      lock: { chip: "sim", line: 1 },
-      contactorFeedback: { chip: "sim", line: 2 },
-      lockFeedback: { chip: "sim", line: 3 },
-      plugPresent: { chip: "sim", line: 4 },
-      emergencyStop: { chip: "sim", line: 5 },
-    },
-    meter: { driver: "sim", model: "sdm630", pollIntervalMs: 500 },
-    ble: pileBridge
-      ? { enabled: true, controller: { kind: "uart", path: pileBridge.path } }
-      : { enabled: false },
+    ...simPileConfig({ pileId: PILE_ID, dir: work, blePath: pileBridge?.path }),
     console: { enabled: true, port: consolePair.a, secretHashFile },
-    controlSocket: { path: socket, mode: "0600" },
-    logLevel: "info",
   };
   const configPath = join(work, "piled.json");
   writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
