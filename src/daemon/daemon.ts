@@ -5,6 +5,7 @@
  * the console and the control socket; READY once outputs are safe and the radio is up.
  */
 import { mkdirSync, readFileSync } from "node:fs";
+import { createConnection } from "node:net";
 import { dirname } from "node:path";
 import { systemClock } from "../hw/ports.js";
 import { openStore, type Store } from "../store/index.js";
@@ -22,6 +23,19 @@ import { simControl } from "./sim-control.js";
 
 /** How long READY waits for the radio before it is sent anyway (STATUS says BLE is down). */
 const RADIO_READY_TIMEOUT_MS = 10_000;
+
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createConnection(path);
+    const done = (v: boolean) => {
+      sock.destroy();
+      resolve(v);
+    };
+    sock.once("connect", () => done(true));
+    sock.once("error", () => done(false));
+    setTimeout(() => done(false), 1000).unref();
+  });
+}
 
 export async function runDaemon(config: Config): Promise<number> {
   const log = createLogger({ level: config.logLevel });
@@ -47,6 +61,15 @@ export async function runDaemon(config: Config): Promise<number> {
       process.stderr.write(`piled: console secret hash file: ${(e as NodeJS.ErrnoException).code ?? e}\n`);
       return 2;
     }
+  }
+
+  // A second daemon on the same pile would fight the first over the relays: refuse before any
+  // line is opened if something already answers on our control socket.
+  if (await socketAnswers(config.controlSocket.path)) {
+    process.stderr.write(
+      `piled: another piled answers on ${config.controlSocket.path}; nothing was touched\n`,
+    );
+    return 1;
   }
 
   let store: Store;

@@ -110,3 +110,14 @@ test("keys add / retire over the control socket: written 0600, never echoed, ret
   const dup = await control("keys", ["add", "1", hex]);
   assert.equal(dup.ok, false);
 });
+
+test("a second daemon on the same pile refuses to start and touches nothing", async () => {
+  const { spawnSync } = await import("node:child_process");
+  const r = spawnSync(process.execPath, [PILED, "--config", join(work, "piled.json")], {
+    encoding: "utf8",
+    timeout: 20_000,
+  });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /another piled answers/);
+  assert.equal((await control("status")).ok, true, "the first daemon still serves");
+});
