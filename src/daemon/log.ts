@@ -79,16 +79,35 @@ export function hex(bytes: Uint8Array): string {
   return toHex(bytes);
 }
 
+/** Where each message type carries a proof: [start, end) of the bytes a trace must not show. */
+const PROOF_SPANS: ReadonlyMap<number, readonly [number, number]> = new Map([
+  [0x02, [1, 33]], // PRESENT: deviceProof
+  [0x03, [1, 33]], // STOP: stopProof
+  [0x81, [17, 49]], // CHALLENGE: pileProof
+]);
+
+/** A whole message in hex with its proof, if it carries one, replaced by `*`. */
+export function redactedHex(message: Uint8Array): string {
+  const span = message.length > 0 ? PROOF_SPANS.get(message[0]!) : undefined;
+  if (!span) return hex(message);
+  const [a, b] = span;
+  return (
+    hex(message.subarray(0, a)) +
+    "*".repeat(2 * Math.max(0, Math.min(b, message.length) - a)) +
+    hex(message.subarray(Math.min(b, message.length)))
+  );
+}
+
 /**
- * Logs one frame at trace level with its direction ("rx" into the pile, "tx" out of it). Costs
- * nothing when trace is off. Frames carry proofs only inside opaque fields, never keys.
+ * Logs one whole message at trace level with its direction ("rx" into the pile, "tx" out of it),
+ * proofs redacted (keys and V are never in a frame). Costs nothing when trace is off.
  */
 export function traceFrame(
   log: Logger,
   dir: "rx" | "tx",
-  bytes: Uint8Array,
+  message: Uint8Array,
   fields: Record<string, unknown> = {},
 ): void {
   if (!log.isLevelEnabled("trace")) return;
-  log.trace({ ...fields, dir, len: bytes.length, hex: hex(bytes) }, "frame");
+  log.trace({ ...fields, dir, len: message.length, hex: redactedHex(message) }, "frame");
 }

@@ -33,6 +33,7 @@ import { nodeSuite } from "../protocol/node-suite.js";
 import type { Store } from "../store/index.js";
 import type { Config } from "./config.js";
 import type { KeyDirectory } from "./keys.js";
+import { traceFrame } from "./log.js";
 import type { Notifier } from "./sd-notify.js";
 
 export interface PileLinesPorts {
@@ -411,7 +412,7 @@ export class PileRuntime {
     if (!entry) return;
     const bytes = encodeMessage(message);
     for (const f of fragment(bytes, entry.conn.mtu)) entry.conn.notify(f);
-    this.#log.trace({ conn: connId, dir: "tx", type: message.type, hex: toHex(bytes) }, "frame");
+    traceFrame(this.#log, "tx", bytes, { conn: connId, type: message.type });
   }
 
   // ---- meter ------------------------------------------------------------------------------
@@ -492,11 +493,11 @@ export class PileRuntime {
         const entry = this.#conns.get(conn.id);
         if (!entry) return;
         entry.reassembler.setMtu(conn.mtu);
-        log.trace({ conn: conn.id, dir: "rx", hex: toHex(data) }, "fragment");
         for (const out of entry.reassembler.push(data, this.#p.clock.monotonic())) {
-          if (out.kind === "message")
+          if (out.kind === "message") {
+            traceFrame(log, "rx", out.message, { conn: conn.id });
             void this.feed({ type: "message", connId: conn.id, bytes: out.message });
-          else if (out.kind === "error") {
+          } else if (out.kind === "error") {
             this.#count(`ble.fragment.${out.why as FragmentFault}`);
             void this.feed({ type: "fragmentError", connId: conn.id });
           } else if (out.kind === "dropped") this.#count("ble.fragment.dropped");

@@ -59,3 +59,20 @@ test("frame traces carry direction and hex at trace level, and nothing below it"
   assert.equal(i.lines.length, 0);
   assert.equal(hex(new Uint8Array([0, 16, 255])), "0010ff");
 });
+
+test("frame traces never show a proof: PRESENT, STOP and CHALLENGE have theirs starred out", () => {
+  const proof = new Uint8Array(32).fill(0xee);
+  const code = new Uint8Array(80).fill(0x11);
+  const t = collect("trace");
+  const present = new Uint8Array([0x02, ...proof, ...code]);
+  const stopMsg = new Uint8Array([0x03, ...proof]);
+  const challenge = new Uint8Array([0x81, ...new Uint8Array(16).fill(0x22), ...proof]);
+  for (const m of [present, stopMsg, challenge]) traceFrame(t.log, "rx", m);
+  const lines = t.parsed();
+  assert.equal(lines.length, 3);
+  for (const l of lines) assert.ok(!String(l["hex"]).includes("eeee"), `proof bytes in ${l["hex"]}`);
+  assert.equal(lines[0]!["hex"], `02${"*".repeat(64)}${"11".repeat(80)}`);
+  assert.equal(lines[1]!["hex"], `03${"*".repeat(64)}`);
+  assert.equal(lines[2]!["hex"], `81${"22".repeat(16)}${"*".repeat(64)}`);
+  assert.equal(lines[0]!["len"], present.length);
+});
