@@ -1,3 +1,5 @@
+import { fromHex } from "../../protocol/bytes.js";
+
 /**
  * The pile's GATT layout and advertising data (PROTOCOL.md §3). Pure: no radio here.
  */
@@ -57,7 +59,7 @@ export interface AdvertisingData {
 
 /** Advertising and scan-response payloads for the pile `pileId`. */
 export function buildAdvertisingData(pileId: string): AdvertisingData {
-  const uuid = hexToBytes(compactUuid(SERVICE_UUID)).reverse(); // little-endian on air
+  const uuid = fromHex(compactUuid(SERVICE_UUID))!.reverse(); // little-endian on air
   const advertisement = Uint8Array.of(
     2,
     AD_FLAGS,
@@ -87,10 +89,4 @@ export function matchName(advertised: string | undefined, pileId: string): "exac
   if (a.length >= w.length || a.length < MAX_NAME_BYTES - 3) return "other";
   for (let i = 0; i < a.length; i++) if (a[i] !== w[i]) return "other";
   return "prefix";
-}
-
-function hexToBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
 }
