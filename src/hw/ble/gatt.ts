@@ -1,8 +1,7 @@
-import { fromHex } from "../../protocol/bytes.js";
-
 /**
  * The pile's GATT layout and advertising data (PROTOCOL.md §3). Pure: no radio here.
  */
+import { fromHex } from "../../protocol/bytes.js";
 
 export const SERVICE_UUID = "71f10001-a058-4e0e-8f3b-77abd54bc302";
 export const INFO_UUID = "71f10002-a058-4e0e-8f3b-77abd54bc302";
