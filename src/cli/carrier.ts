@@ -9,6 +9,9 @@ import { NobleCentral } from "../hw/ble/central.js";
 import { type BleController, BleError } from "../hw/ble/errors.js";
 import { fromBase64Url } from "../protocol/bytes.js";
 import { parseCodeHeader } from "../protocol/code.js";
+// pilectl runs on Node: the carrier's proofs go through node:crypto (OpenSSL). The SDK's default,
+// node-forge, is for runtimes without it; cold, its SHA-256 costs ~0.5 ms a call here.
+import { nodeSuite } from "../protocol/node-suite.js";
 import { type CarrierOutcome, stop, unlock } from "../sdk/carrier.js";
 import {
   CliError,
@@ -92,13 +95,14 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     const remaining = Math.max(100, timeoutMs - (performance.now() - started));
     const outcome =
       sub === "unlock"
-        ? await unlock(link, { code, verifySecret, pileId, timeoutMs: remaining })
+        ? await unlock(link, { code, verifySecret, pileId, timeoutMs: remaining, suite: nodeSuite })
         : await stop(link, {
             codeId: header.codeId,
             keyId: header.keyId,
             verifySecret,
             pileId,
             timeoutMs: remaining,
+            suite: nodeSuite,
           });
     printJson(io, { ...describe(outcome), pileId, mtu: link.mtu });
     await link.close();

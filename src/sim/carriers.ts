@@ -6,6 +6,9 @@
 import { NobleCentral } from "../hw/ble/central.js";
 import type { BleController } from "../hw/ble/errors.js";
 import type { Status } from "../protocol/messages.js";
+// Simulated carriers run on Node: node:crypto for their proofs (the SDK's forge default is for
+// runtimes without it).
+import { nodeSuite } from "../protocol/node-suite.js";
 import { type CarrierOutcome, stop, unlock } from "../sdk/carrier.js";
 import type { IssuedCode } from "../sdk/issuer.js";
 import type { CarrierLink } from "../sdk/transport.js";
@@ -45,6 +48,7 @@ export class SimCarrier {
       timeoutMs,
       onStatus,
       signal: this.#statusAbort.signal,
+      suite: nodeSuite,
     });
   }
 
@@ -60,6 +64,7 @@ export class SimCarrier {
       pileId: code.pileId,
       timeoutMs,
       onStatus,
+      suite: nodeSuite,
     });
   }
 
