@@ -221,9 +221,11 @@ function run(actions: Action[], bootContactorClosed: boolean, slowLock: boolean)
         }
         break;
       case "vehicle":
+        // A plug pulled while charging opens the contactor first; during a relay test (which needs
+        // no vehicle) it is a vehicle appearing, or the pile losing sight of it, that does.
+        opensFirst = wasClosed && (m.relayTest ? a.v !== false : a.v === false);
         m.vehicle = a.v;
         fx = rig.feed({ type: "vehicle", present: a.v });
-        opensFirst = wasClosed && a.v === false;
         break;
       case "estop":
         m.estop = a.v;
