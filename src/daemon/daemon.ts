@@ -142,6 +142,21 @@ export async function runDaemon(config: Config): Promise<number> {
 
   await runtime.start();
 
+  // Signals from here on: a SIGHUP during the rest of the start-up must not end the daemon.
+  process.on("SIGHUP", () => {
+    const r = keys.load();
+    if (r.ok) dlog.info({ keyIds: keys.ids() }, "keys reloaded");
+    else dlog.error({ err: r.error.message }, "key reload refused; the keys held stay as they were");
+    pile.audit({ actor: "daemon", action: "reload-keys", outcome: r.ok ? "ok" : r.error.code });
+  });
+  const stopped = new Promise<number>((resolve) => {
+    const onSignal = (sig: string) => {
+      void shutdown(sig).then(() => resolve(0));
+    };
+    process.once("SIGTERM", () => onSignal("SIGTERM"));
+    process.once("SIGINT", () => onSignal("SIGINT"));
+  });
+
   const front: { console?: ConsoleService; control?: ControlSocketServer } = {};
   const sim = parts.sim ? simControl(parts.sim, runtime) : undefined;
   const pile = pileControl({
@@ -153,9 +168,7 @@ export async function runDaemon(config: Config): Promise<number> {
     clock,
     extraCounters: () => ({
       ...(front.console?.counters() ?? {}),
-      ...Object.fromEntries(
-        Object.entries(front.control?.counters() ?? {}).map(([k, n]) => [`control.${k}`, n]),
-      ),
+      ...(front.control?.counters() ?? {}),
     }),
   });
   try {
@@ -195,22 +208,11 @@ export async function runDaemon(config: Config): Promise<number> {
   }
 
   const radio = await runtime.radioReady(RADIO_READY_TIMEOUT_MS);
-  notifier.ready(radio ? "ready" : "ready; BLE radio down");
-  dlog.info({ ble: runtime.bleState, pileId: config.pileId }, "ready");
-  stopWatchdog = startWatchdog(notifier, () => runtime.healthy());
+  if (!stopping) {
+    notifier.ready(radio ? "ready" : "ready; BLE radio down");
+    dlog.info({ ble: runtime.bleState, pileId: config.pileId }, "ready");
+    stopWatchdog = startWatchdog(notifier, () => runtime.healthy());
+  }
 
-  process.on("SIGHUP", () => {
-    const r = keys.load();
-    if (r.ok) dlog.info({ keyIds: keys.ids() }, "keys reloaded");
-    else dlog.error({ err: r.error.message }, "key reload refused; the keys held stay as they were");
-    pile.audit({ actor: "daemon", action: "reload-keys", outcome: r.ok ? "ok" : r.error.code });
-  });
-
-  return await new Promise<number>((resolve) => {
-    const onSignal = (sig: string) => {
-      void shutdown(sig).then(() => resolve(0));
-    };
-    process.once("SIGTERM", () => onSignal("SIGTERM"));
-    process.once("SIGINT", () => onSignal("SIGINT"));
-  });
+  return await stopped;
 }
