@@ -1,0 +1,262 @@
+/**
+ * The daemon's control loop (src/daemon/runtime.ts) on the simulated plant, with the real pile
+ * core, a real SQLite store and the SDK's carrier client over an in-process BLE stand-in. Every
+ * output write and every durable write lands in one journal, so the safety order of DESIGN.md is
+ * checked where it is performed, not only where it is decided:
+ * - the code id is in the ledger before any output moves for its session;
+ * - the contactor closes only after the lock is confirmed and the meter is fresh;
+ * - any fault (emergency stop, a silent meter) opens the contactor before anything else.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, test } from "node:test";
+import { type Config, validateConfig } from "../../src/daemon/config.js";
+import { KeyDirectory } from "../../src/daemon/keys.js";
+import { createLogger } from "../../src/daemon/log.js";
+import { PileRuntime } from "../../src/daemon/runtime.js";
+import { createNotifier } from "../../src/daemon/sd-notify.js";
+import { simPileConfig } from "../../src/daemon/sim-config.js";
+import {
+  type BleConnection,
+  type BleHandlers,
+  type BlePeripheral,
+  type DigitalOutput,
+  type Meter,
+  MeterError,
+  type MeterReading,
+  systemClock,
+} from "../../src/hw/ports.js";
+import { nodeSuite } from "../../src/protocol/node-suite.js";
+import type { CarrierLink } from "../../src/protocol/transport.js";
+import { unlock } from "../../src/sdk/carrier.js";
+import { Issuer } from "../../src/sdk/issuer.js";
+import { writeKeyFile } from "../../src/sdk/keyfile.js";
+import { SimPlant } from "../../src/sim/plant.js";
+import { openStore, type Store } from "../../src/store/index.js";
+
+const PILE = "RT-1";
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** A BLE peripheral stand-in: the carrier's link writes straight into the daemon's handlers. */
+class LoopPeripheral implements BlePeripheral {
+  handlers: BleHandlers | undefined;
+  async start(h: BleHandlers): Promise<void> {
+    this.handlers = h;
+    h.radio("up");
+  }
+  async stop(): Promise<void> {}
+  connect(mtu = 247): CarrierLink {
+    const h = this.handlers!;
+    const listeners = new Set<(f: Uint8Array) => void>();
+    const conn: BleConnection = {
+      id: `loop-${Math.random().toString(16).slice(2)}`,
+      mtu,
+      notify: (f) => setImmediate(() => listeners.forEach((l) => l(f))),
+    };
+    h.connect(conn);
+    return {
+      mtu,
+      write: async (f) => h.write(conn, f),
+      onNotify: (l) => {
+        listeners.add(l);
+        return () => listeners.delete(l);
+      },
+      readInfo: async () => h.info(),
+      onDisconnect: () => () => {},
+      close: async () => h.disconnect(conn),
+    };
+  }
+}
+
+/** A meter whose energy follows the plant's contactor; it can be silenced. */
+class FakeMeter implements Meter {
+  energy = 1000;
+  power = 0;
+  silent = false;
+  async read(): Promise<MeterReading> {
+    if (this.silent) throw new MeterError("TIMEOUT", "no reply");
+    this.energy += this.power / 36_000; // ~100 ms polls
+    return {
+      energyImportWh: this.energy,
+      powerW: this.power,
+      voltageV: 230,
+      currentA: this.power / 230,
+      takenAt: systemClock.monotonic(),
+    };
+  }
+  async close(): Promise<void> {}
+}
+
+interface Rig {
+  runtime: PileRuntime;
+  plant: SimPlant;
+  meter: FakeMeter;
+  ble: LoopPeripheral;
+  journal: string[];
+  issuer: Issuer;
+  store: Store;
+}
+
+const journaled = (out: DigitalOutput, name: string, journal: string[]): DigitalOutput => ({
+  name,
+  write: async (v) => {
+    journal.push(`${name}:${v}`);
+    await out.write(v);
+  },
+  close: () => out.close(),
+});
+
+async function rig(over: (c: Config) => void = () => {}): Promise<Rig> {
+  const dir = mkdtempSync(join(tmpdir(), "piled-runtime-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, "keys"), { mode: 0o700 });
+  const key = nodeSuite.randomBytes(32);
+  assert.ok(writeKeyFile(join(dir, "keys", "key-1.json"), 1, key).ok);
+  const parsed = validateConfig(simPileConfig({ pileId: PILE, dir }));
+  assert.ok(parsed.ok);
+  const config = parsed.value;
+  config.meter.pollIntervalMs = 100;
+  over(config);
+  const journal: string[] = [];
+  const raw = openStore(join(dir, "piled.db"));
+  const store: Store = {
+    ...raw,
+    close: () => raw.close(),
+    ledger: {
+      ...raw.ledger,
+      record: (e) => {
+        journal.push("ledger.record");
+        raw.ledger.record(e);
+      },
+    },
+    sessions: {
+      ...raw.sessions,
+      begin: (s) => {
+        journal.push("sessions.begin");
+        raw.sessions.begin(s);
+      },
+      finish: (id, f) => {
+        journal.push(`sessions.finish:${f.stopReason}`);
+        raw.sessions.finish(id, f);
+      },
+    },
+    faults: {
+      ...raw.faults,
+      raise: (code, detail, at) => {
+        journal.push(`faults.raise:${code}`);
+        return raw.faults.raise(code, detail, at);
+      },
+    },
+  };
+  const keys = new KeyDirectory(join(dir, "keys"));
+  assert.ok(keys.load().ok);
+  const plant = new SimPlant({ plugPresent: true, contactorMs: 10, lockMs: 20 });
+  const meter = new FakeMeter();
+  plant.onContactor((closed) => {
+    meter.power = closed ? 7000 : 0;
+  });
+  const ble = new LoopPeripheral();
+  const pl = plant.pileLines();
+  const runtime = new PileRuntime({
+    config,
+    log: createLogger({ level: "silent" }),
+    clock: systemClock,
+    store,
+    keys,
+    lines: {
+      contactor: journaled(pl.contactor, "contactor", journal),
+      lock: journaled(pl.lock, "lock", journal),
+      contactorFeedback: pl.contactorFeedback,
+      lockFeedback: pl.lockFeedback,
+      emergencyStop: pl.emergencyStop,
+    },
+    vehicle: pl.vehicle,
+    meter,
+    ble,
+    notifier: createNotifier({}),
+  });
+  cleanups.push(async () => {
+    await runtime.stop();
+    plant.dispose();
+    raw.close();
+  });
+  await runtime.start();
+  await waitFor("AVAILABLE", () => runtime.snapshot().state === "AVAILABLE");
+  return {
+    runtime,
+    plant,
+    meter,
+    ble,
+    journal,
+    issuer: new Issuer({ keys: [{ keyId: 1, key }] }),
+    store: raw,
+  };
+}
+
+async function waitFor(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function charge(r: Rig): Promise<void> {
+  const code = r.issuer.issue({ deviceId: "VIN-RT", pileId: PILE, validForS: 600 });
+  assert.ok(code.ok);
+  const outcome = await unlock(r.ble.connect(), {
+    code: code.value.code,
+    verifySecret: code.value.verifySecret,
+    pileId: PILE,
+    suite: nodeSuite,
+  });
+  assert.equal(outcome.kind, "accepted", JSON.stringify(outcome));
+  await waitFor("CHARGING", () => r.runtime.snapshot().state === "CHARGING");
+}
+
+test("an unlock: the code id is durable before any output moves; the contactor closes after the lock", async () => {
+  const r = await rig();
+  const from = r.journal.length;
+  await charge(r);
+  const j = r.journal.slice(from);
+  assert.equal(j[0], "ledger.record", `nothing before the durable record: ${j.join(" ")}`);
+  assert.ok(j.indexOf("lock:true") > 0 && j.includes("sessions.begin"), j.join(" "));
+  assert.ok(j.indexOf("contactor:true") > j.indexOf("lock:true"), j.join(" "));
+});
+
+test("emergency stop while charging: the contactor is written open before the fault is recorded", async () => {
+  const r = await rig();
+  await charge(r);
+  const from = r.journal.length;
+  r.plant.pressEmergencyStop();
+  await waitFor("the fault record", () => r.journal.includes("faults.raise:EMERGENCY_STOP"));
+  const j = r.journal.slice(from);
+  assert.equal(j[0], "contactor:false", j.join(" "));
+  assert.ok(j.indexOf("faults.raise:EMERGENCY_STOP") > 0, j.join(" "));
+  await waitFor("the session record", () => r.journal.includes("sessions.finish:EMERGENCY_STOP"));
+  assert.deepEqual(
+    r.store.faults.active().map((f) => f.code),
+    ["EMERGENCY_STOP"],
+  );
+});
+
+test("meter silent while charging: the session stops, the contactor opening first", async () => {
+  const r = await rig((c) => {
+    c.deadlines.meterStaleMs = 600;
+  });
+  await charge(r);
+  const from = r.journal.length;
+  r.meter.silent = true;
+  await waitFor("the session to end", () =>
+    r.journal.slice(from).some((e) => e.startsWith("sessions.finish")),
+  );
+  const j = r.journal.slice(from);
+  assert.equal(j[0], "contactor:false", j.join(" "));
+  assert.ok(j.includes("sessions.finish:METER_LOST"), j.join(" "));
+  assert.ok(j.indexOf("lock:false") > j.indexOf("contactor:false"), "the lock releases after the contactor");
+});
