@@ -56,7 +56,10 @@ class LoopPeripheral implements BlePeripheral {
     const conn: BleConnection = {
       id: `loop-${Math.random().toString(16).slice(2)}`,
       mtu,
-      notify: (f) => setImmediate(() => listeners.forEach((l) => l(f))),
+      notify: (f) =>
+        setImmediate(() => {
+          for (const l of listeners) l(f);
+        }),
     };
     h.connect(conn);
     return {
