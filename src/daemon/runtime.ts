@@ -181,6 +181,20 @@ export class PileRuntime {
       );
     }
     if (vehicle) this.#unsubs.push(vehicle.watch((present) => void this.feed({ type: "vehicle", present })));
+    // A change between the boot reading and the watches above would be lost: read once more and
+    // feed whatever moved meanwhile.
+    const now = {
+      contactorClosed: await lines.contactorFeedback.read(),
+      lockEngaged: await lines.lockFeedback.read(),
+      vehicle: vehicle ? await vehicle.present() : undefined,
+      estop: lines.emergencyStop ? await lines.emergencyStop.read() : undefined,
+    };
+    if (now.contactorClosed !== contactorClosed)
+      await this.feed({ type: "contactorFeedback", closed: now.contactorClosed });
+    if (now.lockEngaged !== lockEngaged) await this.feed({ type: "lockFeedback", engaged: now.lockEngaged });
+    if (now.vehicle !== vehiclePresent) await this.feed({ type: "vehicle", present: now.vehicle });
+    if (now.estop !== undefined && now.estop !== estop)
+      await this.feed({ type: "emergencyStop", active: now.estop });
     this.#pruneLedger();
     this.#pruneTimer = setInterval(() => this.#pruneLedger(), PRUNE_EVERY_MS);
     this.#pollMeter();

@@ -230,6 +230,15 @@ test("SIGKILL mid-charge: ExecStopPost leaves every output safe, the session is 
 });
 
 async function unlockAndCharge(deviceId: string): Promise<void> {
+  // The plant holds the plug in; the daemon samples it through the fake sysfs.
+  await waitFor("the plug seen by the daemon", async () => {
+    const r = await requestControl(socket(), "status", [], 5000);
+    return r.ok &&
+      r.value.ok &&
+      (r.value.result as { vehiclePresent: boolean | null }).vehiclePresent === true
+      ? true
+      : undefined;
+  });
   const carrier = new SimCarrier("vehicle", "vehicle", { kind: "uart", path: carrierBridge.path });
   try {
     const code = issuer.issueFor({
