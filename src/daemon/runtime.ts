@@ -150,10 +150,13 @@ export class PileRuntime {
   async start(): Promise<void> {
     const { lines, store, clock, vehicle } = this.#p;
     await this.#write(lines.contactor, false, "contactor");
-    const contactorClosed = await lines.contactorFeedback.read();
-    const lockEngaged = await lines.lockFeedback.read();
-    const vehiclePresent = vehicle ? await vehicle.present() : undefined;
-    const estop = lines.emergencyStop ? await lines.emergencyStop.read() : undefined;
+    const readInputs = async () => ({
+      contactorClosed: await lines.contactorFeedback.read(),
+      lockEngaged: await lines.lockFeedback.read(),
+      vehicle: vehicle ? await vehicle.present() : undefined,
+      emergencyStop: lines.emergencyStop ? await lines.emergencyStop.read() : undefined,
+    });
+    const atBoot = await readInputs();
     for (const s of store.sessions.markInterrupted(clock.now())) {
       this.#log.warn(
         { sessionId: toHex(s.sessionId), codeId: toHex(s.codeId), energyWh: s.energyWh },
@@ -166,7 +169,7 @@ export class PileRuntime {
       .filter((c): c is FaultCode => FAULT_CODES.includes(c as FaultCode)) as FaultCode[];
     await this.feed({
       type: "boot",
-      feedback: { contactorClosed, lockEngaged, vehicle: vehiclePresent, emergencyStop: estop },
+      feedback: atBoot,
       floor: store.floor.get(),
       ...(latched.length > 0 ? { latched } : {}),
     });
@@ -183,18 +186,14 @@ export class PileRuntime {
     if (vehicle) this.#unsubs.push(vehicle.watch((present) => void this.feed({ type: "vehicle", present })));
     // A change between the boot reading and the watches above would be lost: read once more and
     // feed whatever moved meanwhile.
-    const now = {
-      contactorClosed: await lines.contactorFeedback.read(),
-      lockEngaged: await lines.lockFeedback.read(),
-      vehicle: vehicle ? await vehicle.present() : undefined,
-      estop: lines.emergencyStop ? await lines.emergencyStop.read() : undefined,
-    };
-    if (now.contactorClosed !== contactorClosed)
+    const now = await readInputs();
+    if (now.contactorClosed !== atBoot.contactorClosed)
       await this.feed({ type: "contactorFeedback", closed: now.contactorClosed });
-    if (now.lockEngaged !== lockEngaged) await this.feed({ type: "lockFeedback", engaged: now.lockEngaged });
-    if (now.vehicle !== vehiclePresent) await this.feed({ type: "vehicle", present: now.vehicle });
-    if (now.estop !== undefined && now.estop !== estop)
-      await this.feed({ type: "emergencyStop", active: now.estop });
+    if (now.lockEngaged !== atBoot.lockEngaged)
+      await this.feed({ type: "lockFeedback", engaged: now.lockEngaged });
+    if (now.vehicle !== atBoot.vehicle) await this.feed({ type: "vehicle", present: now.vehicle });
+    if (now.emergencyStop !== undefined && now.emergencyStop !== atBoot.emergencyStop)
+      await this.feed({ type: "emergencyStop", active: now.emergencyStop });
     this.#pruneLedger();
     this.#pruneTimer = setInterval(() => this.#pruneLedger(), PRUNE_EVERY_MS);
     this.#pollMeter();
