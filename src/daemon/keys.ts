@@ -8,10 +8,12 @@ import { mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { err, fromHex, ok, type Result } from "../protocol/bytes.js";
 import { KeyRing } from "../protocol/code.js";
+import { MAX_INFO_KEYS } from "../protocol/messages.js";
 import { nodeSuite } from "../protocol/node-suite.js";
 import { readKeyFile, writeKeyFile } from "../sdk/keyfile.js";
 
-export const MAX_KEYS = 16;
+/** As many keys as INFO can list (PROTOCOL.md §3: keyCount ≤ 16). */
+export const MAX_KEYS = MAX_INFO_KEYS;
 
 export class KeyDirError extends Error {
   override readonly name = "KeyDirError";

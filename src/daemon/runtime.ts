@@ -495,7 +495,7 @@ export class PileRuntime {
   async #startBle(ble: BlePeripheral): Promise<void> {
     const log = this.#p.log.child({ component: "ble" });
     await ble.start({
-      info: () => infoBytes(this.core.snapshot(), this.#p.keys.ids().slice(0, 16)),
+      info: () => infoBytes(this.core.snapshot(), this.#p.keys.ids()),
       connect: (conn) => {
         this.#conns.set(conn.id, { conn, reassembler: new Reassembler(conn.mtu) });
         this.#count("ble.connections");
