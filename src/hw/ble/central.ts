@@ -12,7 +12,14 @@ import { createRequire } from "node:module";
 import type { Characteristic, Noble, Peripheral } from "@stoprocent/noble";
 import { decodeInfo } from "../../protocol/messages.js";
 import type { CarrierLink, CarrierTransport, Unsubscribe } from "../../protocol/transport.js";
-import { type BleController, BleError, type BleLog, hciBindingOptions, silentLog } from "./errors.js";
+import {
+  absorbLateSerialErrors,
+  type BleController,
+  BleError,
+  type BleLog,
+  hciBindingOptions,
+  silentLog,
+} from "./errors.js";
 import { CONTROL_UUID, compactUuid, EVENT_UUID, INFO_UUID, matchName, SERVICE_UUID } from "./gatt.js";
 
 const require = createRequire(import.meta.url);
@@ -417,6 +424,7 @@ export class NobleCentral implements CarrierTransport {
       } catch {
         // controller already gone
       }
+      absorbLateSerialErrors(n);
       n.removeAllListeners();
     }
   }

@@ -42,3 +42,17 @@ export interface BleLog {
 }
 
 export const silentLog: BleLog = { debug: () => {}, info: () => {}, warn: () => {} };
+
+/**
+ * After bleno's or noble's `stop()`, the UART HCI driver (bluetooth-hci-socket) removes every
+ * listener of its serial port, yet writes already queued (a disconnect, a reset) still go out; if
+ * the pty or adapter is gone they fail with EIO, and an `error` event with no listener would end
+ * the process. Keep one no-op listener on that port. Reaches into private fields, hence the
+ * guarded walk: on the kernel HCI driver there is no serial port and nothing to do.
+ */
+export function absorbLateSerialErrors(instance: unknown): void {
+  const dev = (
+    instance as { _bindings?: { _hci?: { _socket?: { _serialDevice?: { on?: unknown } } } } } | undefined
+  )?._bindings?._hci?._socket?._serialDevice as { on(ev: "error", l: (e: Error) => void): void } | undefined;
+  if (dev && typeof dev.on === "function") dev.on("error", () => {});
+}

@@ -16,7 +16,13 @@
 import { createRequire } from "node:module";
 import type { Bleno, Characteristic as BlenoCharacteristic, ConnectionHandle } from "@stoprocent/bleno";
 import type { BleConnection, BleHandlers, BlePeripheral } from "../ports.js";
-import { type BleController, type BleLog, hciBindingOptions, silentLog } from "./errors.js";
+import {
+  absorbLateSerialErrors,
+  type BleController,
+  type BleLog,
+  hciBindingOptions,
+  silentLog,
+} from "./errors.js";
 import {
   buildAdvertisingData,
   CONTROL_UUID,
@@ -376,6 +382,7 @@ export class BlenoPeripheral implements BlePeripheral {
     } catch {
       // idem
     }
+    absorbLateSerialErrors(b);
     // bleno's HCI layer re-arms a 1 s device poll forever, even after stop(), which would keep
     // the process alive and leak one timer chain per retry: neuter it on the dead instance.
     const hci = (b as unknown as { _bindings?: { _hci?: { pollIsDevUp?: () => void } } })._bindings?._hci;
