@@ -30,7 +30,8 @@ import {
 import { nodeSuite } from "../../src/protocol/node-suite.js";
 import { forgeSuite } from "../../src/sdk/forge-suite.js";
 
-const PYTHON = "/usr/bin/python3";
+/** The peer's interpreter: Debian's, or PILED_PEER_PYTHON (e.g. a wrapper that runs it in another release's root). */
+const PYTHON = process.env.PILED_PEER_PYTHON ?? "/usr/bin/python3";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const PEER = join(root, "test", "peers", "python", "codes.py");
 const N = 200;

@@ -18,7 +18,8 @@ import { openPtyPair, type PtyPair } from "../../helpers/pty.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..");
 const slaveScript = join(root, "test", "peers", "modbus", "slave.py");
-const PYTHON = "/usr/bin/python3";
+/** The peer's interpreter: Debian's, or PILED_PEER_PYTHON (e.g. a wrapper that runs it in another release's root). */
+const PYTHON = process.env.PILED_PEER_PYTHON ?? "/usr/bin/python3";
 
 function requirePymodbus(): void {
   const r = spawnSync(PYTHON, ["-c", "import pymodbus.server, pymodbus.datastore"], { encoding: "utf8" });

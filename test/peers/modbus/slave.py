@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""An independent Modbus RTU energy-meter slave on pymodbus (Debian python3-pymodbus, 3.0.x).
+"""An independent Modbus RTU energy-meter slave on pymodbus (Debian python3-pymodbus: 3.0 on
+Debian 12, 3.8 on Debian 13; both server APIs are handled below).
 
 Serves the register image of one meter model, built here from the manufacturers' tables
 independently of the TypeScript register maps, on a serial device (a pty end):
@@ -15,14 +16,27 @@ import asyncio
 import json
 import struct
 
+import sys
+
 from pymodbus.datastore import (
     ModbusSequentialDataBlock,
     ModbusServerContext,
-    ModbusSlaveContext,
     ModbusSparseDataBlock,
 )
-from pymodbus.server import StartAsyncSerialServer
-from pymodbus.transaction import ModbusRtuFramer
+
+try:  # pymodbus >= 3.10
+    from pymodbus.datastore import ModbusDeviceContext as UnitContext
+except ImportError:
+    from pymodbus.datastore import ModbusSlaveContext as UnitContext
+
+try:  # pymodbus >= 3.7: framers by name, packets traced through trace_packet
+    from pymodbus.framer import FramerType
+
+    NEW_API = True
+except ImportError:  # pymodbus 3.0: framer classes, response_manipulator
+    from pymodbus.transaction import ModbusRtuFramer
+
+    NEW_API = False
 
 
 def crc16(data: bytes) -> int:
@@ -86,22 +100,45 @@ def main() -> None:
     ap.add_argument("--unit", type=int, default=1)
     ap.add_argument("--values", required=True)
     ap.add_argument("--fault-file", required=True)
+    ap.add_argument("--modules-out", help="write the files of every loaded module here once ready")
     args = ap.parse_args()
 
     words = image(args.model, json.loads(args.values))
-    ir = ModbusSequentialDataBlock(0, [0] * 0x100)
+    # pymodbus 3.0 maps protocol address a to block address a with zero_mode; from 3.7 on the
+    # unit context always reads block address a + 1.
+    shift = 1 if NEW_API else 0
+    ir = ModbusSequentialDataBlock(0, [0] * 0x101)
     if args.model == "abb-b23":
-        hr = ModbusSparseDataBlock({0x5000: [0] * 0x10, 0x5B00: [0] * 0x40})
+        hr = ModbusSparseDataBlock({0x5000 + shift: [0] * 0x10, 0x5B00 + shift: [0] * 0x40})
     else:
-        hr = ModbusSequentialDataBlock(0, [0] * 0x100)
+        hr = ModbusSequentialDataBlock(0, [0] * 0x101)
     for (fc, address), regs in words.items():
-        (hr if fc == 3 else ir).setValues(address, regs)
-    store = ModbusSlaveContext(ir=ir, hr=hr, zero_mode=True)
-    context = ModbusServerContext(slaves={args.unit: store}, single=False)
+        (hr if fc == 3 else ir).setValues(address + shift, regs)
+    if NEW_API:
+        store = UnitContext(ir=ir, hr=hr)
+    else:
+        store = UnitContext(ir=ir, hr=hr, zero_mode=True)
+    try:
+        context = ModbusServerContext(slaves={args.unit: store}, single=False)
+    except TypeError:  # pymodbus >= 3.10
+        context = ModbusServerContext(devices={args.unit: store}, single=False)
+
+    def fault_now() -> str:
+        with open(args.fault_file, encoding="ascii") as f:
+            return f.read().strip()
+
+    def trace_packet(sending: bool, data: bytes) -> bytes:
+        if not sending:
+            return data
+        fault = fault_now()
+        if fault == "silent":
+            return b""
+        if fault == "crc":
+            return data[:-1] + bytes([data[-1] ^ 0xFF])
+        return data
 
     def manipulate(response):
-        with open(args.fault_file, encoding="ascii") as f:
-            fault = f.read().strip()
+        fault = fault_now()
         if fault == "silent":
             return b"", True
         if fault == "crc":
@@ -110,7 +147,32 @@ def main() -> None:
             return frame, True
         return response, False
 
+    def ready() -> None:
+        print("ready", flush=True)
+        if args.modules_out:
+            files = sorted({getattr(m, "__file__", None) or "" for m in list(sys.modules.values())} - {""})
+            with open(args.modules_out, "w", encoding="utf-8") as f:
+                json.dump(files, f)
+
+    async def run_new() -> None:
+        from pymodbus.server import ModbusSerialServer
+
+        server = ModbusSerialServer(
+            context,
+            framer=FramerType.RTU,
+            port=args.port,
+            baudrate=9600,
+            trace_packet=trace_packet,
+        )
+        await server.serve_forever(background=True)
+        if server.transport is None:  # 3.8 logs a failed open and carries on
+            raise SystemExit(f"cannot open {args.port}")
+        ready()
+        await server.serving
+
     async def run() -> None:
+        from pymodbus.server import StartAsyncSerialServer
+
         server = await StartAsyncSerialServer(
             context=context,
             framer=ModbusRtuFramer,
@@ -120,10 +182,10 @@ def main() -> None:
             response_manipulator=manipulate,
         )
         await server.start()
-        print("ready", flush=True)
+        ready()
         await server.serve_forever()
 
-    asyncio.run(run())
+    asyncio.run(run_new() if NEW_API else run())
 
 
 if __name__ == "__main__":
