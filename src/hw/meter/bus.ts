@@ -256,14 +256,15 @@ export class ModbusBus implements RegisterReader {
     });
   }
 
-  /** Waits until the line has been silent for the inter-frame gap (bytes restart the wait). */
+  /**
+   * Waits until the line has been silent for the inter-frame gap; bytes coming in restart it. The
+   * time left is measured again after each wait (a timer can fire up to a millisecond early).
+   */
   private async quiet(client: Client): Promise<void> {
     for (let i = 0; i < 100; i++) {
-      const rx = client.link.lastRxAt;
-      const left = rx + this.silenceMs - this.now();
+      const left = client.link.lastRxAt + this.silenceMs - this.now();
       if (!(left > 0)) return;
       await this.sleep(left);
-      if (client.link.lastRxAt === rx) return;
     }
   }
 
