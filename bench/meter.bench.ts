@@ -5,9 +5,12 @@
  *   the planned figure is also counted on a real link;
  * - poll-cycle time at 9600 baud 8N1 through a line that paces every byte like a UART
  *   (simulated meter ⇄ pty ⇄ pacing line ⇄ pty ⇄ bus), median of N cycles, beside the time the
- *   bytes alone need on the wire.
+ *   bytes alone need on the wire;
+ * - the silence the bus leaves between the last byte of a reply and its next request, measured at
+ *   the master's port (Modbus RTU asks for 3.5 character times, 3.65 ms at 9600 8N1).
  */
-import { ModbusBus } from "../src/hw/meter/bus.js";
+import { SerialPort } from "serialport";
+import { interFrameMs, ModbusBus } from "../src/hw/meter/bus.js";
 import {
   FIELD_NAMES,
   METER_MAPS,
@@ -56,10 +59,31 @@ export async function run(): Promise<Record<string, unknown>> {
       const sim = new SimMeter({ model, energyWh: 1_000_000 });
       sim.setPower(7400);
       await sim.attach(slave.b, { baudRate: BAUD });
-      const bus = new ModbusBus({ path: master.a, baudRate: BAUD, timeoutMs: 1000, retries: 0 });
+      // The master's port, timed: when the last byte came in, and the silence before each write.
+      let lastRx = Number.NEGATIVE_INFINITY;
+      const gaps: number[] = [];
+      const bus = new ModbusBus({
+        path: master.a,
+        baudRate: BAUD,
+        timeoutMs: 1000,
+        retries: 0,
+        openSerial: (st) => {
+          const p = new SerialPort({ path: st.path, baudRate: st.baudRate, autoOpen: false });
+          p.on("data", () => {
+            lastRx = performance.now();
+          });
+          const write = p.write.bind(p);
+          p.write = ((data: Buffer) => {
+            if (Number.isFinite(lastRx)) gaps.push(performance.now() - lastRx);
+            return write(data);
+          }) as typeof p.write;
+          return p;
+        },
+      });
       const meter = new ModbusMeter({ bus, model, unit: 1, clock: systemClock, ownsBus: true });
       try {
         await meter.read(); // open the port
+        gaps.length = 0;
         const before = bus.counters();
         const times: number[] = [];
         for (let i = 0; i < CYCLES; i++) {
@@ -70,7 +94,8 @@ export async function run(): Promise<Record<string, unknown>> {
         const after = bus.counters();
         const measured = (after.bytesTx + after.bytesRx - before.bytesTx - before.bytesRx) / CYCLES;
         out[model] = {
-          transactions: plans.length,
+          transactions: meter.plans.length,
+          bytesRead: wireBytes(meter.plans),
           bytesNaive: naive,
           bytesPlanned: planned,
           bytesMinimum: minimum,
@@ -78,6 +103,11 @@ export async function run(): Promise<Record<string, unknown>> {
           bytesMeasured: measured,
           wireTimeMs: Number(((planned * BITS_PER_CHAR * 1000) / BAUD).toFixed(1)),
           cycleMsMedian: Number(median(times).toFixed(1)),
+          interFrameMsRequired: Number(
+            interFrameMs({ baudRate: BAUD, parity: "none", stopBits: 1, dataBits: 8 }).toFixed(2),
+          ),
+          gapBeforeRequestMsMin: Number(Math.min(...gaps).toFixed(2)),
+          gapBeforeRequestMsMedian: Number(median(gaps).toFixed(2)),
         };
       } finally {
         await meter.close();

@@ -6,7 +6,8 @@
  *                      [--parity none|even|odd] [--timeout-ms N]
  *
  * Prints one JSON line of the four values; on a meter failure prints {"error": CODE, "message"}
- * and exits 1; usage errors exit 2.
+ * and exits 1 (IMPLAUSIBLE: the meter answered with values it cannot have measured, e.g. negative
+ * energy, or a voltage outside its range when the model is wrong); usage errors exit 2.
  */
 import type { Parity } from "../hw/meter/bus.js";
 import { isMeterModel, METER_MODELS } from "../hw/meter/maps.js";

@@ -19,6 +19,10 @@ export const SIM_ACTIONS = [
   "meter-silent",
   "meter-crc",
   "meter-exception",
+  "meter-repeat",
+  "meter-shifted",
+  "meter-backwards",
+  "meter-absurd",
   "meter-ok",
   "clear",
   "state",
@@ -77,6 +81,18 @@ export function simControl(sim: { plant?: SimPlant; meter?: SimMeter }, runtime:
             break;
           case "meter-exception":
             need(meter, "the meter").setFaults({ exception: 4 });
+            break;
+          case "meter-repeat":
+            need(meter, "the meter").setFaults({ duplicateAfterMs: 20 });
+            break;
+          case "meter-shifted":
+            need(meter, "the meter").setFaults({ shifted: true });
+            break;
+          case "meter-backwards":
+            need(meter, "the meter").setFaults({ energyOffsetWh: -5000 });
+            break;
+          case "meter-absurd":
+            need(meter, "the meter").setFaults({ energyOffsetWh: 7_360_000 });
             break;
           case "meter-ok":
             need(meter, "the meter").clearFaults();

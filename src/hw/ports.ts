@@ -60,7 +60,18 @@ export interface MeterReading {
   takenAt: number;
 }
 
-export type MeterErrorCode = "TIMEOUT" | "CRC" | "EXCEPTION" | "PORT" | "NOT_AVAILABLE" | "CLOSED";
+/**
+ * IMPLAUSIBLE: a well-formed reply whose values the meter cannot have measured (out of its range,
+ * energy going backwards or growing faster than the power and the time allow).
+ */
+export type MeterErrorCode =
+  | "TIMEOUT"
+  | "CRC"
+  | "EXCEPTION"
+  | "PORT"
+  | "NOT_AVAILABLE"
+  | "IMPLAUSIBLE"
+  | "CLOSED";
 
 export class MeterError extends Error {
   override readonly name = "MeterError";

@@ -104,3 +104,30 @@ test("meter read: usage errors exit 2", async () => {
     assert.equal(r.stdout, "");
   }
 });
+
+test("field report: meter read refuses an implausible reading (negative energy, a wrong model) and exits 1", async () => {
+  const neg = new SimMeter({ model: "sdm630", energyWh: -5000 });
+  await neg.attach(pair.b);
+  try {
+    const r = await runPilectl(["meter", "read", "--port", pair.a, "--model", "sdm630"]);
+    assert.equal(r.code, 1, r.stdout);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.error, "IMPLAUSIBLE");
+    assert.match(out.message, /energy -5000 Wh/);
+    assert.equal(out.energyImportWh, undefined);
+  } finally {
+    await neg.detach();
+  }
+  // An EM340 read as an SDM630: its L1 voltage 2304 (×0.1 V) decodes as the float 1.5e-33 V.
+  const em = new SimMeter({ model: "em340", voltageV: 230.4 });
+  await em.attach(pair.b);
+  try {
+    const r = await runPilectl(["meter", "read", "--port", pair.a, "--model", "sdm630"]);
+    assert.equal(r.code, 1, r.stdout);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.error, "IMPLAUSIBLE");
+    assert.match(out.message, /voltage/);
+  } finally {
+    await em.detach();
+  }
+});

@@ -100,3 +100,30 @@ test("the request framer skips garbage and never grows without bound", () => {
   assert.ok(f.discarded >= 5000 - 512);
   assert.equal(f.push(readRequest(3, 4, 1, 1)).length, 1);
 });
+
+test("hostile switches: shifted answers each request with the reply to the one before; energy offset and absurd values", () => {
+  const clock = manualClock();
+  const sim = new SimMeter({ model: "sdm630", clock, energyWh: 5000, voltageV: 230 });
+  sim.setPower(7360);
+  const power = sim.receive(readRequest(1, 4, 0x34, 2))[0]!;
+  const energy = sim.receive(readRequest(1, 4, 0x48, 2))[0]!;
+  sim.setFaults({ shifted: true });
+  assert.deepEqual(sim.receive(readRequest(1, 4, 0x34, 2)), [], "the first request gets nothing");
+  assert.deepEqual(
+    sim.receive(readRequest(1, 4, 0x48, 2)),
+    [power],
+    "the energy request gets the power reply",
+  );
+  assert.deepEqual(sim.receive(readRequest(1, 4, 0x34, 2)), [energy]);
+  sim.clearFaults();
+  const f = METER_MAPS.sdm630.fields;
+  sim.setFaults({ energyOffsetWh: -1000, absurd: { voltageV: 0, powerW: 1e7 } });
+  const e = sim.receive(readRequest(1, 4, 0x48, 2))[0]!;
+  assert.deepEqual(decodeField(f.energyImportWh, regsOf(e)), { ok: true, value: 4000 });
+  const v = sim.receive(readRequest(1, 4, 0, 2))[0]!;
+  assert.deepEqual(decodeField(f.voltageV, regsOf(v)), { ok: true, value: 0 });
+  const p = sim.receive(readRequest(1, 4, 0x34, 2))[0]!;
+  assert.deepEqual(decodeField(f.powerW, regsOf(p)), { ok: true, value: 1e7 });
+  sim.clearFaults();
+  assert.equal(sim.values().energyImportWh, 5000, "the faults never touch the true energy");
+});

@@ -9,6 +9,9 @@
  * - requests queued before a close are failed (PORT), never sent later on a reopened port; the
  *   link refuses writes on a closed port, so serialport cannot queue one for its next open;
  * - per-request timeout, retries with exponential backoff for TIMEOUT, CRC and PORT;
+ * - before each request the line must have been silent for 3.5 character times (the Modbus RTU
+ *   inter-frame gap; 1.75 ms above 19200 baud), and what came in meanwhile is thrown away: a
+ *   request sent right after a reply could otherwise meet a repeat of that reply;
  * - modbus-serial errors are mapped to MeterError codes without matching message text: the link
  *   checks the reply CRC itself, timeouts carry errno ETIMEDOUT, exceptions a modbusCode.
  */
@@ -39,6 +42,18 @@ export interface BusOptions extends Partial<Omit<SerialSettings, "path">> {
   openSerial?: (settings: SerialSettings) => SerialLike;
   /** Waits (default: setTimeout). */
   sleep?: (ms: number) => Promise<void>;
+  /** Monotonic ms for the inter-frame silence (default: performance.now). */
+  now?: () => number;
+}
+
+/**
+ * The Modbus RTU inter-frame silence, ms: 3.5 character times (start bit, data bits, parity bit,
+ * stop bits), fixed at 1.75 ms above 19200 baud (Modbus over serial line V1.02, 2.5.1.1).
+ */
+export function interFrameMs(s: Omit<SerialSettings, "path">): number {
+  if (s.baudRate > 19_200) return 1.75;
+  const bits = 1 + s.dataBits + (s.parity === "none" ? 0 : 1) + s.stopBits;
+  return (3.5 * bits * 1000) / s.baudRate;
 }
 
 export interface BusCounters {
@@ -58,6 +73,8 @@ export interface BusCounters {
   /** Writes the link refused because its port was closed (should stay 0). */
   writesDropped: number;
   rxDiscarded: number;
+  /** Well-formed replies that answered another request (a repeat, a late reply), skipped. */
+  strayFrames: number;
 }
 
 /** What a meter adapter needs from the bus. */
@@ -114,6 +131,8 @@ export class ModbusBus implements RegisterReader {
   private readonly backoffMs: number;
   private readonly openSerial: (s: SerialSettings) => SerialLike;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly now: () => number;
+  private readonly silenceMs: number;
   private readonly link: LinkCounters = newLinkCounters();
   private readonly c = {
     requests: 0,
@@ -143,6 +162,8 @@ export class ModbusBus implements RegisterReader {
     this.backoffMs = opts.backoffMs ?? 50;
     this.openSerial = opts.openSerial ?? defaultOpenSerial;
     this.sleep = opts.sleep ?? defaultSleep;
+    this.now = opts.now ?? (() => performance.now());
+    this.silenceMs = interFrameMs(this.settings);
   }
 
   get path(): string {
@@ -157,6 +178,7 @@ export class ModbusBus implements RegisterReader {
       bytesRx: this.link.bytesRx,
       writesDropped: this.link.writesDropped,
       rxDiscarded: this.link.rxDiscarded,
+      strayFrames: this.link.strayFrames,
     };
   }
 
@@ -207,6 +229,9 @@ export class ModbusBus implements RegisterReader {
 
   private async once(unit: number, fc: 3 | 4, address: number, count: number): Promise<number[]> {
     const client = await this.ensureClient();
+    await this.quiet(client);
+    if (this.closed) throw new MeterError("CLOSED", "the meter bus is closed");
+    if (this.client !== client) throw new MeterError("PORT", `${this.settings.path}: port closed`);
     this.c.requests++;
     client.modbus.setID(unit);
     client.modbus.setTimeout(this.timeoutMs);
@@ -229,6 +254,18 @@ export class ModbusBus implements RegisterReader {
         (e: unknown) => done(() => reject(this.classify(e, client))),
       );
     });
+  }
+
+  /**
+   * Waits until the line has been silent for the inter-frame gap; bytes coming in restart it. The
+   * time left is measured again after each wait (a timer can fire up to a millisecond early).
+   */
+  private async quiet(client: Client): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      const left = client.link.lastRxAt + this.silenceMs - this.now();
+      if (!(left > 0)) return;
+      await this.sleep(left);
+    }
   }
 
   private classify(e: unknown, client: Client): MeterError {
@@ -263,7 +300,7 @@ export class ModbusBus implements RegisterReader {
       this.c.portErrors++;
       throw new MeterError("PORT", `${this.settings.path}: ${messageOf(e)}`);
     }
-    const link = new RtuLink(serial, this.link);
+    const link = new RtuLink(serial, this.link, this.now);
     const modbus = new ModbusRTU(link);
     const client: Client = { modbus, link };
     // Listeners first, so that no error or close can go unheard (an unheard error kills the process).

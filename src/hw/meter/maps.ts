@@ -247,6 +247,26 @@ export function planReads(map: MeterMap, opts: PlanOptions = {}): ReadPlan[] {
   return plans;
 }
 
+/**
+ * Makes every read of a poll tell its reply apart: a Modbus RTU reply carries no address and no
+ * transaction id, only unit, function and byte count, so two reads of the same function and size
+ * (the SDM630's power and energy, the EM340's four fields) would take each other's replies when a
+ * meter or an adapter repeats or delays one. Each read that shares its function and size with an
+ * earlier one is extended at its end by whole 32-bit steps until its size is unique; the decoder
+ * only looks at its own fields' offsets, so the extra registers are read and ignored.
+ */
+export function distinctReplies(plans: readonly ReadPlan[], maxCount = MAX_REGISTERS_PER_READ): ReadPlan[] {
+  const used = new Map<FunctionCode, Set<number>>();
+  return plans.map((p) => {
+    const sizes = used.get(p.fc) ?? new Set<number>();
+    used.set(p.fc, sizes);
+    let count = p.count;
+    while (sizes.has(count) && count + 2 <= maxCount) count += 2;
+    sizes.add(count);
+    return { ...p, count, fields: [...p.fields] };
+  });
+}
+
 /** Request + reply bytes on the wire for one execution of the plans. */
 export function wireBytes(plans: readonly ReadPlan[]): number {
   return plans.reduce((n, p) => n + REQUEST_BYTES + REPLY_OVERHEAD_BYTES + 2 * p.count, 0);

@@ -2,11 +2,17 @@
  * The Meter port over Modbus RTU: plans the reads from the model's register map, runs them through
  * the bus (which serialises them with every other request on the line), decodes the replies and
  * stamps the reading with the Clock's monotonic time at the arrival of the last reply.
+ *
+ * The reads are sized so that each reply of a poll is told apart by its function and byte count
+ * (distinctReplies), and each decoded reading passes the plausibility filter (ranges of the model,
+ * energy monotonic and no faster than power × time) before anyone sees it: a refused reading is
+ * MeterError IMPLAUSIBLE, and the last accepted reading stays the reference.
  */
 import { type Clock, type Meter, MeterError, type MeterReading } from "../ports.js";
 import { type BusOptions, ModbusBus, type RegisterReader } from "./bus.js";
 import {
   decodeReading,
+  distinctReplies,
   METER_MAPS,
   type MeterMap,
   type MeterModel,
@@ -14,6 +20,7 @@ import {
   planReads,
   type ReadPlan,
 } from "./maps.js";
+import { METER_LIMITS, type MeterLimits, PlausibilityFilter } from "./plausibility.js";
 
 export interface ModbusMeterOptions {
   bus: RegisterReader & { close?(): Promise<void> };
@@ -22,6 +29,8 @@ export interface ModbusMeterOptions {
   unit: number;
   clock: Clock;
   plan?: PlanOptions;
+  /** The model's ranges for the plausibility filter (default: METER_LIMITS of the map's model). */
+  limits?: MeterLimits;
   /** close() also closes the bus (when this meter is alone on it). */
   ownsBus?: boolean;
 }
@@ -34,6 +43,7 @@ export class ModbusMeter implements Meter {
   private readonly unit: number;
   private readonly clock: Clock;
   private readonly ownsBus: boolean;
+  private readonly filter: PlausibilityFilter;
   private closed = false;
 
   constructor(opts: ModbusMeterOptions) {
@@ -41,7 +51,8 @@ export class ModbusMeter implements Meter {
       throw new RangeError(`modbus unit must be 1..247, got ${opts.unit}`);
     }
     this.map = typeof opts.model === "string" ? METER_MAPS[opts.model] : opts.model;
-    this.plans = planReads(this.map, opts.plan);
+    this.plans = distinctReplies(planReads(this.map, opts.plan), opts.plan?.maxCount);
+    this.filter = new PlausibilityFilter(this.map, opts.limits ?? METER_LIMITS[this.map.model]);
     this.bus = opts.bus;
     this.unit = opts.unit;
     this.clock = opts.clock;
@@ -58,7 +69,10 @@ export class ModbusMeter implements Meter {
       // A reply of the wrong size passed the CRC: count it with the garbled frames.
       throw new MeterError(r.code === "NOT_AVAILABLE" ? "NOT_AVAILABLE" : "CRC", r.message);
     }
-    return { ...r.values, takenAt };
+    const reading = { ...r.values, takenAt };
+    const p = this.filter.judge(reading);
+    if (!p.ok) throw new MeterError("IMPLAUSIBLE", `${this.map.model}: ${p.message}`);
+    return reading;
   }
 
   async close(): Promise<void> {

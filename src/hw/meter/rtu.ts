@@ -60,3 +60,22 @@ export function replyLength(buf: Uint8Array, unit: number, fc: number): number |
   // FC05/06/15/16 echo 4 bytes after the header.
   return 8;
 }
+
+/**
+ * Where a reply to a request (unit, function, and for FC03/FC04 the byte count asked for, or -1)
+ * stands in `buf`: `undefined` while more bytes are needed, `null` when buf[0..1] cannot start a
+ * reply of this unit and function, else the frame's length and whether it is a stray: our unit
+ * and function but another byte count, i.e. the answer to some other request.
+ */
+export function matchReply(
+  buf: Uint8Array,
+  unit: number,
+  fc: number,
+  byteCount: number,
+): { length: number; stray: boolean } | undefined | null {
+  const len = replyLength(buf, unit, fc);
+  if (len === undefined || len === null) return len;
+  const isRead = fc === 3 || fc === 4;
+  const stray = isRead && byteCount >= 0 && buf[1] === fc && buf[2] !== byteCount;
+  return { length: len, stray };
+}

@@ -3,13 +3,16 @@
  * adapter on a bench) that serves the register map of any supported model. Its import energy
  * integrates the simulated power over the Clock's monotonic time; the power is set from outside
  * (e.g. follows the contactor of the simulated plant). Fault switches: silence, CRC-corrupted
- * replies, Modbus exception replies, slow replies, "not available" energy.
+ * replies, Modbus exception replies, slow replies, "not available" energy; and the hostile ones:
+ * each reply sent twice, each request answered with the reply to the one before (shifted), energy
+ * going backwards, absurd values.
  */
 import { SerialPort } from "serialport";
 import {
   encodeField,
   encodeNotAvailable,
   FIELD_NAMES,
+  type FieldName,
   METER_MAPS,
   type MeterMap,
   type MeterModel,
@@ -29,6 +32,14 @@ export interface MeterFaults {
   delayMs: number;
   /** Report energy as "not available" (the map's sentinel, or NaN for float meters). */
   energyNotAvailable: boolean;
+  /** Send each reply again this many ms after the first (a repeating meter or adapter). */
+  duplicateAfterMs: number | null;
+  /** Answer each request with the reply to the previous one (nothing to the first). */
+  shifted: boolean;
+  /** Added to the reported energy (negative: energy going backwards). */
+  energyOffsetWh: number;
+  /** Report these values instead of the measured ones. */
+  absurd: Partial<Record<FieldName, number>>;
 }
 
 export interface SimMeterOptions {
@@ -47,6 +58,8 @@ export interface SimMeterCounters {
   unanswered: number;
   /** Bytes skipped on input (bad CRC, noise). */
   rxDiscarded: number;
+  /** Replies sent a second time (duplicate fault). */
+  duplicates: number;
 }
 
 export interface SerialAttachOptions {
@@ -62,6 +75,10 @@ const NO_FAULTS: MeterFaults = {
   exception: null,
   delayMs: 0,
   energyNotAvailable: false,
+  duplicateAfterMs: null,
+  shifted: false,
+  energyOffsetWh: 0,
+  absurd: {},
 };
 
 export class SimMeter {
@@ -77,7 +94,15 @@ export class SimMeter {
   private port: SerialPort | null = null;
   private framer = new RequestFramer();
   private readonly timers = new Set<NodeJS.Timeout>();
-  readonly counters: SimMeterCounters = { requests: 0, replies: 0, unanswered: 0, rxDiscarded: 0 };
+  /** The reply held back by the shifted fault. */
+  private held: Buffer | null = null;
+  readonly counters: SimMeterCounters = {
+    requests: 0,
+    replies: 0,
+    unanswered: 0,
+    rxDiscarded: 0,
+    duplicates: 0,
+  };
 
   constructor(opts: SimMeterOptions) {
     this.map = METER_MAPS[opts.model];
@@ -113,6 +138,7 @@ export class SimMeter {
 
   clearFaults(): void {
     this.faults = { ...NO_FAULTS };
+    this.held = null;
   }
 
   /** The values the meter would report now. */
@@ -127,7 +153,8 @@ export class SimMeter {
   readonly registers = (fc: 3 | 4, address: number, count: number): RegisterAnswer => {
     const w = this.windows.get(fc);
     if (!w || address < w.lo || address + count > w.hi) return { ok: false, exception: 2 };
-    const v = this.values();
+    const v = { ...this.values(), ...this.faults.absurd };
+    v.energyImportWh += this.faults.energyOffsetWh;
     const regs = new Array<number>(count).fill(0);
     for (const name of FIELD_NAMES) {
       const spec = this.map.fields[name];
@@ -165,6 +192,12 @@ export class SimMeter {
       if (this.faults.corruptCrc) {
         reply = Buffer.from(reply);
         reply[reply.length - 1] = reply[reply.length - 1]! ^ 0xff;
+      }
+      if (this.faults.shifted) {
+        const prev = this.held;
+        this.held = reply;
+        if (!prev) continue;
+        reply = prev;
       }
       this.counters.replies++;
       out.push(reply);
@@ -210,15 +243,24 @@ export class SimMeter {
     const write = () => {
       if (port.isOpen && this.port === port) port.write(reply);
     };
-    if (this.faults.delayMs > 0) {
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        write();
-      }, this.faults.delayMs);
-      this.timers.add(t);
-    } else {
-      write();
+    this.later(this.faults.delayMs, write);
+    const dup = this.faults.duplicateAfterMs;
+    if (dup !== null) {
+      this.counters.duplicates++;
+      this.later(this.faults.delayMs + dup, write);
     }
+  }
+
+  private later(ms: number, f: () => void): void {
+    if (ms <= 0) {
+      f();
+      return;
+    }
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      f();
+    }, ms);
+    this.timers.add(t);
   }
 
   private accrue(): void {
