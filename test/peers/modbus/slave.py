@@ -148,11 +148,11 @@ def main() -> None:
         return response, False
 
     def ready() -> None:
-        print("ready", flush=True)
-        if args.modules_out:
+        if args.modules_out:  # written before "ready": a reader waits for that word
             files = sorted({getattr(m, "__file__", None) or "" for m in list(sys.modules.values())} - {""})
             with open(args.modules_out, "w", encoding="utf-8") as f:
                 json.dump(files, f)
+        print("ready", flush=True)
 
     async def run_new() -> None:
         from pymodbus.server import ModbusSerialServer
