@@ -363,7 +363,10 @@ export class PileCore {
     // Every output to its safe state first. The lock is only released once the contactor
     // reads open: a contactor that stays closed is a weld, and a live plug stays locked.
     this.#commandContactor(false, this.#cfg.contactorOpenMs);
-    if (this.#cfg.lockSafeState === "engaged") this.#commandLock(true, this.#cfg.lockConfirmMs);
+    // A latched weld re-engages the lock whatever its rest position and whatever the aux
+    // contact reads now (the stop step, a power cut or a technician may have moved it).
+    if (this.#cfg.lockSafeState === "engaged" || this.#faults.has("WELD"))
+      this.#commandLock(true, this.#cfg.lockConfirmMs);
     this.#log("info", "pile.boot", {
       contactorClosed: fb.contactorClosed,
       lockEngaged: fb.lockEngaged,

@@ -3,3 +3,4 @@ export { StoreError, type StoreErrorCode } from "./errors.js";
 export { APPLICATION_ID, CURRENT_VERSION, MIGRATIONS, type Migration } from "./schema.js";
 export { openStore } from "./store.js";
 export type * from "./types.js";
+export { type LatchedFaultsRead, readLatchedFaults } from "./latched.js";

@@ -49,6 +49,25 @@ test("contactor left energised by a crash opens when commanded: no fault, lock r
   assert.deepEqual(brief(done), ["state:AVAILABLE"]);
 });
 
+test("field report: a latched weld is undone by the stop step: boot re-engages a lock found at rest while WELD is latched", () => {
+  const rig = new Rig();
+  // The stop step of an older build released the lock although WELD was latched; the aux
+  // contact reads open now.
+  const fx = rig.feed({
+    type: "boot",
+    feedback: { contactorClosed: false, lockEngaged: false, vehicle: true, emergencyStop: false },
+    floor: 0n,
+    latched: ["WELD"],
+  });
+  assert.deepEqual(brief(fx).slice(0, 2), ["contactor:false", "lock:true"], "contactor open first, then the lock engaged");
+  assert.equal(rig.state(), "FAULTED");
+  rig.feed({ type: "lockFeedback", engaged: true });
+  rig.advance(rig.cfg.lockReleaseMs + rig.cfg.lockConfirmMs);
+  assert.equal(everReleased(rig), false, "never released while WELD is latched");
+  assert.deepEqual(rig.core.snapshot().faults, ["WELD"]);
+  assert.equal(rig.core.snapshot().phase, "idle");
+});
+
 test("boot with lockSafeState engaged: contactor open first, lock engaged, never released", () => {
   const rig = new Rig({ lockSafeState: "engaged" });
   const fx = rig.boot({ lockEngaged: false });
