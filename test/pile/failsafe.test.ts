@@ -486,3 +486,44 @@ test("a pile whose lock rests engaged (lockSafeState engaged) keeps it engaged a
   assert.equal(everReleased(rig, from), false);
   assert.equal(rig.state(), "AVAILABLE");
 });
+
+test("field report: inputs that go quiet: a feedback line that cannot be read opens the contactor first, FEEDBACK_UNREADABLE latched", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.startCharging();
+  assert.equal(rig.core.snapshot().phase, "charging");
+  const from = rig.log.length;
+  const fx = rig.feed({ type: "inputHealth", line: "contactorFeedback", readable: false });
+  const b = brief(fx);
+  assert.equal(b[0], "contactor:false", "contactor opens first");
+  assert.ok(b.includes("fault:FEEDBACK_UNREADABLE"), b.join(" "));
+  assert.equal(b.indexOf("lock:false"), -1, "the lock is not released on an unknown contactor");
+  assert.equal(rig.state(), "FAULTED");
+  assert.ok(rig.core.snapshot().faults.includes("FEEDBACK_UNREADABLE"), "visible in status");
+  // the contactor never confirmed open: a weld for all the pile can tell, the plug stays locked
+  rig.advance(rig.cfg.contactorOpenMs + rig.cfg.lockReleaseMs);
+  assert.equal(everReleased(rig, from), false);
+  assert.ok(rig.core.snapshot().faults.includes("WELD"));
+});
+
+test("FEEDBACK_UNREADABLE cannot be cleared while the line still cannot be read", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.feed({ type: "inputHealth", line: "lockFeedback", readable: false });
+  assert.deepEqual(rig.core.snapshot().faults, ["FEEDBACK_UNREADABLE"]);
+  const refused = rig.feed({ type: "technician", command: "clearFault" });
+  assert.deepEqual(
+    refused.map((e) => (e.type === "rejected" ? `${e.code}:${e.detail}` : e.type)),
+    ["UNSAFE:cannot read lockFeedback"],
+  );
+  rig.feed({ type: "inputHealth", line: "lockFeedback", readable: true });
+  const cleared = rig.feed({ type: "technician", command: "clearFault" });
+  const codes = cleared.flatMap((e) => (e.type === "faultCleared" ? e.codes : []));
+  assert.deepEqual(codes, ["FEEDBACK_UNREADABLE"]);
+  assert.equal(rig.state(), "AVAILABLE");
+  const bad = rig.feed({ type: "inputHealth", line: "plug", readable: false } as never);
+  assert.deepEqual(
+    bad.map((e) => (e.type === "rejected" ? e.code : e.type)),
+    ["BAD_INPUT"],
+  );
+});
