@@ -309,6 +309,9 @@ test("field report: a latched weld is undone by the stop step: with WELD latched
   assert.equal(open.lock, "1");
   await ask("kill");
   const safe = await ask("safe");
+  const v = await ask("values");
+  assert.equal(v.contactor, "0");
+  assert.equal(v.lock, "1", "the stop step did not release the lock");
   const report = JSON.parse(String(safe.report)) as {
     weld: boolean;
     latched: { readable: boolean; codes: string[] };
@@ -319,9 +322,6 @@ test("field report: a latched weld is undone by the stop step: with WELD latched
   assert.ok(report.latched.codes.includes("WELD"));
   assert.deepEqual([report.lock.position, report.lock.reason], ["engaged", "weld-latched"]);
   assert.equal(safe.exit, 1);
-  const v = await ask("values");
-  assert.equal(v.contactor, "0");
-  assert.equal(v.lock, "1", "the stop step did not release the lock");
 
   notes.length = 0;
   await ask("start");
