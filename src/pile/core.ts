@@ -1299,7 +1299,11 @@ const isId = (v: unknown): v is string => typeof v === "string" && v.length > 0 
 
 /** Why an input is malformed, or undefined when it is well-formed. */
 const LATCHABLE: ReadonlySet<unknown> = new Set<FaultCode>(FAULT_CODES);
-const INPUT_LINES: ReadonlySet<unknown> = new Set<InputLine>(["contactorFeedback", "lockFeedback", "emergencyStop"]);
+const INPUT_LINES: ReadonlySet<unknown> = new Set<InputLine>([
+  "contactorFeedback",
+  "lockFeedback",
+  "emergencyStop",
+]);
 
 export function validateInput(input: unknown): string | undefined {
   if (typeof input !== "object" || input === null) return "input is not an object";

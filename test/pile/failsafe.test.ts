@@ -59,7 +59,11 @@ test("field report: a latched weld is undone by the stop step: boot re-engages a
     floor: 0n,
     latched: ["WELD"],
   });
-  assert.deepEqual(brief(fx).slice(0, 2), ["contactor:false", "lock:true"], "contactor open first, then the lock engaged");
+  assert.deepEqual(
+    brief(fx).slice(0, 2),
+    ["contactor:false", "lock:true"],
+    "contactor open first, then the lock engaged",
+  );
   assert.equal(rig.state(), "FAULTED");
   rig.feed({ type: "lockFeedback", engaged: true });
   rig.advance(rig.cfg.lockReleaseMs + rig.cfg.lockConfirmMs);

@@ -17,7 +17,9 @@ import { errnoOf, GpioError } from "./errors.js";
 import { exportLineSync, lineDir, outputDirectionWord } from "./sysfs.js";
 
 /** The faults the store holds latched, as the stop step could read them. */
-export type LatchedFaults = { readable: true; codes: readonly string[] } | { readable: false; detail: string };
+export type LatchedFaults =
+  | { readable: true; codes: readonly string[] }
+  | { readable: false; detail: string };
 
 export interface SafeOutputsSpec {
   contactor: LineSpec;

@@ -354,7 +354,12 @@ test("a sampled line whose reads fail is reported unreadable", async () => {
 
 test("resampleMs 0 turns re-sampling off", async () => {
   tree.exportLine(534);
-  const input = await openInput(bcm(22), { name: "fb", resampleMs: 0, sysfsRoot: tree.root, gpio: factory() });
+  const input = await openInput(bcm(22), {
+    name: "fb",
+    resampleMs: 0,
+    sysfsRoot: tree.root,
+    gpio: factory(),
+  });
   const reads = made[0]!.reads;
   mock.timers.tick(5000);
   await settle();

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { afterEach, beforeEach, test } from "node:test";
-import { confirmOpen, forceSafeOutputs, lockDecision, type SafeOutputsSpec } from "../../../src/hw/gpio/safe.js";
+import {
+  confirmOpen,
+  forceSafeOutputs,
+  lockDecision,
+  type SafeOutputsSpec,
+} from "../../../src/hw/gpio/safe.js";
 import { startExportHelper } from "./fixtures/export-helper.js";
 import { type FakeTree, makeFakeTree } from "./fixtures/fake-tree.js";
 
@@ -188,7 +193,10 @@ test("an unreadable feedback through the whole window is reported unreadable, wi
   const r = forceSafeOutputs(spec, { sysfsRoot: tree.root, confirmMs: 40 });
   assert.equal(r.weld, undefined);
   assert.equal(r.lock.reason, "feedback-unreadable");
-  assert.ok(r.samples && r.samples.taken >= 2 && r.samples.failed === r.samples.taken, JSON.stringify(r.samples));
+  assert.ok(
+    r.samples && r.samples.taken >= 2 && r.samples.failed === r.samples.taken,
+    JSON.stringify(r.samples),
+  );
   assert.equal(file(LOCK, "value"), "1");
 });
 
