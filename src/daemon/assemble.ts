@@ -46,6 +46,7 @@ export async function assemble(config: Config, clock: Clock, log: Logger): Promi
         lockSafe: config.lockSafeState,
         contactorFeedback: g.contactorFeedback,
         lockFeedback: g.lockFeedback,
+        resampleMs: g.resampleMs,
         ...(g.plugPresent ? { plugPresent: g.plugPresent } : {}),
         ...(g.emergencyStop ? { emergencyStop: g.emergencyStop } : {}),
       });

@@ -40,6 +40,11 @@ export const gpioSchema = z.strictObject({
   lockFeedback: gpioLineSchema,
   plugPresent: gpioLineSchema.optional(),
   emergencyStop: gpioLineSchema.optional(),
+  /**
+   * Watched inputs are read again this often (a missed edge or a failed read shows within one
+   * period; a read that fails is a FEEDBACK_UNREADABLE fault). 0 turns it off.
+   */
+  resampleMs: z.union([z.literal(0), z.int().min(20).max(10_000)]).default(200),
 });
 
 export const STANDARD_BAUDS = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] as const;

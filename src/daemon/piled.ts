@@ -7,14 +7,16 @@
  *   piled --safe-outputs --config FILE
  *                                  drive every output to its safe state straight through sysfs
  *                                  (systemd's ExecStopPost: a closed contactor must not outlive
- *                                  the daemon) and exit
+ *                                  the daemon) and exit; a WELD latched in the store, or a
+ *                                  store that cannot be read, keeps the lock engaged
  *
  * Exit codes: 0 clean stop, 1 runtime failure (store, hardware), 2 configuration or key error
  * (nothing was touched), 70 internal error (outputs were driven safe first).
  */
 import { parseArgs } from "node:util";
 import { forceSafeOutputs } from "../hw/gpio/safe.js";
-import { type Config, loadConfig } from "./config.js";
+import { readLatchedFaults } from "../store/index.js";
+import { type Config, databasePath, loadConfig } from "./config.js";
 import { runDaemon } from "./daemon.js";
 
 const USAGE = "usage: piled --config FILE | piled --check-config FILE | piled --safe-outputs --config FILE\n";
@@ -89,6 +91,7 @@ if (v["safe-outputs"]) {
       lock: config.gpio.lock,
       lockSafe: config.lockSafeState,
       contactorFeedback: config.gpio.contactorFeedback,
+      latched: () => readLatchedFaults(databasePath(config)),
     },
     { confirmMs: config.deadlines.contactorOpenMs },
   );

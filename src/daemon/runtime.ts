@@ -20,6 +20,7 @@ import { MeterError } from "../hw/ports.js";
 import {
   FAULT_CODES,
   type FaultCode,
+  type InputLine,
   infoBytes,
   PileCore,
   type PileEffect,
@@ -184,6 +185,7 @@ export class PileRuntime {
       );
     }
     if (vehicle) this.#unsubs.push(vehicle.watch((present) => void this.feed({ type: "vehicle", present })));
+    this.#watchHealth();
     // A change between the boot reading and the watches above would be lost: read once more and
     // feed whatever moved meanwhile.
     const now = await readInputs();
@@ -200,6 +202,26 @@ export class PileRuntime {
     this.#heartbeat();
     if (this.#p.ble) await this.#startBle(this.#p.ble);
     else this.#radioUpResolve();
+  }
+
+  /** Input lines whose reads fail are faults of the core (FEEDBACK_UNREADABLE), not only a counter. */
+  #watchHealth(): void {
+    const { lines } = this.#p;
+    const watched: [InputLine, DigitalInput | undefined][] = [
+      ["contactorFeedback", lines.contactorFeedback],
+      ["lockFeedback", lines.lockFeedback],
+      ["emergencyStop", lines.emergencyStop],
+    ];
+    for (const [line, input] of watched) {
+      const off = input?.health?.((readable, detail) => {
+        if (!readable) {
+          this.#count("gpio.unreadable");
+          this.#log.error({ line, detail }, "input line cannot be read");
+        }
+        void this.feed({ type: "inputHealth", line, readable });
+      });
+      if (off) this.#unsubs.push(off);
+    }
   }
 
   /** Resolves when the radio is up (at once when BLE is disabled), or after `timeoutMs`. */

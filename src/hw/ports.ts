@@ -33,6 +33,11 @@ export interface DigitalInput {
   read(): Promise<boolean>;
   /** Called on every debounced change; watched where the kernel supports it, sampled otherwise. */
   watch(listener: (active: boolean) => void): Unsubscribe;
+  /**
+   * Where reads of the line can fail: called when they start failing (readable false; `read()`
+   * then gives the last level seen, which may be wrong) and when they succeed again.
+   */
+  health?(listener: (readable: boolean, detail: string) => void): Unsubscribe;
   close(): Promise<void>;
 }
 

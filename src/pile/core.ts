@@ -34,6 +34,7 @@ import { TimeFloor } from "./time-floor.js";
 import {
   FAULT_CODES,
   type FaultCode,
+  type InputLine,
   type LogLevel,
   type MeterSample,
   type Phase,
@@ -134,6 +135,8 @@ export class PileCore {
   #estop = false;
   #meter: MeterSample | undefined;
   readonly #faults = new Set<FaultCode>();
+  /** Input lines whose last read failed. */
+  readonly #unreadable = new Set<InputLine>();
   #unavailable = false;
   #session: Session | undefined;
   #relay: RelayTest | undefined;
@@ -276,6 +279,9 @@ export class PileCore {
       case "emergencyStop":
         this.#emergencyStop(input.active);
         return;
+      case "inputHealth":
+        this.#inputHealth(input.line, input.readable);
+        return;
       case "meterReading":
         this.#meterReading(input.reading);
         return;
@@ -363,7 +369,10 @@ export class PileCore {
     // Every output to its safe state first. The lock is only released once the contactor
     // reads open: a contactor that stays closed is a weld, and a live plug stays locked.
     this.#commandContactor(false, this.#cfg.contactorOpenMs);
-    if (this.#cfg.lockSafeState === "engaged") this.#commandLock(true, this.#cfg.lockConfirmMs);
+    // A latched weld re-engages the lock whatever its rest position and whatever the aux
+    // contact reads now (the stop step, a power cut or a technician may have moved it).
+    if (this.#cfg.lockSafeState === "engaged" || this.#faults.has("WELD"))
+      this.#commandLock(true, this.#cfg.lockConfirmMs);
     this.#log("info", "pile.boot", {
       contactorClosed: fb.contactorClosed,
       lockEngaged: fb.lockEngaged,
@@ -532,6 +541,16 @@ export class PileCore {
     this.#estop = active;
     if (active) this.#fault("EMERGENCY_STOP", "emergency stop active");
     else if (was) this.#log("info", "estop.released", {});
+  }
+
+  /** A line that cannot be read is a fault: its level, kept from before, may be wrong. */
+  #inputHealth(line: InputLine, readable: boolean): void {
+    if (readable) {
+      if (this.#unreadable.delete(line)) this.#log("info", "input.readable", { line });
+      return;
+    }
+    this.#unreadable.add(line);
+    this.#fault("FEEDBACK_UNREADABLE", `${line} cannot be read`);
   }
 
   #meterReading(r: MeterSample): void {
@@ -1193,6 +1212,10 @@ export class PileCore {
       this.#reject("technician", "UNSAFE", "emergency stop active");
       return;
     }
+    if (this.#unreadable.size > 0) {
+      this.#reject("technician", "UNSAFE", `cannot read ${[...this.#unreadable].join(",")}`);
+      return;
+    }
     const codes = [...this.#faults];
     this.#faults.clear();
     this.#out.push({ type: "faultCleared", codes });
@@ -1258,6 +1281,7 @@ const INPUT_TYPES = new Set<string>([
   "lockFeedback",
   "vehicle",
   "emergencyStop",
+  "inputHealth",
   "meterReading",
   "meterError",
   "codeRecorded",
@@ -1275,6 +1299,11 @@ const isId = (v: unknown): v is string => typeof v === "string" && v.length > 0 
 
 /** Why an input is malformed, or undefined when it is well-formed. */
 const LATCHABLE: ReadonlySet<unknown> = new Set<FaultCode>(FAULT_CODES);
+const INPUT_LINES: ReadonlySet<unknown> = new Set<InputLine>([
+  "contactorFeedback",
+  "lockFeedback",
+  "emergencyStop",
+]);
 
 export function validateInput(input: unknown): string | undefined {
   if (typeof input !== "object" || input === null) return "input is not an object";
@@ -1319,6 +1348,9 @@ export function validateInput(input: unknown): string | undefined {
         : "present must be boolean or undefined";
     case "emergencyStop":
       return isBool(i.active) ? undefined : "active must be a boolean";
+    case "inputHealth":
+      if (!INPUT_LINES.has(i.line)) return "line must name an input line";
+      return isBool(i.readable) ? undefined : "readable must be a boolean";
     case "meterReading": {
       const r = i.reading as Record<string, unknown> | undefined;
       if (typeof r !== "object" || r === null) return "reading missing";

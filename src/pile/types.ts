@@ -30,6 +30,8 @@ export type FaultCode =
   /** Lock did not read released within lockReleaseMs. */
   | "LOCK_RELEASE_TIMEOUT"
   | "EMERGENCY_STOP"
+  /** A feedback or emergency-stop line cannot be read: its level is unknown. */
+  | "FEEDBACK_UNREADABLE"
   /** The core itself failed (a bug); it failed safe. */
   | "INTERNAL";
 
@@ -42,8 +44,12 @@ export const FAULT_CODES: readonly FaultCode[] = [
   "LOCK_LOST",
   "LOCK_RELEASE_TIMEOUT",
   "EMERGENCY_STOP",
+  "FEEDBACK_UNREADABLE",
   "INTERNAL",
 ];
+
+/** The plant's input lines whose reads can fail (inputHealth). */
+export type InputLine = "contactorFeedback" | "lockFeedback" | "emergencyStop";
 
 /** Everything the daemon knows of the plant at boot, read after nothing else was done. */
 export interface BootFeedback {
@@ -102,6 +108,8 @@ export type PileInput = At &
     | { type: "lockFeedback"; engaged: boolean }
     | { type: "vehicle"; present: boolean | undefined }
     | { type: "emergencyStop"; active: boolean }
+    /** A line's reads failed (readable false) or succeed again (true). */
+    | { type: "inputHealth"; line: InputLine; readable: boolean }
     | { type: "meterReading"; reading: MeterSample }
     | { type: "meterError"; code: string }
     /** Acknowledges a recordCode effect: ok = durably written. */

@@ -1,5 +1,6 @@
 /** The durable store: see store.ts. */
 export { StoreError, type StoreErrorCode } from "./errors.js";
+export { type LatchedFaultsRead, readLatchedFaults } from "./latched.js";
 export { APPLICATION_ID, CURRENT_VERSION, MIGRATIONS, type Migration } from "./schema.js";
 export { openStore } from "./store.js";
 export type * from "./types.js";

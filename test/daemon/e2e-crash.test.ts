@@ -296,3 +296,44 @@ test("SIGKILL with a welded contactor: ExecStopPost finds the weld and keeps the
   );
   await ask("plant unweld");
 });
+
+test("field report: a latched weld is undone by the stop step: with WELD latched and the aux contact reading open, ExecStopPost keeps the lock engaged and the restarted daemon holds it", async () => {
+  // Left by the test before: WELD latched in the store, the daemon running, the plant unwelded.
+  const before = await requestControl(socket(), "status", [], 5000);
+  assert.ok(before.ok && before.value.ok);
+  assert.ok((before.value.result as { faults: string[] }).faults.includes("WELD"), "WELD is latched");
+  const open = await waitFor("the aux contact reading open", async () => {
+    const v = await ask("values");
+    return v.contactorFeedback === "0" ? v : undefined;
+  });
+  assert.equal(open.lock, "1");
+  await ask("kill");
+  const safe = await ask("safe");
+  const v = await ask("values");
+  assert.equal(v.contactor, "0");
+  assert.equal(v.lock, "1", "the stop step did not release the lock");
+  const report = JSON.parse(String(safe.report)) as {
+    weld: boolean;
+    latched: { readable: boolean; codes: string[] };
+    lock: { position: string; reason: string };
+  };
+  assert.equal(report.weld, false, "the contactor reads open now");
+  assert.deepEqual(report.latched.readable, true, JSON.stringify(report.latched));
+  assert.ok(report.latched.codes.includes("WELD"));
+  assert.deepEqual([report.lock.position, report.lock.reason], ["engaged", "weld-latched"]);
+  assert.equal(safe.exit, 1);
+
+  notes.length = 0;
+  await ask("start");
+  await waitFor("READY=1 after restart", () =>
+    notes.some((n) => n.split("\n").includes("READY=1")) ? true : undefined,
+  );
+  const status = await waitFor("FAULTED", async () => {
+    const r = await requestControl(socket(), "status", [], 5000);
+    const st = r.ok && r.value.ok ? (r.value.result as { state: string; faults: string[] }) : undefined;
+    return st?.state === "FAULTED" ? st : undefined;
+  });
+  assert.ok(status.faults.includes("WELD"));
+  const held = await ask("values");
+  assert.equal(held.lock, "1", "the restarted daemon keeps the lock engaged");
+});

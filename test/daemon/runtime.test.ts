@@ -22,6 +22,7 @@ import {
   type BleConnection,
   type BleHandlers,
   type BlePeripheral,
+  type DigitalInput,
   type DigitalOutput,
   type Meter,
   MeterError,
@@ -114,7 +115,10 @@ const journaled = (out: DigitalOutput, name: string, journal: string[]): Digital
   close: () => out.close(),
 });
 
-async function rig(over: (c: Config) => void = () => {}): Promise<Rig> {
+async function rig(
+  over: (c: Config) => void = () => {},
+  wrap: { contactorFeedback?: (i: DigitalInput) => DigitalInput } = {},
+): Promise<Rig> {
   const dir = mkdtempSync(join(tmpdir(), "piled-runtime-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, "keys"), { mode: 0o700 });
@@ -174,7 +178,7 @@ async function rig(over: (c: Config) => void = () => {}): Promise<Rig> {
     lines: {
       contactor: journaled(pl.contactor, "contactor", journal),
       lock: journaled(pl.lock, "lock", journal),
-      contactorFeedback: pl.contactorFeedback,
+      contactorFeedback: wrap.contactorFeedback?.(pl.contactorFeedback) ?? pl.contactorFeedback,
       lockFeedback: pl.lockFeedback,
       emergencyStop: pl.emergencyStop,
     },
@@ -262,4 +266,34 @@ test("meter silent while charging: the session stops, the contactor opening firs
   assert.equal(j[0], "contactor:false", j.join(" "));
   assert.ok(j.includes("sessions.finish:METER_LOST"), j.join(" "));
   assert.ok(j.indexOf("lock:false") > j.indexOf("contactor:false"), "the lock releases after the contactor");
+});
+
+test("field report: inputs that go quiet: a contactor feedback that cannot be read opens the contactor first and shows FEEDBACK_UNREADABLE", async () => {
+  const health = new Set<(readable: boolean, detail: string) => void>();
+  const r = await rig(undefined, {
+    contactorFeedback: (i) => ({
+      name: i.name,
+      read: () => i.read(),
+      watch: (l) => i.watch(l),
+      close: () => i.close(),
+      health: (l) => {
+        health.add(l);
+        return () => health.delete(l);
+      },
+    }),
+  });
+  assert.equal(health.size, 1, "the runtime listens to the line's health");
+  await charge(r);
+  const from = r.journal.length;
+  for (const l of health) l(false, "cannot read input contactor-feedback: EIO");
+  await waitFor("the fault record", () => r.journal.includes("faults.raise:FEEDBACK_UNREADABLE"));
+  const j = r.journal.slice(from);
+  assert.equal(j[0], "contactor:false", j.join(" "));
+  assert.equal(r.runtime.snapshot().state, "FAULTED");
+  assert.ok(r.runtime.snapshot().faults.includes("FEEDBACK_UNREADABLE"));
+  assert.equal(r.runtime.counters["gpio.unreadable"], 1);
+  for (const l of health) l(true, "reads again");
+  await waitFor("the session to end", () => r.runtime.snapshot().session === undefined);
+  const cleared = await r.runtime.technician({ command: "clearFault" });
+  assert.deepEqual(cleared, { ok: true });
 });

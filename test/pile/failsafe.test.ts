@@ -49,6 +49,29 @@ test("contactor left energised by a crash opens when commanded: no fault, lock r
   assert.deepEqual(brief(done), ["state:AVAILABLE"]);
 });
 
+test("field report: a latched weld is undone by the stop step: boot re-engages a lock found at rest while WELD is latched", () => {
+  const rig = new Rig();
+  // The stop step of an older build released the lock although WELD was latched; the aux
+  // contact reads open now.
+  const fx = rig.feed({
+    type: "boot",
+    feedback: { contactorClosed: false, lockEngaged: false, vehicle: true, emergencyStop: false },
+    floor: 0n,
+    latched: ["WELD"],
+  });
+  assert.deepEqual(
+    brief(fx).slice(0, 2),
+    ["contactor:false", "lock:true"],
+    "contactor open first, then the lock engaged",
+  );
+  assert.equal(rig.state(), "FAULTED");
+  rig.feed({ type: "lockFeedback", engaged: true });
+  rig.advance(rig.cfg.lockReleaseMs + rig.cfg.lockConfirmMs);
+  assert.equal(everReleased(rig), false, "never released while WELD is latched");
+  assert.deepEqual(rig.core.snapshot().faults, ["WELD"]);
+  assert.equal(rig.core.snapshot().phase, "idle");
+});
+
 test("boot with lockSafeState engaged: contactor open first, lock engaged, never released", () => {
   const rig = new Rig({ lockSafeState: "engaged" });
   const fx = rig.boot({ lockEngaged: false });
@@ -466,4 +489,45 @@ test("a pile whose lock rests engaged (lockSafeState engaged) keeps it engaged a
   assert.ok(cleared.some((e) => e.type === "faultCleared"));
   assert.equal(everReleased(rig, from), false);
   assert.equal(rig.state(), "AVAILABLE");
+});
+
+test("field report: inputs that go quiet: a feedback line that cannot be read opens the contactor first, FEEDBACK_UNREADABLE latched", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.startCharging();
+  assert.equal(rig.core.snapshot().phase, "charging");
+  const from = rig.log.length;
+  const fx = rig.feed({ type: "inputHealth", line: "contactorFeedback", readable: false });
+  const b = brief(fx);
+  assert.equal(b[0], "contactor:false", "contactor opens first");
+  assert.ok(b.includes("fault:FEEDBACK_UNREADABLE"), b.join(" "));
+  assert.equal(b.indexOf("lock:false"), -1, "the lock is not released on an unknown contactor");
+  assert.equal(rig.state(), "FAULTED");
+  assert.ok(rig.core.snapshot().faults.includes("FEEDBACK_UNREADABLE"), "visible in status");
+  // the contactor never confirmed open: a weld for all the pile can tell, the plug stays locked
+  rig.advance(rig.cfg.contactorOpenMs + rig.cfg.lockReleaseMs);
+  assert.equal(everReleased(rig, from), false);
+  assert.ok(rig.core.snapshot().faults.includes("WELD"));
+});
+
+test("FEEDBACK_UNREADABLE cannot be cleared while the line still cannot be read", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.feed({ type: "inputHealth", line: "lockFeedback", readable: false });
+  assert.deepEqual(rig.core.snapshot().faults, ["FEEDBACK_UNREADABLE"]);
+  const refused = rig.feed({ type: "technician", command: "clearFault" });
+  assert.deepEqual(
+    refused.map((e) => (e.type === "rejected" ? `${e.code}:${e.detail}` : e.type)),
+    ["UNSAFE:cannot read lockFeedback"],
+  );
+  rig.feed({ type: "inputHealth", line: "lockFeedback", readable: true });
+  const cleared = rig.feed({ type: "technician", command: "clearFault" });
+  const codes = cleared.flatMap((e) => (e.type === "faultCleared" ? e.codes : []));
+  assert.deepEqual(codes, ["FEEDBACK_UNREADABLE"]);
+  assert.equal(rig.state(), "AVAILABLE");
+  const bad = rig.feed({ type: "inputHealth", line: "plug", readable: false } as never);
+  assert.deepEqual(
+    bad.map((e) => (e.type === "rejected" ? e.code : e.type)),
+    ["BAD_INPUT"],
+  );
 });

@@ -5,6 +5,10 @@
  *
  * The export is done here, asynchronously, before onoff sees the line: onoff would otherwise
  * busy-wait (blocking the event loop) for udev to set the files' permissions.
+ *
+ * A watched input is also re-sampled (resampleMs): an edge the kernel or onoff missed is then
+ * seen within one period, and a line whose reads fail is reported through health() (the last
+ * level is kept for read(), but whoever listens knows it may be wrong).
  */
 import { closeSync, existsSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -189,13 +193,22 @@ export interface InputOptions extends LineOpenOptions {
   edge?: Edge;
   /** Sampling period where the line cannot be watched. Default 10 ms. */
   sampleMs?: number;
+  /**
+   * Re-sampling period of a watched line (a missed edge or a failed read is otherwise never
+   * noticed): the level read is fed like an edge, so only a change is reported. Default 200 ms;
+   * 0 turns it off.
+   */
+  resampleMs?: number;
 }
 
 export class OnoffInput implements DigitalInput {
   /** Read errors met while sampling or watching (the last level is kept). */
   readErrors = 0;
+  /** false from a failed read until the next read that succeeds. */
+  readable = true;
   private closed = false;
   private sampleTimer: unknown;
+  private readonly healthListeners = new Set<(readable: boolean, detail: string) => void>();
 
   private constructor(
     readonly name: string,
@@ -207,6 +220,27 @@ export class OnoffInput implements DigitalInput {
     private readonly sampleMs: number,
     private readonly root: string,
   ) {}
+
+  /** One read of the line, by sampling or an edge: success feeds the level, failure is reported. */
+  private observed(value: Bit | undefined, err?: unknown): void {
+    if (this.closed) return;
+    if (value === undefined) {
+      this.readErrors += 1;
+      if (!this.readable) return;
+      this.readable = false;
+      this.report(false, `cannot read input ${this.name}: ${errnoOf(err) ?? String(err)}`);
+      return;
+    }
+    if (!this.readable) {
+      this.readable = true;
+      this.report(true, `input ${this.name} reads again`);
+    }
+    this.debouncer.feed(value === 1);
+  }
+
+  private report(readable: boolean, detail: string): void {
+    for (const l of [...this.healthListeners]) l(readable, detail);
+  }
 
   static async open(spec: LineSpec, opts: InputOptions): Promise<OnoffInput> {
     const { line, factory, root } = await prepare(spec, opts);
@@ -235,11 +269,12 @@ export class OnoffInput implements DigitalInput {
         // Needs EPOLLPRI on the value file; a file that is not a real sysfs attribute refuses
         // it (EPERM) and so do chips without interrupts.
         gpio.watch((err, value) => {
-          if (err) {
-            if (input) input.readErrors += 1;
+          if (!input) {
+            if (!err) debouncer.feed(value === 1);
             return;
           }
-          debouncer.feed(value === 1);
+          if (err) input.observed(undefined, err);
+          else input.observed(value);
         });
         mode = "watched";
       } catch {
@@ -250,8 +285,9 @@ export class OnoffInput implements DigitalInput {
         }
       }
     }
-    input = new OnoffInput(opts.name, line, gpio, debouncer, timers, mode, opts.sampleMs ?? 10, root);
-    if (mode === "sampled") input.scheduleSample();
+    const period = mode === "sampled" ? (opts.sampleMs ?? 10) : (opts.resampleMs ?? 200);
+    input = new OnoffInput(opts.name, line, gpio, debouncer, timers, mode, period, root);
+    if (period > 0) input.scheduleSample();
     return input;
   }
 
@@ -263,11 +299,20 @@ export class OnoffInput implements DigitalInput {
     return this.debouncer.onChange(listener);
   }
 
+  health(listener: (readable: boolean, detail: string) => void): Unsubscribe {
+    this.healthListeners.add(listener);
+    if (!this.readable) listener(false, `input ${this.name} cannot be read`);
+    return () => {
+      this.healthListeners.delete(listener);
+    };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.sampleTimer !== undefined) this.timers.clearTimeout(this.sampleTimer);
     this.debouncer.dispose();
+    this.healthListeners.clear();
     try {
       this.gpio.unexport();
     } catch {
@@ -285,11 +330,11 @@ export class OnoffInput implements DigitalInput {
       this.sampleTimer = undefined;
       this.gpio.read().then(
         (value) => {
-          if (!this.closed) this.debouncer.feed(value === 1);
+          this.observed(value);
           this.scheduleSample();
         },
-        () => {
-          this.readErrors += 1;
+        (err: unknown) => {
+          this.observed(undefined, err);
           this.scheduleSample();
         },
       );

@@ -23,6 +23,8 @@ export interface PileLinesConfig {
   debounceMs?: number;
   /** Sampling period where inputs cannot be watched, ms. Default 10. */
   sampleMs?: number;
+  /** Re-sampling period of watched inputs, ms (0: off). Default 200. */
+  resampleMs?: number;
 }
 
 export interface PileLines {
@@ -49,7 +51,12 @@ export async function linesFromConfig(cfg: PileLinesConfig, opts: LineOpenOption
     opened.push(x);
     return x;
   };
-  const inputOpts = { ...opts, debounceMs: cfg.debounceMs ?? 20, sampleMs: cfg.sampleMs ?? 10 };
+  const inputOpts = {
+    ...opts,
+    debounceMs: cfg.debounceMs ?? 20,
+    sampleMs: cfg.sampleMs ?? 10,
+    resampleMs: cfg.resampleMs ?? 200,
+  };
   const closeAll = async (): Promise<void> => {
     for (const x of opened.splice(0).reverse()) await x.close().catch(() => undefined);
   };

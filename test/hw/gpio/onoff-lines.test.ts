@@ -20,11 +20,15 @@ class FakeGpio implements OnoffGpio {
   listeners: ((err: Error | null | undefined, value: Bit) => void)[] = [];
   unwatched = 0;
   failWrite = false;
+  failRead = false;
+  reads = 0;
   constructor(
     readonly args: { n: number; direction: string; edge: Edge; activeLow: boolean },
     private readonly opts: { watchable: boolean; reportActiveLow?: boolean; dir: string },
   ) {}
   async read(): Promise<Bit> {
+    this.reads += 1;
+    if (this.failRead) throw Object.assign(new Error("EIO"), { code: "EIO" });
     return this.value;
   }
   async write(v: Bit): Promise<void> {
@@ -246,4 +250,119 @@ test("an input whose first read fails is IO and is unexported again", async () =
     (e: unknown) => e instanceof GpioError && e.code === "IO" && e.detail?.errno === "EIO",
   );
   assert.equal(existsSync(dir), false);
+});
+
+test("field report: inputs that go quiet: a watched line is re-sampled, so a missed edge is seen", async () => {
+  tree.exportLine(534);
+  const input = await openInput(bcm(22), {
+    name: "fb",
+    debounceMs: 0,
+    resampleMs: 100,
+    sysfsRoot: tree.root,
+    gpio: factory(),
+  });
+  assert.equal(input.mode, "watched");
+  const seen: boolean[] = [];
+  input.watch((v) => seen.push(v));
+  made[0]!.value = 1; // the line moved, no interrupt came
+  mock.timers.tick(99);
+  await settle();
+  assert.deepEqual(seen, []);
+  mock.timers.tick(1);
+  await settle();
+  assert.deepEqual(seen, [true], "seen at the next re-sample");
+  mock.timers.tick(100);
+  await settle();
+  assert.deepEqual(seen, [true], "an unchanged level is not reported again");
+  made[0]!.edge(0);
+  assert.deepEqual(seen, [true, false], "edges still report at once");
+  await input.close();
+  const reads = made[0]!.reads;
+  mock.timers.tick(1000);
+  await settle();
+  assert.equal(made[0]!.reads, reads, "no re-sampling after close");
+});
+
+test("field report: inputs that go quiet: a watched line whose reads fail is reported unreadable, then readable again", async () => {
+  tree.exportLine(534);
+  const input = await openInput(bcm(22), {
+    name: "fb",
+    debounceMs: 0,
+    resampleMs: 100,
+    sysfsRoot: tree.root,
+    gpio: factory(),
+  });
+  const health: [boolean, string][] = [];
+  input.health((readable, detail) => health.push([readable, detail]));
+  made[0]!.failRead = true;
+  mock.timers.tick(100);
+  await settle();
+  mock.timers.tick(100);
+  await settle();
+  assert.equal(input.readErrors, 2);
+  assert.equal(input.readable, false);
+  assert.deepEqual(
+    health.map(([r]) => r),
+    [false],
+    "reported once, when the reads start failing",
+  );
+  assert.match(health[0]![1], /fb.*EIO/);
+  const late: boolean[] = [];
+  input.health((r) => late.push(r));
+  assert.deepEqual(late, [false], "a listener that comes later learns it at once");
+  made[0]!.failRead = false;
+  made[0]!.value = 1;
+  const seen: boolean[] = [];
+  input.watch((v) => seen.push(v));
+  mock.timers.tick(100);
+  await settle();
+  assert.deepEqual(
+    health.map(([r]) => r),
+    [false, true],
+  );
+  assert.deepEqual(seen, [true], "the level read once the line answers again");
+  // an error handed to the watcher counts the same
+  for (const l of made[0]!.listeners) l(Object.assign(new Error("EIO"), { code: "EIO" }), 0);
+  assert.deepEqual(
+    health.map(([r]) => r),
+    [false, true, false],
+  );
+  await input.close();
+});
+
+test("a sampled line whose reads fail is reported unreadable", async () => {
+  tree.exportLine(534);
+  const input = await openInput(bcm(22), {
+    name: "fb",
+    sampleMs: 10,
+    sysfsRoot: tree.root,
+    gpio: factory({ watchable: false }),
+  });
+  assert.equal(input.mode, "sampled");
+  const health: boolean[] = [];
+  input.health((r) => health.push(r));
+  made[0]!.failRead = true;
+  mock.timers.tick(10);
+  await settle();
+  assert.deepEqual(health, [false]);
+  made[0]!.failRead = false;
+  mock.timers.tick(10);
+  await settle();
+  assert.deepEqual(health, [false, true]);
+  await input.close();
+});
+
+test("resampleMs 0 turns re-sampling off", async () => {
+  tree.exportLine(534);
+  const input = await openInput(bcm(22), {
+    name: "fb",
+    resampleMs: 0,
+    sysfsRoot: tree.root,
+    gpio: factory(),
+  });
+  const reads = made[0]!.reads;
+  mock.timers.tick(5000);
+  await settle();
+  assert.equal(made[0]!.reads, reads);
+  await input.close();
 });

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { afterEach, beforeEach, test } from "node:test";
-import { forceSafeOutputs, type SafeOutputsSpec } from "../../../src/hw/gpio/safe.js";
+import {
+  confirmOpen,
+  forceSafeOutputs,
+  lockDecision,
+  type SafeOutputsSpec,
+} from "../../../src/hw/gpio/safe.js";
 import { startExportHelper } from "./fixtures/export-helper.js";
 import { type FakeTree, makeFakeTree } from "./fixtures/fake-tree.js";
 
@@ -148,4 +153,95 @@ test("an export nobody answers is EXPORT, and the lock stays engaged", () => {
   );
   assert.equal(r.lock.position, "engaged");
   assert.equal(r.ok, false);
+});
+
+test("field report: --safe-outputs reports a weld on one failed read: sampling goes on to the end of the window", () => {
+  // The aux contact reads closed 10 ms into the window, then its reads fail to the end.
+  let now = 0;
+  const script = [true];
+  const seen: number[] = [];
+  const r = confirmOpen(
+    () => {
+      seen.push(now);
+      return script.shift();
+    },
+    { untilMs: 500, now: () => now, pause: (ms) => (now += ms) },
+  );
+  assert.equal(r.closed, undefined, "the last sample failed: unknown, not welded");
+  assert.equal(seen.at(-1), 500, "sampled to the end of the window");
+  assert.deepEqual([r.taken, r.failed], [51, 50]);
+  assert.deepEqual(lockDecision({ contactorOpened: true, feedback: true, weld: r.closed }, "released"), {
+    position: "engaged",
+    reason: "feedback-unreadable",
+  });
+});
+
+test("a failed read inside the window, then the contactor reads open: no weld, the lock goes to rest", () => {
+  let now = 0;
+  const script: (boolean | undefined)[] = [true, undefined, true, false];
+  const r = confirmOpen(() => script.shift(), { untilMs: 500, now: () => now, pause: (ms) => (now += ms) });
+  assert.deepEqual(r, { closed: false, taken: 4, failed: 1 });
+  // and a contact that reads closed to the end is a weld
+  now = 0;
+  const w = confirmOpen(() => true, { untilMs: 100, now: () => now, pause: (ms) => (now += ms) });
+  assert.equal(w.closed, true);
+});
+
+test("an unreadable feedback through the whole window is reported unreadable, with its samples", () => {
+  leftCharging(false);
+  writeFileSync(`${tree.root}/gpio${FEEDBACK}/value`, "garbage\n");
+  const r = forceSafeOutputs(spec, { sysfsRoot: tree.root, confirmMs: 40 });
+  assert.equal(r.weld, undefined);
+  assert.equal(r.lock.reason, "feedback-unreadable");
+  assert.ok(
+    r.samples && r.samples.taken >= 2 && r.samples.failed === r.samples.taken,
+    JSON.stringify(r.samples),
+  );
+  assert.equal(file(LOCK, "value"), "1");
+});
+
+test("field report: a latched weld is undone by the stop step: WELD latched keeps the lock engaged though the aux contact reads open", () => {
+  leftCharging(false);
+  const order: string[] = [];
+  const r = forceSafeOutputs(
+    {
+      ...spec,
+      latched: () => {
+        order.push(`store read, contactor ${file(CONTACTOR, "value")}`);
+        return { readable: true, codes: ["LOCK_LOST", "WELD"] };
+      },
+    },
+    { sysfsRoot: tree.root },
+  );
+  assert.deepEqual(order, ["store read, contactor 0"], "the contactor is opened before the store is read");
+  assert.equal(r.weld, false);
+  assert.deepEqual([r.lock.position, r.lock.reason], ["engaged", "weld-latched"]);
+  assert.equal(file(LOCK, "value"), "1", "the lock stays engaged");
+  assert.equal(r.ok, false);
+});
+
+test("a store that cannot be read keeps the lock engaged; other latched faults leave it to its rest position", () => {
+  leftCharging(false);
+  const r = forceSafeOutputs(
+    { ...spec, latched: () => ({ readable: false, detail: "IO: open" }) },
+    { sysfsRoot: tree.root },
+  );
+  assert.deepEqual([r.lock.position, r.lock.reason], ["engaged", "store-unreadable"]);
+  assert.equal(file(LOCK, "value"), "1");
+  const thrown = forceSafeOutputs(
+    {
+      ...spec,
+      latched: () => {
+        throw new Error("boom");
+      },
+    },
+    { sysfsRoot: tree.root },
+  );
+  assert.deepEqual([thrown.lock.position, thrown.lock.reason], ["engaged", "store-unreadable"]);
+  const other = forceSafeOutputs(
+    { ...spec, latched: () => ({ readable: true, codes: ["LOCK_LOST"] }) },
+    { sysfsRoot: tree.root },
+  );
+  assert.deepEqual([other.lock.position, other.lock.reason, other.ok], ["released", "configured", true]);
+  assert.equal(file(LOCK, "value"), "0");
 });
