@@ -7,7 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { repoRoot } from "../daemon/fake-pile-control.js";
@@ -116,8 +117,55 @@ test("udevadm verify, where the installed udev has it", async (t) => {
     return;
   }
   const root = await repoRoot(import.meta.url);
-  const r = spawnSync("udevadm", ["verify", join(root, "udev/99-piled.rules")], { encoding: "utf8" });
+  // Group names are not resolved here: this machine need not have the gpio group that
+  // systemd/piled.sysusers makes on the pile (checked by the next test, with systemd-sysusers).
+  const r = spawnSync("udevadm", ["verify", "--resolve-names=never", join(root, "udev/99-piled.rules")], {
+    encoding: "utf8",
+  });
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+});
+
+test("field report: udevadm verify on Debian 13 finds no gpio group: every group the rules and the unit name is made by systemd/piled.sysusers", async () => {
+  const root = await repoRoot(import.meta.url);
+  const rules = [...(await rulesText()).matchAll(/GROUP="([^"]+)"/g)].map((m) => m[1]!);
+  const unit = readFileSync(join(root, "systemd/piled.service"), "utf8");
+  const supplementary = (/^SupplementaryGroups=(.*)$/m.exec(unit)?.[1] ?? "").split(/\s+/).filter(Boolean);
+  const named = new Set([...rules, ...supplementary]);
+  assert.ok(named.has("gpio"), "the rules give the GPIO files to group gpio");
+  const made = mkdtempSync(join(tmpdir(), "piled-sysusers-"));
+  try {
+    mkdirSync(join(made, "etc"));
+    const r = spawnSync("systemd-sysusers", [`--root=${made}`, join(root, "systemd/piled.sysusers")], {
+      encoding: "utf8",
+    });
+    assert.equal(
+      r.error,
+      undefined,
+      "systemd-sysusers is missing: apt-get install systemd (scripts/system-deps.txt)",
+    );
+    assert.equal(r.status, 0, `systemd-sysusers refused systemd/piled.sysusers: ${r.stderr}`);
+    const groups = new Map(
+      readFileSync(join(made, "etc/group"), "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split(":"))
+        .map((f) => [f[0]!, (f[3] ?? "").split(",").filter(Boolean)] as const),
+    );
+    for (const g of named) {
+      assert.ok(
+        groups.has(g),
+        `group ${g} (named by the rules or the unit) is not made by systemd/piled.sysusers`,
+      );
+      if (supplementary.includes(g))
+        assert.ok(groups.get(g)!.includes("piled"), `piled is not a member of ${g}`);
+    }
+    assert.match(
+      readFileSync(join(made, "etc/passwd"), "utf8"),
+      /^piled:x:\d+:\d+:[^:]*:\/nonexistent:\/usr\/sbin\/nologin$/m,
+    );
+  } finally {
+    rmSync(made, { recursive: true, force: true });
+  }
 });
 
 test("the rules parse under the strict grammar", async () => {
