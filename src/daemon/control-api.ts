@@ -48,6 +48,12 @@ export interface SessionView {
   meterStopWh: number | null;
   /** Energy delivered, Wh. */
   energyWh: number;
+  /**
+   * Where energyWh comes from: "meter" (the meter's register; an interrupted session closed from
+   * the register read at the next boot), "unknown" (the meter could not be read: the last
+   * progress, a lower bound), null while active or for older records.
+   */
+  energySource: "meter" | "unknown" | null;
   reason: string | null;
 }
 
@@ -223,7 +229,7 @@ const SPECS = {
         .map(
           (s) =>
             `${s.id.slice(0, 8)} ${ts(s.startedAt)} → ${ts(s.endedAt)} ${s.carrier} ${s.deviceId} code ${s.codeId.slice(0, 8)} ` +
-            `${s.energyWh} Wh ${s.status}${s.reason ? ` ${s.reason}` : ""}`,
+            `${s.energyWh} Wh${s.energySource === "unknown" ? " (energy unknown)" : s.energySource === "meter" ? " (meter)" : ""} ${s.status}${s.reason ? ` ${s.reason}` : ""}`,
         )
         .join("\n");
     },

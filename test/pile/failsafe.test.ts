@@ -70,7 +70,7 @@ test("boot closes the session the store found open as INTERRUPTED, after the out
       energyStartWh: 100,
     },
   });
-  assert.deepEqual(brief(fx).slice(0, 3), ["contactor:false", "lock:false", "sessionEnded:INTERRUPTED"]);
+  assert.deepEqual(brief(fx).slice(0, 3), ["contactor:false", "sessionEnded:INTERRUPTED", "lock:false"]);
   const rec = ended(fx);
   assert.ok(rec && rec.type === "sessionEnded");
   assert.equal(toHex(rec.record.sessionId), "01".repeat(16));
@@ -144,7 +144,7 @@ test("contactor does not close in time: opened, session ended FAULT, lock releas
   car.hello();
   rig.ackRecord(car.present());
   const closing = rig.feed({ type: "lockFeedback", engaged: true });
-  assert.deepEqual(brief(closing).slice(0, 1), ["contactor:true"]);
+  assert.deepEqual(brief(closing).slice(0, 2), ["sessionUpdate", "contactor:true"]);
   assert.deepEqual(
     brief(rig.advance(rig.cfg.contactorCloseMs - 1)).filter((s) => s.startsWith("fault")),
     [],
@@ -239,7 +239,11 @@ test("stale meter readings (old takenAt) neither keep a session alive nor let th
   const fx = rig.feed({ type: "lockFeedback", engaged: true });
   assert.equal(closes(fx), 0);
   const fresh = rig.meter();
-  assert.equal(brief(fresh)[0], "contactor:true", "the contactor closes once a fresh reading arrives");
+  assert.deepEqual(
+    brief(fresh).slice(0, 2),
+    ["sessionUpdate", "contactor:true"],
+    "the contactor closes once a fresh reading arrives",
+  );
 });
 
 test("lock confirmed but the meter never becomes fresh: the session ends without closing", () => {
@@ -285,7 +289,7 @@ test("plug removed while charging: contactor opens first, session PLUG_REMOVED, 
     "state:FINISHING",
   ]);
   const open = rig.feed({ type: "contactorFeedback", closed: false });
-  assert.deepEqual(brief(open), ["lock:false", "sessionEnded:PLUG_REMOVED"]);
+  assert.deepEqual(brief(open), ["sessionEnded:PLUG_REMOVED", "lock:false"]);
   rig.feed({ type: "lockFeedback", engaged: false });
   assert.equal(rig.state(), "AVAILABLE");
 });
