@@ -57,6 +57,13 @@ export interface SessionView {
   reason: string | null;
 }
 
+/** How an ended session's energy is known, where it is not the plain meter difference at the end. */
+function energyNote(s: SessionView): string {
+  if (s.energySource === "unknown") return " (energy unknown: meter unreadable at boot)";
+  if (s.energySource === "meter" && s.status === "interrupted") return " (closed from the meter)";
+  return "";
+}
+
 export interface FaultView {
   code: string;
   since: number;
@@ -229,7 +236,7 @@ const SPECS = {
         .map(
           (s) =>
             `${s.id.slice(0, 8)} ${ts(s.startedAt)} → ${ts(s.endedAt)} ${s.carrier} ${s.deviceId} code ${s.codeId.slice(0, 8)} ` +
-            `${s.energyWh} Wh${s.energySource === "unknown" ? " (energy unknown)" : s.energySource === "meter" ? " (meter)" : ""} ${s.status}${s.reason ? ` ${s.reason}` : ""}`,
+            `${s.energyWh} Wh${energyNote(s)} ${s.status}${s.reason ? ` ${s.reason}` : ""}`,
         )
         .join("\n");
     },

@@ -1,8 +1,8 @@
 /**
  * The daemon's control loop: it feeds the pure pile core (src/pile) with everything the plant,
  * the radio and the technicians say, one input at a time, and performs the core's effects in
- * the order given — outputs to their safe state first, then durable records, then messages, then
- * the outputs that release (contactor closed, lock released), then notifications. Timers live here
+ * the order given — outputs to their safe state first, then durable records, then a contactor
+ * closing, then messages, then a lock releasing, then notifications. Timers live here
  * and only here; the core tells us when it next needs a tick.
  */
 import type { Logger } from "pino";

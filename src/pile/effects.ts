@@ -1,8 +1,8 @@
 /**
  * Collects the effects of one input and hands them out in the order the daemon must perform
  * them: outputs towards their safe state first (contactor open, lock engaged), then durable
- * records, then messages, then the outputs that release energy or the plug (contactor closed,
- * lock released), then notices and logs. Within one kind the order of emission is kept.
+ * records, then a contactor closing, then messages, then a lock releasing, then notices and
+ * logs. Within one kind the order of emission is kept.
  *
  * So the record of a session's end is written and the carrier told before the lock lets the
  * plug go, and the meter's start register is written before the contactor closes.
@@ -19,8 +19,8 @@ export const EFFECT_ORDER: readonly EffectRank[] = [
   "sessionStarted",
   "sessionUpdate",
   "sessionEnded",
-  "send",
   "contactorClose",
+  "send",
   "lockRelease",
   "fault",
   "faultCleared",
@@ -35,7 +35,11 @@ const RANK = new Map<EffectRank, number>(EFFECT_ORDER.map((t, i) => [t, i]));
 /** The rank of one effect: a contactor closing or a lock releasing waits for the records. */
 export function effectRank(e: PileEffect): number {
   const kind: EffectRank =
-    e.type === "contactor" && e.closed ? "contactorClose" : e.type === "lock" && !e.engaged ? "lockRelease" : e.type;
+    e.type === "contactor" && e.closed
+      ? "contactorClose"
+      : e.type === "lock" && !e.engaged
+        ? "lockRelease"
+        : e.type;
   return RANK.get(kind) ?? EFFECT_ORDER.length;
 }
 

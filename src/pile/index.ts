@@ -10,8 +10,7 @@
  * - `handle(input)` never throws. It returns the effects to perform, IN ORDER: outputs towards
  *   their safe state first (`contactor` open, then `lock` engaged; at most one of each per
  *   batch), then durable records (`recordCode`, `sessionStarted`, `sessionUpdate`,
- *   `sessionEnded`), then `send`s, then the outputs that release (`contactor` closed, `lock`
- *   released), then notices (`fault`, `faultCleared`, `state`, `relayTestDone`, `rejected`) and
+ *   `sessionEnded`), then a `contactor` closing, then `send`s, then a `lock` releasing, then notices (`fault`, `faultCleared`, `state`, `relayTestDone`, `rejected`) and
  *   `log`s. A lock never lets a plug go before the session's end is written and the carrier told.
  *   Perform them one after the other; a failed output write is a fault the daemon reports by
  *   feeding the feedback it reads (the core's deadlines turn silence into a fault).

@@ -562,7 +562,8 @@ function sessionRecord(r: Row): SessionRecord {
     stoppedAt: numOrNull(r["stopped_at"]),
     meterStopWh: numOrNull(r["meter_stop_wh"]),
     stopReason: strOrNull(r["stop_reason"]),
-    energySource: r["energy_source"] === "meter" ? "meter" : r["energy_source"] === "unknown" ? "unknown" : null,
+    energySource:
+      r["energy_source"] === "meter" ? "meter" : r["energy_source"] === "unknown" ? "unknown" : null,
     faults: stringList(r["faults"]),
     closedAt: numOrNull(r["closed_at"]),
   };

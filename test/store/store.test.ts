@@ -266,7 +266,13 @@ test("field report: an interrupted session is closed from the meter's register, 
   const base = { keyId: 1, deviceId: "VD", carrier: "vehicle" as const };
   // The last progress said 1.3 Wh; the meter's register says 3 Wh flowed before the contactor opened.
   const a = id();
-  store.sessions.begin({ ...base, sessionId: a, codeId: recordCode(store), startedAt: 10, meterStartWh: 100 });
+  store.sessions.begin({
+    ...base,
+    sessionId: a,
+    codeId: recordCode(store),
+    startedAt: 10,
+    meterStartWh: 100,
+  });
   store.sessions.progress(a, { energyWh: 1.3, lastMeterWh: 101.3, at: 20 });
   const [fromMeter] = store.sessions.markInterrupted(50, 103);
   assert.equal(fromMeter?.energyWh, 3);
@@ -275,7 +281,13 @@ test("field report: an interrupted session is closed from the meter's register, 
   assert.equal(fromMeter?.stopReason, "INTERRUPTED");
   // The meter cannot be read: the last progress is kept, the energy marked unknown.
   const b = id();
-  store.sessions.begin({ ...base, sessionId: b, codeId: recordCode(store), startedAt: 60, meterStartWh: 200 });
+  store.sessions.begin({
+    ...base,
+    sessionId: b,
+    codeId: recordCode(store),
+    startedAt: 60,
+    meterStartWh: 200,
+  });
   store.sessions.progress(b, { energyWh: 2, lastMeterWh: 202, at: 70 });
   const [noMeter] = store.sessions.markInterrupted(80);
   assert.equal(noMeter?.energyWh, 2);
@@ -283,13 +295,25 @@ test("field report: an interrupted session is closed from the meter's register, 
   assert.equal(noMeter?.energySource, "unknown");
   // A register below the start (a meter changed) tells nothing.
   const c = id();
-  store.sessions.begin({ ...base, sessionId: c, codeId: recordCode(store), startedAt: 90, meterStartWh: 500 });
+  store.sessions.begin({
+    ...base,
+    sessionId: c,
+    codeId: recordCode(store),
+    startedAt: 90,
+    meterStartWh: 500,
+  });
   const [below] = store.sessions.markInterrupted(95, 12);
   assert.equal(below?.energyWh, 0);
   assert.equal(below?.energySource, "unknown");
   // A session that never closed its contactor (no start register) delivered nothing.
   const d = id();
-  store.sessions.begin({ ...base, sessionId: d, codeId: recordCode(store), startedAt: 96, meterStartWh: null });
+  store.sessions.begin({
+    ...base,
+    sessionId: d,
+    codeId: recordCode(store),
+    startedAt: 96,
+    meterStartWh: null,
+  });
   const [never] = store.sessions.markInterrupted(97, 600);
   assert.equal(never?.energyWh, 0);
   assert.equal(never?.energySource, "meter");
@@ -326,7 +350,10 @@ test("field report: the code and its session's start are written in one transact
   assert.deepEqual(store.sessions.active()?.sessionId, s1);
   // The session cannot begin (another is active): the code is not spent either.
   const c2 = id();
-  refuses(() => store.sessions.beginWithCode({ ...code(c2), issuedAt: 6000n }, begin(id(), c2)), "ACTIVE_SESSION");
+  refuses(
+    () => store.sessions.beginWithCode({ ...code(c2), issuedAt: 6000n }, begin(id(), c2)),
+    "ACTIVE_SESSION",
+  );
   assert.equal(store.ledger.isUsed(c2), false);
   assert.equal(store.floor.get(), 5000n);
   // A code already spent: no session.
