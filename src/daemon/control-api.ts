@@ -48,7 +48,20 @@ export interface SessionView {
   meterStopWh: number | null;
   /** Energy delivered, Wh. */
   energyWh: number;
+  /**
+   * Where energyWh comes from: "meter" (the meter's register; an interrupted session closed from
+   * the register read at the next boot), "unknown" (the meter could not be read: the last
+   * progress, a lower bound), null while active or for older records.
+   */
+  energySource: "meter" | "unknown" | null;
   reason: string | null;
+}
+
+/** How an ended session's energy is known, where it is not the plain meter difference at the end. */
+function energyNote(s: SessionView): string {
+  if (s.energySource === "unknown") return " (energy unknown: meter unreadable at boot)";
+  if (s.energySource === "meter" && s.status === "interrupted") return " (closed from the meter)";
+  return "";
 }
 
 export interface FaultView {
@@ -223,7 +236,7 @@ const SPECS = {
         .map(
           (s) =>
             `${s.id.slice(0, 8)} ${ts(s.startedAt)} → ${ts(s.endedAt)} ${s.carrier} ${s.deviceId} code ${s.codeId.slice(0, 8)} ` +
-            `${s.energyWh} Wh ${s.status}${s.reason ? ` ${s.reason}` : ""}`,
+            `${s.energyWh} Wh${energyNote(s)} ${s.status}${s.reason ? ` ${s.reason}` : ""}`,
         )
         .join("\n");
     },

@@ -112,6 +112,7 @@ export function pileControl(d: ControlDeps): PileControl {
         meterStartWh: s.meterStartWh,
         meterStopWh: s.meterStopWh,
         energyWh: s.energyWh,
+        energySource: s.energySource,
         status: s.status,
         reason: s.stopReason,
       }));

@@ -1,7 +1,8 @@
 /**
  * The daemon's control loop: it feeds the pure pile core (src/pile) with everything the plant,
  * the radio and the technicians say, one input at a time, and performs the core's effects in
- * the order given — outputs first, then durable records, then notifications. Timers live here
+ * the order given — outputs to their safe state first, then durable records, then a contactor
+ * closing, then messages, then a lock releasing, then notifications. Timers live here
  * and only here; the core tells us when it next needs a tick.
  */
 import type { Logger } from "pino";
@@ -158,9 +159,15 @@ export class PileRuntime {
       emergencyStop: lines.emergencyStop ? await lines.emergencyStop.read() : undefined,
     });
     const atBoot = await readInputs();
-    for (const s of store.sessions.markInterrupted(clock.now())) {
+    const meterNowWh = store.sessions.active() ? await this.#bootMeter() : undefined;
+    for (const s of store.sessions.markInterrupted(clock.now(), meterNowWh)) {
       this.#log.warn(
-        { sessionId: toHex(s.sessionId), codeId: toHex(s.codeId), energyWh: s.energyWh },
+        {
+          sessionId: toHex(s.sessionId),
+          codeId: toHex(s.codeId),
+          energyWh: s.energyWh,
+          energySource: s.energySource,
+        },
         "session interrupted by a stop of the daemon: recorded as INTERRUPTED",
       );
     }
@@ -224,6 +231,22 @@ export class PileRuntime {
     }
   }
 
+  /**
+   * The meter's import register at boot, the contactor commanded open (no energy flows): it
+   * closes an interrupted session. undefined when the meter cannot be read (energy unknown).
+   */
+  async #bootMeter(): Promise<number | undefined> {
+    try {
+      return (await this.#p.meter.read()).energyImportWh;
+    } catch (e) {
+      this.#log.warn(
+        { err: e instanceof Error ? e.message : String(e) },
+        "meter unreadable at boot: an interrupted session's energy is unknown",
+      );
+      return undefined;
+    }
+  }
+
   /** Resolves when the radio is up (at once when BLE is disabled), or after `timeoutMs`. */
   async radioReady(timeoutMs: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
@@ -261,7 +284,7 @@ export class PileRuntime {
             await this.#perform(e);
           } catch (err) {
             // An effect that cannot be performed is logged and counted; the ones after it still
-            // run (outputs are never skipped: they come first in every batch).
+            // run (outputs are never skipped: each one is performed in its place in the batch).
             this.#count("effects.failed");
             this.#log.error(
               { effect: e.type, err: err instanceof Error ? err.message : String(err) },
@@ -314,14 +337,30 @@ export class PileRuntime {
       case "lock":
         return this.#write(this.#p.lines.lock, e.engaged, "lock");
       case "recordCode": {
+        // The code id and its session's start in one transaction: a code is never spent (nor
+        // its lock moved) without a session record.
         let ok = true;
+        const r = e.session;
         try {
-          store.ledger.record({
-            codeId: e.codeId,
-            keyId: e.keyId,
-            issuedAt: e.issuedAt,
-            expiresAt: e.expiresAt,
-          });
+          store.sessions.beginWithCode(
+            {
+              codeId: e.codeId,
+              keyId: e.keyId,
+              issuedAt: e.issuedAt,
+              expiresAt: e.expiresAt,
+              carrier: r.carrier,
+              deviceId: r.deviceId,
+            },
+            {
+              sessionId: r.sessionId,
+              codeId: r.codeId,
+              keyId: r.keyId,
+              deviceId: r.deviceId,
+              carrier: r.carrier,
+              startedAt: Number(r.startedAt),
+              meterStartWh: null,
+            },
+          );
         } catch (err) {
           ok = false;
           this.#log.error(
@@ -334,17 +373,6 @@ export class PileRuntime {
       }
       case "sessionStarted": {
         const r = e.record;
-        this.#guardStore("sessions.begin", () =>
-          store.sessions.begin({
-            sessionId: r.sessionId,
-            codeId: r.codeId,
-            keyId: r.keyId,
-            deviceId: r.deviceId,
-            carrier: r.carrier,
-            startedAt: Number(r.startedAt),
-            meterStartWh: null,
-          }),
-        );
         this.#log.info(
           {
             sessionId: toHex(r.sessionId),

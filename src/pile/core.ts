@@ -44,6 +44,7 @@ import {
   type PileInput,
   type PileSnapshot,
   type SessionEndRecord,
+  type SessionStartRecord,
   type StopReason,
   type TechnicianCommand,
 } from "./types.js";
@@ -103,6 +104,10 @@ interface Session {
   stopReason: StopReason | undefined;
   faults: FaultCode[];
   ended: boolean;
+  /** The start record, written with the code id (recordCode). */
+  start: SessionStartRecord;
+  /** Energy of the last record emitted (progress or end): no STATUS carries more. */
+  recordedWh: number;
 }
 
 interface RelayTest {
@@ -139,6 +144,8 @@ export class PileCore {
   readonly #unreadable = new Set<InputLine>();
   #unavailable = false;
   #session: Session | undefined;
+  /** A session given up before its record was acknowledged: a late acknowledgement closes it. */
+  #abandoned: { sessionId: Uint8Array; codeId: Uint8Array } | undefined;
   #relay: RelayTest | undefined;
   readonly #conns = new Map<string, Conn>();
   /** Code ids accepted by this process, written or not yet: never accepted twice. */
@@ -594,6 +601,8 @@ export class PileCore {
       s.energyStartWh = this.#meter?.energyImportWh;
       s.chargingSince = this.#now;
       this.#phase = "closing";
+      // The meter's start register is written before the contactor closes (records go first).
+      this.#sessionUpdate(s);
       this.#commandContactor(true, this.#cfg.contactorCloseMs);
       this.#log("info", "contactor.closing", { sessionId: toHex(s.sessionId) });
       if (this.#contactor.deadline === undefined) this.#charging();
@@ -719,18 +728,20 @@ export class PileCore {
     // A late tick yields one STATUS, not one per missed period.
     const next = (s.nextStatusAt ?? this.#now) + this.#cfg.statusIntervalMs;
     s.nextStatusAt = next > this.#inputMono ? next : this.#inputMono + this.#cfg.statusIntervalMs;
-    this.#statusTo(s.subscribers, this.#state(), s);
     this.#sessionUpdate(s);
+    this.#statusTo(s.subscribers, this.#state(), s);
   }
 
   #sessionUpdate(s: Session): void {
+    const energyWh = this.#sessionEnergy(s);
+    s.recordedWh = energyWh;
     this.#out.push({
       type: "sessionUpdate",
       record: {
         sessionId: s.sessionId,
         state: this.#state(),
         energyStartWh: s.energyStartWh,
-        energyWh: this.#sessionEnergy(s),
+        energyWh,
         powerW: this.#powerNow(),
       },
     });
@@ -757,6 +768,7 @@ export class PileCore {
 
   #endRecord(s: Session): SessionEndRecord {
     const stop = this.#meter?.energyImportWh;
+    s.recordedWh = this.#sessionEnergy(s);
     return {
       sessionId: s.sessionId,
       codeId: s.code.codeId,
@@ -863,7 +875,10 @@ export class PileCore {
     this.#lastState = st;
     this.#out.push({ type: "state", state: st });
     const s = this.#session;
-    if (s?.recorded) this.#statusTo(s.subscribers, st, s);
+    if (!s?.recorded) return;
+    // The energy the STATUS tells is written first (records precede sends in the batch).
+    if (!s.ended && s.recordedWh !== this.#sessionEnergy(s)) this.#sessionUpdate(s);
+    this.#statusTo(s.subscribers, st, s);
   }
 
   #statusTo(conns: Iterable<string>, state: PileStateName, s: Session | undefined): void {
@@ -871,7 +886,7 @@ export class PileCore {
       this.#send(id, {
         type: "STATUS",
         state: PileState[state],
-        energyWh: clampU32(s ? this.#sessionEnergy(s) : 0),
+        energyWh: clampU32(s ? Math.min(this.#sessionEnergy(s), s.recordedWh) : 0),
         powerW: clampU32(s ? this.#powerNow() : 0),
         elapsedS: clampU32(s ? this.#elapsedS(s) : 0),
       });
@@ -1004,6 +1019,18 @@ export class PileCore {
     const sessionId = this.#deps.random(16);
     if (!(sessionId instanceof Uint8Array) || sessionId.length !== 16) throw new Error("random source");
     this.#usedHere.add(hex);
+    const c = code.claims;
+    const start: SessionStartRecord = {
+      sessionId,
+      codeId: code.codeId,
+      keyId: code.keyId,
+      issuedAt: c.issuedAt,
+      carrier: c.carrier,
+      deviceId: c.deviceId,
+      maxEnergyWh: c.maxEnergyWh,
+      maxDurationS: c.maxDurationS,
+      startedAt: this.#wallNow(),
+    };
     this.#session = {
       sessionId,
       code,
@@ -1021,14 +1048,17 @@ export class PileCore {
       stopReason: undefined,
       faults: [],
       ended: false,
+      start,
+      recordedWh: 0,
     };
     this.#phase = "authorizing";
     this.#out.push({
       type: "recordCode",
       codeId: code.codeId,
       keyId: code.keyId,
-      issuedAt: code.claims.issuedAt,
-      expiresAt: codeExpiry(code.claims, this.#cfg.skewMs),
+      issuedAt: c.issuedAt,
+      expiresAt: codeExpiry(c, this.#cfg.skewMs),
+      session: start,
     });
     this.#log("info", "code.accepted", { codeId: hex, keyId: code.keyId, connId });
   }
@@ -1048,21 +1078,31 @@ export class PileCore {
 
   #codeRecorded(codeId: Uint8Array, ok: boolean): void {
     const s = this.#session;
+    const gone = this.#abandoned;
+    if (gone && equalBytes(gone.codeId, codeId) && !(s && equalBytes(s.code.codeId, codeId))) {
+      // Recorded after the pile gave up on it: nothing moved, the open record is closed.
+      this.#abandoned = undefined;
+      if (ok) this.#closeUnused(gone.sessionId, gone.codeId, "FAULT");
+      return;
+    }
     if (!s || this.#phase !== "authorizing" || !equalBytes(s.code.codeId, codeId)) {
       this.#reject("codeRecorded", "BAD_INPUT", "no recordCode pending for this code id");
       return;
     }
     if (!ok) {
       this.#recordFailed("store refused the code record");
+      this.#abandoned = undefined;
       return;
     }
     s.recorded = true;
     this.#floor.raise(s.code.claims.issuedAt);
     const refusal = this.#refusal(true);
     if (refusal) {
-      // The code is spent (recorded), but nothing moved: the carrier hears why.
+      // The code is spent (recorded), but nothing moved: its session record is closed and the
+      // carrier hears why.
       this.#session = undefined;
       this.#phase = "idle";
+      this.#closeUnused(s.sessionId, s.code.codeId, refusal === "NO_VEHICLE" ? "PLUG_REMOVED" : "FAULT");
       this.#result(s.connId, refusal);
       return;
     }
@@ -1070,21 +1110,7 @@ export class PileCore {
     this.#counters.sessions++;
     this.#phase = "locking";
     this.#commandLock(true, this.#cfg.lockConfirmMs);
-    const c = s.code.claims;
-    this.#out.push({
-      type: "sessionStarted",
-      record: {
-        sessionId: s.sessionId,
-        codeId: s.code.codeId,
-        keyId: s.code.keyId,
-        issuedAt: c.issuedAt,
-        carrier: c.carrier,
-        deviceId: c.deviceId,
-        maxEnergyWh: c.maxEnergyWh,
-        maxDurationS: c.maxDurationS,
-        startedAt: this.#wallNow(),
-      },
-    });
+    this.#out.push({ type: "sessionStarted", record: s.start });
     if (this.#conns.has(s.connId))
       this.#send(s.connId, { type: "RESULT", reason: Reason.ACCEPTED, sessionId: s.sessionId });
     this.#log("info", "session.started", { sessionId: toHex(s.sessionId), codeId: toHex(s.code.codeId) });
@@ -1096,9 +1122,19 @@ export class PileCore {
     if (!s || this.#phase !== "authorizing") return;
     this.#usedHere.delete(toHex(s.code.codeId));
     this.#session = undefined;
+    this.#abandoned = { sessionId: s.sessionId, codeId: s.code.codeId };
     this.#phase = "idle";
     this.#log("error", "store.record_failed", { codeId: toHex(s.code.codeId), detail });
     this.#result(s.connId, "FAULTED");
+  }
+
+  /** Closes the record of a session that never moved anything (its code is spent). */
+  #closeUnused(sessionId: Uint8Array, codeId: Uint8Array, stopReason: StopReason): void {
+    this.#out.push({
+      type: "sessionEnded",
+      record: { sessionId, codeId, stopReason, endedAt: this.#wallNow(), energyWh: 0, faults: [] },
+    });
+    this.#log("warn", "session.unused", { sessionId: toHex(sessionId), reason: stopReason });
   }
 
   #stop(connId: string, conn: Conn, m: Stop): void {

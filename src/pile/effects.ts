@@ -1,18 +1,27 @@
 /**
  * Collects the effects of one input and hands them out in the order the daemon must perform
- * them: outputs first (contactor, then lock), then durable records, then messages, then
- * notices and logs. Within one kind the order of emission is kept.
+ * them: outputs towards their safe state first (contactor open, lock engaged), then durable
+ * records, then a contactor closing, then messages, then a lock releasing, then notices and
+ * logs. Within one kind the order of emission is kept.
+ *
+ * So the record of a session's end is written and the carrier told before the lock lets the
+ * plug go, and the meter's start register is written before the contactor closes.
  */
 import type { PileEffect, PileEffectType } from "./types.js";
 
-export const EFFECT_ORDER: readonly PileEffectType[] = [
+/** An effect's place in the order: an output's kind and direction, or the effect type. */
+export type EffectRank = PileEffectType | "contactorClose" | "lockRelease";
+
+export const EFFECT_ORDER: readonly EffectRank[] = [
   "contactor",
   "lock",
   "recordCode",
   "sessionStarted",
   "sessionUpdate",
   "sessionEnded",
+  "contactorClose",
   "send",
+  "lockRelease",
   "fault",
   "faultCleared",
   "state",
@@ -21,7 +30,18 @@ export const EFFECT_ORDER: readonly PileEffectType[] = [
   "log",
 ];
 
-const RANK = new Map<PileEffectType, number>(EFFECT_ORDER.map((t, i) => [t, i]));
+const RANK = new Map<EffectRank, number>(EFFECT_ORDER.map((t, i) => [t, i]));
+
+/** The rank of one effect: a contactor closing or a lock releasing waits for the records. */
+export function effectRank(e: PileEffect): number {
+  const kind: EffectRank =
+    e.type === "contactor" && e.closed
+      ? "contactorClose"
+      : e.type === "lock" && !e.engaged
+        ? "lockRelease"
+        : e.type;
+  return RANK.get(kind) ?? EFFECT_ORDER.length;
+}
 
 export class EffectBuffer {
   #items: PileEffect[] = [];
@@ -40,7 +60,7 @@ export class EffectBuffer {
       if (e.type === "contactor" || e.type === "lock") lastOutput.set(e.type, i);
     });
     const out = this.#items
-      .map((e, i) => ({ e, i, r: RANK.get(e.type) ?? EFFECT_ORDER.length }))
+      .map((e, i) => ({ e, i, r: effectRank(e) }))
       .filter(({ e, i }) => (e.type !== "contactor" && e.type !== "lock") || lastOutput.get(e.type) === i)
       .sort((a, b) => a.r - b.r || a.i - b.i)
       .map((x) => x.e);

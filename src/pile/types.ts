@@ -180,8 +180,19 @@ export class PileCoreError extends Error {
 export type PileEffect =
   | { type: "contactor"; closed: boolean }
   | { type: "lock"; engaged: boolean }
-  /** Durable; feed back { type: "codeRecorded" }. The time floor rises to issuedAt with it. */
-  | { type: "recordCode"; codeId: Uint8Array; keyId: number; issuedAt: bigint; expiresAt: bigint }
+  /**
+   * Durable: the code id (with the session's carrier and device) and the session's start, in one
+   * transaction; feed back { type: "codeRecorded" }. The time floor rises to issuedAt with it.
+   */
+  | {
+      type: "recordCode";
+      codeId: Uint8Array;
+      keyId: number;
+      issuedAt: bigint;
+      expiresAt: bigint;
+      session: SessionStartRecord;
+    }
+  /** A notice: the session recorded with its code began (its record came with recordCode). */
   | { type: "sessionStarted"; record: SessionStartRecord }
   | { type: "sessionUpdate"; record: SessionUpdateRecord }
   /** Durable before the sends that follow it. */

@@ -103,6 +103,17 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    // v3: where a closed session's energy comes from: 'meter' (the meter's import register,
+    // for an interrupted session read at the next boot) or 'unknown' (the meter could not be
+    // read: the energy is the last progress recorded, a lower bound). NULL for older rows.
+    version: 3,
+    up: (db) => {
+      db.exec(`
+        ALTER TABLE sessions ADD COLUMN energy_source TEXT CHECK (energy_source IN ('meter', 'unknown'));
+      `);
+    },
+  },
 ];
 
 export const CURRENT_VERSION = MIGRATIONS.length;

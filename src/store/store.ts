@@ -179,40 +179,43 @@ function build(
 
   const now = (): number => ms(clock(), "the store clock's time");
 
+  const ledgerRow = (e: LedgerRecord) => {
+    if (typeof e !== "object" || e === null) throw new StoreError("INVALID", "ledger entry is not an object");
+    const issuedAt = u64(e.issuedAt, "issuedAt");
+    const expiresAt = u64sat(e.expiresAt, "expiresAt");
+    if (expiresAt < issuedAt) throw new StoreError("INVALID", "expiresAt is before issuedAt");
+    return {
+      codeId: id16(e.codeId, "codeId"),
+      keyId: u32(e.keyId, "keyId"),
+      issuedAt: u64be(issuedAt),
+      expiresAt: u64be(expiresAt),
+      carrier: e.carrier === undefined ? null : carrier(e.carrier, "carrier"),
+      deviceId: e.deviceId === undefined ? null : ident(e.deviceId, "deviceId"),
+      recordedAt: now(),
+    };
+  };
+  /** Inside a transaction: inserts the code and raises the floor to its issuedAt. */
+  const insertLedger = (row: ReturnType<typeof ledgerRow>) => {
+    try {
+      need(sLedgerIns, "ledger").run(row);
+    } catch (err) {
+      if (sqliteCode(err) === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+        throw new StoreError("DUPLICATE", "codeId is already recorded");
+      }
+      throw err;
+    }
+    need(sFloorRaise, "time_floor").run({ ms: row.issuedAt });
+  };
+
   const ledger: Ledger = {
     isUsed: (codeId) => {
       const id = id16(codeId, "codeId");
       return op("ledger.isUsed", () => need(sIsUsed, "ledger").get(id) !== undefined);
     },
     record: (e: LedgerRecord) => {
-      if (typeof e !== "object" || e === null)
-        throw new StoreError("INVALID", "ledger entry is not an object");
-      const issuedAt = u64(e.issuedAt, "issuedAt");
-      const expiresAt = u64sat(e.expiresAt, "expiresAt");
-      if (expiresAt < issuedAt) throw new StoreError("INVALID", "expiresAt is before issuedAt");
-      const row = {
-        codeId: id16(e.codeId, "codeId"),
-        keyId: u32(e.keyId, "keyId"),
-        issuedAt: u64be(issuedAt),
-        expiresAt: u64be(expiresAt),
-        carrier: e.carrier === undefined ? null : carrier(e.carrier, "carrier"),
-        deviceId: e.deviceId === undefined ? null : ident(e.deviceId, "deviceId"),
-        recordedAt: now(),
-      };
+      const row = ledgerRow(e);
       op("ledger.record", () => {
-        const ins = need(sLedgerIns, "ledger");
-        const raise = need(sFloorRaise, "time_floor");
-        db.transaction(() => {
-          try {
-            ins.run(row);
-          } catch (err) {
-            if (sqliteCode(err) === "SQLITE_CONSTRAINT_PRIMARYKEY") {
-              throw new StoreError("DUPLICATE", "codeId is already recorded");
-            }
-            throw err;
-          }
-          raise.run({ ms: row.issuedAt });
-        }).immediate();
+        db.transaction(() => insertLedger(row)).immediate();
       });
     },
     get: (codeId) => {
@@ -257,15 +260,26 @@ function build(
   );
   const sSesFinish = prep(
     "sessions",
-    `UPDATE sessions SET status = 'finished', stopped_at = @stoppedAt, meter_stop_wh = @meterStopWh,
+    `UPDATE sessions SET status = 'finished', energy_source = 'meter', stopped_at = @stoppedAt, meter_stop_wh = @meterStopWh,
        meter_start_wh = coalesce(meter_start_wh, @meterStartWh), energy_wh = @energyWh, stop_reason = @stopReason, faults = @faults, closed_at = @stoppedAt
      WHERE session_id = @sessionId AND status = 'active'`,
   );
   const sSesInterrupt = prep(
     "sessions",
     `UPDATE sessions SET status = 'interrupted', stop_reason = 'INTERRUPTED',
-       stopped_at = coalesce(progress_at, started_at), meter_stop_wh = last_meter_wh, closed_at = @now
+       stopped_at = coalesce(progress_at, started_at), meter_stop_wh = last_meter_wh, closed_at = @now,
+       energy_source = 'unknown'
      WHERE status = 'active'`,
+  );
+  // Closed from the meter: no energy flows once the contactor is open, so the register read at
+  // boot less the one at the start is the session's energy.
+  const sSesInterruptMeter = prep(
+    "sessions",
+    `UPDATE sessions SET status = 'interrupted', stop_reason = 'INTERRUPTED',
+       stopped_at = coalesce(progress_at, started_at), closed_at = @now, energy_source = 'meter',
+       meter_stop_wh = @meterNow,
+       energy_wh = CASE WHEN meter_start_wh IS NULL THEN 0 ELSE @meterNow - meter_start_wh END
+     WHERE status = 'active' AND (meter_start_wh IS NULL OR meter_start_wh <= @meterNow)`,
   );
   const sSesList = prep(
     "sessions",
@@ -273,33 +287,50 @@ function build(
      ORDER BY started_at DESC, seq DESC LIMIT @limit`,
   );
 
+  const sessionRow = (s: SessionBegin) => {
+    if (typeof s !== "object" || s === null) throw new StoreError("INVALID", "session is not an object");
+    return {
+      sessionId: id16(s.sessionId, "sessionId"),
+      codeId: id16(s.codeId, "codeId"),
+      keyId: u32(s.keyId, "keyId"),
+      deviceId: ident(s.deviceId, "deviceId"),
+      carrier: carrier(s.carrier, "carrier"),
+      connectionId: s.connectionId === undefined ? null : ident(s.connectionId, "connectionId"),
+      startedAt: ms(s.startedAt, "startedAt"),
+      meterStartWh: whOrNull(s.meterStartWh, "meterStartWh"),
+    };
+  };
+  /** Inside a transaction: the checks of begin(), then the insert. */
+  const insertSession = (row: ReturnType<typeof sessionRow>) => {
+    if (need(sIsUsed, "ledger").get(row.codeId) === undefined) {
+      throw new StoreError("UNKNOWN_CODE", "the session's codeId is not in the ledger");
+    }
+    if (need(sSesActive, "sessions").get() !== undefined) {
+      throw new StoreError("ACTIVE_SESSION", "another session is active");
+    }
+    if (need(sSesGet, "sessions").get(row.sessionId) !== undefined) {
+      throw new StoreError("DUPLICATE", "sessionId is already recorded");
+    }
+    need(sSesIns, "sessions").run(row);
+  };
+
   const sessions: Sessions = {
-    begin: (s: SessionBegin) => {
-      if (typeof s !== "object" || s === null) throw new StoreError("INVALID", "session is not an object");
-      const row = {
-        sessionId: id16(s.sessionId, "sessionId"),
-        codeId: id16(s.codeId, "codeId"),
-        keyId: u32(s.keyId, "keyId"),
-        deviceId: ident(s.deviceId, "deviceId"),
-        carrier: carrier(s.carrier, "carrier"),
-        connectionId: s.connectionId === undefined ? null : ident(s.connectionId, "connectionId"),
-        startedAt: ms(s.startedAt, "startedAt"),
-        meterStartWh: whOrNull(s.meterStartWh, "meterStartWh"),
-      };
-      op("sessions.begin", () => {
-        const ins = need(sSesIns, "sessions");
+    beginWithCode: (code: LedgerRecord, s: SessionBegin) => {
+      const entry = ledgerRow(code);
+      const row = sessionRow(s);
+      if (!Buffer.from(entry.codeId).equals(Buffer.from(row.codeId)))
+        throw new StoreError("INVALID", "the session's codeId is not the code's");
+      op("sessions.beginWithCode", () => {
         db.transaction(() => {
-          if (need(sIsUsed, "ledger").get(row.codeId) === undefined) {
-            throw new StoreError("UNKNOWN_CODE", "the session's codeId is not in the ledger");
-          }
-          if (need(sSesActive, "sessions").get() !== undefined) {
-            throw new StoreError("ACTIVE_SESSION", "another session is active");
-          }
-          if (need(sSesGet, "sessions").get(row.sessionId) !== undefined) {
-            throw new StoreError("DUPLICATE", "sessionId is already recorded");
-          }
-          ins.run(row);
+          insertLedger(entry);
+          insertSession(row);
         }).immediate();
+      });
+    },
+    begin: (s: SessionBegin) => {
+      const row = sessionRow(s);
+      op("sessions.begin", () => {
+        db.transaction(() => insertSession(row)).immediate();
       });
     },
     progress: (sessionId, p: SessionProgress) => {
@@ -342,12 +373,14 @@ function build(
         }).immediate();
       });
     },
-    markInterrupted: (nowMs) => {
+    markInterrupted: (nowMs, meterNowWh) => {
       const at = ms(nowMs, "nowMs");
+      const meterNow = meterNowWh === undefined ? null : whOrNull(meterNowWh, "meterNowWh");
       return op("sessions.markInterrupted", () =>
         db
           .transaction(() => {
             const ids = (need(sSesActive, "sessions").all() as Row[]).map((r) => r["session_id"]);
+            if (meterNow !== null) need(sSesInterruptMeter, "sessions").run({ now: at, meterNow });
             need(sSesInterrupt, "sessions").run({ now: at });
             return ids.map((id) => sessionRecord(need(sSesGet, "sessions").get(id) as Row));
           })
@@ -529,6 +562,8 @@ function sessionRecord(r: Row): SessionRecord {
     stoppedAt: numOrNull(r["stopped_at"]),
     meterStopWh: numOrNull(r["meter_stop_wh"]),
     stopReason: strOrNull(r["stop_reason"]),
+    energySource:
+      r["energy_source"] === "meter" ? "meter" : r["energy_source"] === "unknown" ? "unknown" : null,
     faults: stringList(r["faults"]),
     closedAt: numOrNull(r["closed_at"]),
   };

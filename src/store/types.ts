@@ -66,6 +66,13 @@ export interface TimeFloor {
 
 export type SessionStatus = "active" | "finished" | "interrupted";
 
+/**
+ * Where a closed session's energy comes from: "meter" = the meter's import register (at the end,
+ * or for an interrupted session read at the next boot: register then − register at start);
+ * "unknown" = the meter could not be read, the energy is the last progress (a lower bound).
+ */
+export type EnergySource = "meter" | "unknown";
+
 export interface SessionBegin {
   /** 16 bytes. */
   sessionId: Uint8Array;
@@ -119,6 +126,8 @@ export interface SessionRecord {
   meterStopWh: number | null;
   /** "INTERRUPTED" for sessions closed by markInterrupted. */
   stopReason: string | null;
+  /** null while active, and for sessions closed before the store kept it. */
+  energySource: EnergySource | null;
   faults: string[];
   /** When the record was closed: the finish's stoppedAt, or markInterrupted's nowMs. */
   closedAt: number | null;
@@ -127,15 +136,25 @@ export interface SessionRecord {
 export interface Sessions {
   /** Opens a session. Another active one → "ACTIVE_SESSION"; a known sessionId → "DUPLICATE". */
   begin(s: SessionBegin): void;
+  /**
+   * Records the code (ledger.record) and opens its session (begin) in ONE durable transaction:
+   * either both are written or neither. The errors of both; the session's codeId must be the
+   * code's ("INVALID" otherwise).
+   */
+  beginWithCode(code: LedgerRecord, s: SessionBegin): void;
   /** One prepared UPDATE. Unknown or no longer active session → "NOT_ACTIVE". */
   progress(sessionId: Uint8Array, p: SessionProgress): void;
   /** Closes an active session. Unknown → "NOT_FOUND"; already closed → "NOT_ACTIVE". */
   finish(sessionId: Uint8Array, f: SessionFinish): void;
   /**
    * At boot: every session neither finished nor interrupted becomes "interrupted" with stop
-   * reason "INTERRUPTED" and the energy of its last progress. Returns them (as now stored).
+   * reason "INTERRUPTED". With `meterNowWh` (the meter's import register read at boot, the
+   * contactor open) a session whose start register is known gets energy = meterNowWh − start
+   * and energySource "meter" (one that never closed its contactor: 0 Wh, "meter"); without it,
+   * or with a register below the start (a meter changed), the energy of its last progress and
+   * energySource "unknown". Returns them (as now stored).
    */
-  markInterrupted(nowMs: number): SessionRecord[];
+  markInterrupted(nowMs: number, meterNowWh?: number | null): SessionRecord[];
   active(): SessionRecord | undefined;
   /** Newest first (by startedAt); `before` keeps only sessions started strictly before it. */
   list(q: { limit: number; before?: number }): SessionRecord[];

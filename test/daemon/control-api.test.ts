@@ -133,3 +133,23 @@ test("key ids: decimal or 0x hex, 32 bits", () => {
   assert.equal(parseKeyId(""), undefined);
   assert.equal(parseKeyId("-1"), undefined);
 });
+
+test("field report: pilectl sessions tells an interrupted session's energy source", () => {
+  const base = {
+    id: "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+    codeId: "00112233445566778899aabbccddeeff",
+    carrier: "vehicle" as const,
+    deviceId: "VIN-1",
+    status: "interrupted",
+    startedAt: 1_699_000_000_000,
+    endedAt: 1_699_000_360_000,
+    meterStartWh: 1000,
+    reason: "INTERRUPTED",
+  };
+  const out = formatResult("sessions", [
+    { ...base, meterStopWh: 1003, energyWh: 3, energySource: "meter" },
+    { ...base, meterStopWh: 1001.3, energyWh: 1.3, energySource: "unknown" },
+  ]).split("\n");
+  assert.match(out[0]!, /3 Wh \(closed from the meter\) interrupted INTERRUPTED/);
+  assert.match(out[1]!, /1\.3 Wh \(energy unknown: meter unreadable at boot\) interrupted INTERRUPTED/);
+});

@@ -28,6 +28,7 @@ export function fakePileControl(now = () => 1_700_000_000_000): FakePileControl 
       deviceId: "VIN-1",
       status: "finished",
       energyWh: 7200,
+      energySource: "meter",
       startedAt: 1_699_000_000_000,
       endedAt: 1_699_000_360_000,
       meterStartWh: 1000,

@@ -3,9 +3,12 @@
  * core, a real SQLite store and the SDK's carrier client over an in-process BLE stand-in. Every
  * output write and every durable write lands in one journal, so the safety order of DESIGN.md is
  * checked where it is performed, not only where it is decided:
- * - the code id is in the ledger before any output moves for its session;
- * - the contactor closes only after the lock is confirmed and the meter is fresh;
- * - any fault (emergency stop, a silent meter) opens the contactor before anything else.
+ * - the code id is in the ledger, with its session's start, before any output moves for it;
+ * - the contactor closes only after the lock is confirmed, the meter is fresh and the meter's
+ *   start register is written;
+ * - any fault (emergency stop, a silent meter) opens the contactor before anything else;
+ * - at a session's end: contactor open, the record written, the carrier told, then the lock;
+ * - a session interrupted by a stop of the daemon is closed at boot from the meter's register.
  */
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -31,7 +34,7 @@ import {
 } from "../../src/hw/ports.js";
 import { nodeSuite } from "../../src/protocol/node-suite.js";
 import type { CarrierLink } from "../../src/protocol/transport.js";
-import { unlock } from "../../src/sdk/carrier.js";
+import { stop, unlock } from "../../src/sdk/carrier.js";
 import { Issuer } from "../../src/sdk/issuer.js";
 import { writeKeyFile } from "../../src/sdk/keyfile.js";
 import { SimPlant } from "../../src/sim/plant.js";
@@ -46,21 +49,25 @@ afterEach(async () => {
 /** A BLE peripheral stand-in: the carrier's link writes straight into the daemon's handlers. */
 class LoopPeripheral implements BlePeripheral {
   handlers: BleHandlers | undefined;
+  /** Where each notification is journaled (`notify:<connId>`), when set. */
+  journal: string[] | undefined;
   async start(h: BleHandlers): Promise<void> {
     this.handlers = h;
     h.radio("up");
   }
   async stop(): Promise<void> {}
-  connect(mtu = 247): CarrierLink {
+  connect(mtu = 247): CarrierLink & { id: string } {
     const h = this.handlers!;
     const listeners = new Set<(f: Uint8Array) => void>();
     const conn: BleConnection = {
       id: `loop-${Math.random().toString(16).slice(2)}`,
       mtu,
-      notify: (f) =>
+      notify: (f) => {
+        this.journal?.push(`notify:${conn.id}`);
         setImmediate(() => {
           for (const l of listeners) l(f);
-        }),
+        });
+      },
     };
     h.connect(conn);
     return {
@@ -71,6 +78,7 @@ class LoopPeripheral implements BlePeripheral {
         return () => listeners.delete(l);
       },
       readInfo: async () => h.info(),
+      id: conn.id,
       onDisconnect: () => () => {},
       close: async () => h.disconnect(conn),
     };
@@ -117,11 +125,11 @@ const journaled = (out: DigitalOutput, name: string, journal: string[]): Digital
 
 async function rig(
   over: (c: Config) => void = () => {},
-  wrap: { contactorFeedback?: (i: DigitalInput) => DigitalInput } = {},
+  before: { dir?: string; meter?: FakeMeter; contactorFeedback?: (i: DigitalInput) => DigitalInput } = {},
 ): Promise<Rig> {
-  const dir = mkdtempSync(join(tmpdir(), "piled-runtime-"));
+  const dir = before.dir ?? mkdtempSync(join(tmpdir(), "piled-runtime-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  mkdirSync(join(dir, "keys"), { mode: 0o700 });
+  mkdirSync(join(dir, "keys"), { mode: 0o700, recursive: true });
   const key = nodeSuite.randomBytes(32);
   assert.ok(writeKeyFile(join(dir, "keys", "key-1.json"), 1, key).ok);
   const parsed = validateConfig(simPileConfig({ pileId: PILE, dir }));
@@ -143,6 +151,14 @@ async function rig(
     },
     sessions: {
       ...raw.sessions,
+      beginWithCode: (c, s) => {
+        journal.push("ledger.record+sessions.begin");
+        raw.sessions.beginWithCode(c, s);
+      },
+      progress: (id, p) => {
+        journal.push(`sessions.progress:${p.meterStartWh ?? "-"}`);
+        raw.sessions.progress(id, p);
+      },
       begin: (s) => {
         journal.push("sessions.begin");
         raw.sessions.begin(s);
@@ -163,11 +179,12 @@ async function rig(
   const keys = new KeyDirectory(join(dir, "keys"));
   assert.ok(keys.load().ok);
   const plant = new SimPlant({ plugPresent: true, contactorMs: 10, lockMs: 20 });
-  const meter = new FakeMeter();
+  const meter = before.meter ?? new FakeMeter();
   plant.onContactor((closed) => {
     meter.power = closed ? 7000 : 0;
   });
   const ble = new LoopPeripheral();
+  ble.journal = journal;
   const pl = plant.pileLines();
   const runtime = new PileRuntime({
     config,
@@ -178,7 +195,7 @@ async function rig(
     lines: {
       contactor: journaled(pl.contactor, "contactor", journal),
       lock: journaled(pl.lock, "lock", journal),
-      contactorFeedback: wrap.contactorFeedback?.(pl.contactorFeedback) ?? pl.contactorFeedback,
+      contactorFeedback: before.contactorFeedback?.(pl.contactorFeedback) ?? pl.contactorFeedback,
       lockFeedback: pl.lockFeedback,
       emergencyStop: pl.emergencyStop,
     },
@@ -213,7 +230,11 @@ async function waitFor(what: string, ok: () => boolean, ms = 10_000): Promise<vo
   }
 }
 
-async function charge(r: Rig): Promise<void> {
+/** The journal without the notifications and progress writes (periodic, from earlier inputs). */
+const outputsAndRecords = (j: string[]) =>
+  j.filter((e) => !e.startsWith("notify:") && !e.startsWith("sessions.progress:"));
+
+async function charge(r: Rig): Promise<{ codeId: Uint8Array; keyId: number; verifySecret: Uint8Array }> {
   const code = r.issuer.issue({ deviceId: "VIN-RT", pileId: PILE, validForS: 600 });
   assert.ok(code.ok);
   const outcome = await unlock(r.ble.connect(), {
@@ -224,16 +245,88 @@ async function charge(r: Rig): Promise<void> {
   });
   assert.equal(outcome.kind, "accepted", JSON.stringify(outcome));
   await waitFor("CHARGING", () => r.runtime.snapshot().state === "CHARGING");
+  return code.value;
 }
 
 test("an unlock: the code id is durable before any output moves; the contactor closes after the lock", async () => {
   const r = await rig();
   const from = r.journal.length;
   await charge(r);
-  const j = r.journal.slice(from);
-  assert.equal(j[0], "ledger.record", `nothing before the durable record: ${j.join(" ")}`);
-  assert.ok(j.indexOf("lock:true") > 0 && j.includes("sessions.begin"), j.join(" "));
+  const j = r.journal.slice(from).filter((e) => !e.startsWith("notify:"));
+  assert.equal(j[0], "ledger.record+sessions.begin", `nothing before the durable record: ${j.join(" ")}`);
+  assert.ok(j.indexOf("lock:true") > 0, j.join(" "));
   assert.ok(j.indexOf("contactor:true") > j.indexOf("lock:true"), j.join(" "));
+});
+
+test("field report: the meter's start register is written before the contactor closes", async () => {
+  const r = await rig();
+  const from = r.journal.length;
+  await charge(r);
+  const j = r.journal.slice(from);
+  const start = j.findIndex((e) => e.startsWith("sessions.progress:") && e !== "sessions.progress:-");
+  assert.ok(start >= 0 && start < j.indexOf("contactor:true"), j.join(" "));
+  assert.ok((r.store.sessions.active()?.meterStartWh ?? 0) >= 1000);
+});
+
+test("field report: at a session's end the record is written and the carrier told before the lock moves", async () => {
+  const r = await rig();
+  const code = await charge(r);
+  const link = r.ble.connect();
+  const from = r.journal.length;
+  const outcome = await stop(link, { ...code, pileId: PILE, suite: nodeSuite });
+  assert.equal(outcome.kind, "stopped", JSON.stringify(outcome));
+  await waitFor("the lock released", () => r.journal.slice(from).includes("lock:false"));
+  const j = r.journal.slice(from);
+  const opened = j.indexOf("contactor:false");
+  const recorded = j.indexOf("sessions.finish:CARRIER_STOP");
+  const told = j.indexOf(`notify:${link.id}`, recorded);
+  const released = j.indexOf("lock:false");
+  assert.ok(opened >= 0 && opened < recorded, j.join(" "));
+  assert.ok(recorded < told && told < released, j.join(" "));
+  await waitFor("AVAILABLE", () => r.runtime.snapshot().state === "AVAILABLE");
+});
+
+test("field report: a session interrupted by a stop of the daemon is closed at boot from the meter", async () => {
+  const seeded = (dir: string, meterStartWh: number, progressWh: number) => {
+    const st = openStore(join(dir, "piled.db"));
+    const cid = nodeSuite.randomBytes(16);
+    const sid = nodeSuite.randomBytes(16);
+    st.sessions.beginWithCode(
+      { codeId: cid, keyId: 1, issuedAt: 1n, expiresAt: 2n, carrier: "vehicle", deviceId: "VIN-RT" },
+      {
+        sessionId: sid,
+        codeId: cid,
+        keyId: 1,
+        deviceId: "VIN-RT",
+        carrier: "vehicle",
+        startedAt: 1,
+        meterStartWh,
+      },
+    );
+    st.sessions.progress(sid, { energyWh: progressWh, lastMeterWh: meterStartWh + progressWh, at: 2 });
+    st.close();
+    return sid;
+  };
+  // The last progress said 1.3 Wh; the meter's register says 3 Wh went through.
+  const dir = mkdtempSync(join(tmpdir(), "piled-runtime-"));
+  const first = seeded(dir, 1000, 1.3);
+  const meter = new FakeMeter();
+  meter.energy = 1003;
+  const r = await rig(() => {}, { dir, meter });
+  const s = r.store.sessions.get(first);
+  assert.equal(s?.status, "interrupted");
+  assert.equal(s?.energySource, "meter");
+  assert.ok(s && Math.abs(s.energyWh - 3) < 1e-9, JSON.stringify(s));
+  // The meter cannot be read at boot: the last progress is kept, marked unknown.
+  const dir2 = mkdtempSync(join(tmpdir(), "piled-runtime-"));
+  const second = seeded(dir2, 1000, 1.3);
+  const silent = new FakeMeter();
+  silent.silent = true;
+  const r2 = await rig(() => {}, { dir: dir2, meter: silent });
+  const u = r2.store.sessions.get(second);
+  assert.equal(u?.status, "interrupted");
+  assert.equal(u?.energySource, "unknown");
+  assert.equal(u?.energyWh, 1.3);
 });
 
 test("emergency stop while charging: the contactor is written open before the fault is recorded", async () => {
@@ -242,7 +335,7 @@ test("emergency stop while charging: the contactor is written open before the fa
   const from = r.journal.length;
   r.plant.pressEmergencyStop();
   await waitFor("the fault record", () => r.journal.includes("faults.raise:EMERGENCY_STOP"));
-  const j = r.journal.slice(from);
+  const j = outputsAndRecords(r.journal.slice(from));
   assert.equal(j[0], "contactor:false", j.join(" "));
   assert.ok(j.indexOf("faults.raise:EMERGENCY_STOP") > 0, j.join(" "));
   await waitFor("the session record", () => r.journal.includes("sessions.finish:EMERGENCY_STOP"));
@@ -262,7 +355,7 @@ test("meter silent while charging: the session stops, the contactor opening firs
   await waitFor("the session to end", () =>
     r.journal.slice(from).some((e) => e.startsWith("sessions.finish")),
   );
-  const j = r.journal.slice(from);
+  const j = outputsAndRecords(r.journal.slice(from));
   assert.equal(j[0], "contactor:false", j.join(" "));
   assert.ok(j.includes("sessions.finish:METER_LOST"), j.join(" "));
   assert.ok(j.indexOf("lock:false") > j.indexOf("contactor:false"), "the lock releases after the contactor");

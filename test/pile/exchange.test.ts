@@ -324,7 +324,7 @@ test("the session survives its carrier's disconnect; a STOP from a later connect
   ]);
   assert.equal(later.lastReason(), undefined, "no answer before the contactor reads open");
   const open = rig.feed({ type: "contactorFeedback", closed: false });
-  assert.deepEqual(brief(open), ["lock:false", "sessionEnded:CARRIER_STOP", "send:c9:RESULT:17"]);
+  assert.deepEqual(brief(open), ["sessionEnded:CARRIER_STOP", "send:c9:RESULT:17", "lock:false"]);
   const released = rig.feed({ type: "lockFeedback", engaged: false });
   assert.deepEqual(brief(released), [`send:c9:STATUS:${PileState.AVAILABLE}`, "state:AVAILABLE"]);
   assert.equal(carrier.rig.sent("c1").at(-1)?.type, "STATUS");

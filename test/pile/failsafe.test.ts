@@ -93,7 +93,7 @@ test("boot closes the session the store found open as INTERRUPTED, after the out
       energyStartWh: 100,
     },
   });
-  assert.deepEqual(brief(fx).slice(0, 3), ["contactor:false", "lock:false", "sessionEnded:INTERRUPTED"]);
+  assert.deepEqual(brief(fx).slice(0, 3), ["contactor:false", "sessionEnded:INTERRUPTED", "lock:false"]);
   const rec = ended(fx);
   assert.ok(rec && rec.type === "sessionEnded");
   assert.equal(toHex(rec.record.sessionId), "01".repeat(16));
@@ -167,7 +167,7 @@ test("contactor does not close in time: opened, session ended FAULT, lock releas
   car.hello();
   rig.ackRecord(car.present());
   const closing = rig.feed({ type: "lockFeedback", engaged: true });
-  assert.deepEqual(brief(closing).slice(0, 1), ["contactor:true"]);
+  assert.deepEqual(brief(closing).slice(0, 2), ["sessionUpdate", "contactor:true"]);
   assert.deepEqual(
     brief(rig.advance(rig.cfg.contactorCloseMs - 1)).filter((s) => s.startsWith("fault")),
     [],
@@ -262,7 +262,11 @@ test("stale meter readings (old takenAt) neither keep a session alive nor let th
   const fx = rig.feed({ type: "lockFeedback", engaged: true });
   assert.equal(closes(fx), 0);
   const fresh = rig.meter();
-  assert.equal(brief(fresh)[0], "contactor:true", "the contactor closes once a fresh reading arrives");
+  assert.deepEqual(
+    brief(fresh).slice(0, 2),
+    ["sessionUpdate", "contactor:true"],
+    "the contactor closes once a fresh reading arrives",
+  );
 });
 
 test("lock confirmed but the meter never becomes fresh: the session ends without closing", () => {
@@ -308,7 +312,7 @@ test("plug removed while charging: contactor opens first, session PLUG_REMOVED, 
     "state:FINISHING",
   ]);
   const open = rig.feed({ type: "contactorFeedback", closed: false });
-  assert.deepEqual(brief(open), ["lock:false", "sessionEnded:PLUG_REMOVED"]);
+  assert.deepEqual(brief(open), ["sessionEnded:PLUG_REMOVED", "lock:false"]);
   rig.feed({ type: "lockFeedback", engaged: false });
   assert.equal(rig.state(), "AVAILABLE");
 });
@@ -529,5 +533,93 @@ test("FEEDBACK_UNREADABLE cannot be cleared while the line still cannot be read"
   assert.deepEqual(
     bad.map((e) => (e.type === "rejected" ? e.code : e.type)),
     ["BAD_INPUT"],
+  );
+});
+
+test("field report: the lock moves only after the session's end is recorded and the carrier told", () => {
+  const rig = new Rig();
+  rig.boot();
+  const { carrier } = rig.startCharging();
+  carrier.hello();
+  carrier.stop();
+  const open = rig.feed({ type: "contactorFeedback", closed: false });
+  const b = brief(open);
+  const recorded = b.indexOf("sessionEnded:CARRIER_STOP");
+  const told = b.indexOf(`send:c1:RESULT:${Reason.STOPPED}`);
+  const released = b.indexOf("lock:false");
+  assert.ok(recorded >= 0 && recorded < told && told < released, b.join(" "));
+  // Whatever the batch, a lock release never precedes a session record of the same batch.
+  for (const { effects } of rig.batches) {
+    const bb = brief(effects);
+    const rel = bb.indexOf("lock:false");
+    if (rel >= 0) assert.ok(!bb.slice(rel).some((e) => e.startsWith("session")), bb.join(" "));
+  }
+});
+
+test("field report: a STATUS never carries more energy than the durable record holds", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.startCharging();
+  const start = rig.energyWh;
+  rig.mono += 400;
+  rig.meter(start + 1.3);
+  rig.advance(rig.cfg.statusIntervalMs - 400);
+  rig.mono += 400;
+  rig.meter(start + 3);
+  rig.feed({ type: "vehicle", present: false });
+  rig.feed({ type: "contactorFeedback", closed: false });
+  rig.feed({ type: "lockFeedback", engaged: false });
+  let recorded = 0;
+  let statuses = 0;
+  for (const e of rig.log) {
+    if (e.type === "sessionUpdate" || e.type === "sessionEnded") recorded = e.record.energyWh;
+    if (e.type === "send" && e.message.type === "STATUS") {
+      statuses++;
+      assert.ok(e.message.energyWh <= recorded, `STATUS ${e.message.energyWh} Wh, record ${recorded} Wh`);
+    }
+  }
+  assert.ok(statuses >= 3);
+  const finishing = rig.sent("c1").find((m) => m.type === "STATUS" && m.state === PileState.FINISHING);
+  assert.ok(finishing?.type === "STATUS" && finishing.energyWh === 3, JSON.stringify(finishing));
+});
+
+test("field report: a code spent without moving anything has its session record closed", () => {
+  const rig = new Rig();
+  rig.boot();
+  const car = new Carrier(rig, "c1", issue());
+  car.hello();
+  const fx = car.present();
+  const rec = fx.find((e) => e.type === "recordCode");
+  assert.ok(rec?.type === "recordCode");
+  assert.equal(toHex(rec.session.codeId), toHex(rec.codeId));
+  assert.equal(rec.session.carrier, car.issued.claims.carrier);
+  assert.equal(rec.session.deviceId, car.issued.claims.deviceId);
+  // The plug goes before the record is acknowledged: the code is spent, nothing moves.
+  rig.feed({ type: "vehicle", present: false });
+  const acked = rig.ackRecord(fx);
+  const closed = ended(acked);
+  assert.ok(closed?.type === "sessionEnded");
+  assert.equal(toHex(closed.record.sessionId), toHex(rec.session.sessionId));
+  assert.equal(closed.record.stopReason, "PLUG_REMOVED");
+  assert.equal(closed.record.energyWh, 0);
+  assert.deepEqual(car.lastReason(), { type: "RESULT", reason: Reason.NO_VEHICLE });
+  assert.equal(
+    brief(acked).some((e) => e.startsWith("lock") || e.startsWith("contactor")),
+    false,
+  );
+  // Acknowledged only after the pile gave up: the record the store opened is closed.
+  rig.feed({ type: "vehicle", present: true });
+  const late = new Carrier(rig, "c2", issue());
+  late.hello();
+  const lateFx = late.present();
+  rig.advance(rig.cfg.recordTimeoutMs);
+  assert.deepEqual(late.lastReason(), { type: "RESULT", reason: Reason.FAULTED });
+  const after = rig.ackRecord(lateFx);
+  const lateEnd = ended(after);
+  assert.ok(lateEnd?.type === "sessionEnded", brief(after).join(" "));
+  assert.equal(lateEnd.record.energyWh, 0);
+  assert.equal(
+    brief(after).some((e) => e.startsWith("lock") || e.startsWith("rejected")),
+    false,
   );
 });

@@ -192,6 +192,7 @@ test("sessions: begin → progress → finish keeps every figure", (t) => {
     stoppedAt: 4000,
     meterStopWh: 5030,
     stopReason: "STOPPED",
+    energySource: "meter",
     faults: ["METER_STALE"],
     closedAt: 4000,
   });
@@ -258,6 +259,111 @@ test("sessions: markInterrupted closes the unfinished session with its last prog
   assert.equal(b?.stoppedAt, 200);
   assert.equal(b?.energyWh, 0);
   assert.equal(b?.meterStopWh, null);
+});
+
+test("field report: an interrupted session is closed from the meter's register, or marked unknown", (t) => {
+  const { store } = fresh(t);
+  const base = { keyId: 1, deviceId: "VD", carrier: "vehicle" as const };
+  // The last progress said 1.3 Wh; the meter's register says 3 Wh flowed before the contactor opened.
+  const a = id();
+  store.sessions.begin({
+    ...base,
+    sessionId: a,
+    codeId: recordCode(store),
+    startedAt: 10,
+    meterStartWh: 100,
+  });
+  store.sessions.progress(a, { energyWh: 1.3, lastMeterWh: 101.3, at: 20 });
+  const [fromMeter] = store.sessions.markInterrupted(50, 103);
+  assert.equal(fromMeter?.energyWh, 3);
+  assert.equal(fromMeter?.meterStopWh, 103);
+  assert.equal(fromMeter?.energySource, "meter");
+  assert.equal(fromMeter?.stopReason, "INTERRUPTED");
+  // The meter cannot be read: the last progress is kept, the energy marked unknown.
+  const b = id();
+  store.sessions.begin({
+    ...base,
+    sessionId: b,
+    codeId: recordCode(store),
+    startedAt: 60,
+    meterStartWh: 200,
+  });
+  store.sessions.progress(b, { energyWh: 2, lastMeterWh: 202, at: 70 });
+  const [noMeter] = store.sessions.markInterrupted(80);
+  assert.equal(noMeter?.energyWh, 2);
+  assert.equal(noMeter?.meterStopWh, 202);
+  assert.equal(noMeter?.energySource, "unknown");
+  // A register below the start (a meter changed) tells nothing.
+  const c = id();
+  store.sessions.begin({
+    ...base,
+    sessionId: c,
+    codeId: recordCode(store),
+    startedAt: 90,
+    meterStartWh: 500,
+  });
+  const [below] = store.sessions.markInterrupted(95, 12);
+  assert.equal(below?.energyWh, 0);
+  assert.equal(below?.energySource, "unknown");
+  // A session that never closed its contactor (no start register) delivered nothing.
+  const d = id();
+  store.sessions.begin({
+    ...base,
+    sessionId: d,
+    codeId: recordCode(store),
+    startedAt: 96,
+    meterStartWh: null,
+  });
+  const [never] = store.sessions.markInterrupted(97, 600);
+  assert.equal(never?.energyWh, 0);
+  assert.equal(never?.energySource, "meter");
+  assert.equal(store.sessions.get(a)?.energySource, "meter");
+  refuses(() => store.sessions.markInterrupted(98, -1), "INVALID");
+});
+
+test("field report: the code and its session's start are written in one transaction, or neither", (t) => {
+  const { store } = fresh(t);
+  const code = (codeId: Uint8Array) => ({
+    codeId,
+    keyId: 3,
+    issuedAt: 5000n,
+    expiresAt: 9000n,
+    carrier: "mobile" as const,
+    deviceId: "PHONE-7",
+  });
+  const begin = (sessionId: Uint8Array, codeId: Uint8Array) => ({
+    sessionId,
+    codeId,
+    keyId: 3,
+    deviceId: "PHONE-7",
+    carrier: "mobile" as const,
+    startedAt: 1,
+    meterStartWh: null,
+  });
+  const c1 = id();
+  const s1 = id();
+  store.sessions.beginWithCode(code(c1), begin(s1, c1));
+  const entry = store.ledger.get(c1);
+  assert.equal(entry?.carrier, "mobile");
+  assert.equal(entry?.deviceId, "PHONE-7");
+  assert.equal(store.floor.get(), 5000n);
+  assert.deepEqual(store.sessions.active()?.sessionId, s1);
+  // The session cannot begin (another is active): the code is not spent either.
+  const c2 = id();
+  refuses(
+    () => store.sessions.beginWithCode({ ...code(c2), issuedAt: 6000n }, begin(id(), c2)),
+    "ACTIVE_SESSION",
+  );
+  assert.equal(store.ledger.isUsed(c2), false);
+  assert.equal(store.floor.get(), 5000n);
+  // A code already spent: no session.
+  store.sessions.finish(s1, { stoppedAt: 2, meterStopWh: null, energyWh: 0, stopReason: "S" });
+  const s3 = id();
+  refuses(() => store.sessions.beginWithCode(code(c1), begin(s3, c1)), "DUPLICATE");
+  assert.equal(store.sessions.get(s3), undefined);
+  // The session must be the code's.
+  refuses(() => store.sessions.beginWithCode(code(id()), begin(id(), id())), "INVALID");
+  assert.equal(store.sessions.list({ limit: 10 }).length, 1);
 });
 
 test("sessions: list is newest first and pages with before", (t) => {
