@@ -116,8 +116,6 @@ export class PileRuntime {
   #relayTestWaiters: ((r: { ok: boolean; detail: string }) => void)[] = [];
   #radioUp: Promise<void>;
   #radioUpResolve: () => void = () => {};
-  /** Monotonic ms of the last input the core handled. */
-  #lastMono = 0;
   #booted = false;
   /** Writes waiting for the contactor to read open (no write worker). */
   #deferred: StoreOp[] = [];
@@ -266,7 +264,6 @@ export class PileRuntime {
   /** Hands one input to the core at `mono` and performs its effects in order. */
   async #step(body: InputBody, mono: number): Promise<PileEffect[]> {
     const input = { ...body, mono, wall: this.#p.clock.now() } as PileInput;
-    this.#lastMono = Math.max(this.#lastMono, mono);
     const effects = this.core.handle(input);
     for (const e of effects) {
       try {
@@ -287,10 +284,9 @@ export class PileRuntime {
   /**
    * A deadline is due: before the core may declare it missed, the inputs are read again and any
    * change is handed over first. After a stall of the loop, libuv runs due timers before it
-   * polls I/O, so a feedback that arrived in time may still sit unread; the change is stamped
-   * with the time of the last input the loop handled (the loop cannot tell when in the stall it
-   * came), so a healthy contactor is not taken for a slow or a welded one. A contactor that
-   * really did not move still reads as it was, and its deadline fires with the next input.
+   * polls I/O, so a feedback that arrived in time may still sit unread. A feedback that matches
+   * its command answers its deadline (core.ts), so a healthy contactor is not taken for a slow or
+   * a welded one; one that really did not move still reads as it was, and its deadline fires.
    */
   async #sampleInputs(): Promise<void> {
     const { lines, vehicle } = this.#p;
@@ -317,7 +313,7 @@ export class PileRuntime {
     if (present !== undefined && present !== seen.vehicle) changes.push({ type: "vehicle", present });
     for (const c of changes) {
       this.#count("inputs.sampledChanges");
-      await this.#step(c, this.#lastMono);
+      await this.#step(c, this.#p.clock.monotonic());
     }
   }
 
