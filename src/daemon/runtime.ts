@@ -30,7 +30,7 @@ import {
 } from "../pile/index.js";
 import { encodeMessage, type FragmentFault, fragment, Reassembler, toHex } from "../protocol/index.js";
 import { nodeSuite } from "../protocol/node-suite.js";
-import { applyStoreOp, type Store, type StoreOp, type StoreWriter } from "../store/index.js";
+import { type AuditEntry, applyStoreOp, type Store, type StoreOp, type StoreWriter } from "../store/index.js";
 import type { Config } from "./config.js";
 import type { KeyDirectory } from "./keys.js";
 import { traceFrame } from "./log.js";
@@ -533,6 +533,11 @@ export class PileRuntime {
     if (last && last.sessionId === id && now - last.at < every) return false;
     this.#lastProgress = { sessionId: id, at: now };
     return true;
+  }
+
+  /** An audit entry of the front ends (console, control socket), written as the loop's own are. */
+  recordAudit(entry: AuditEntry): void {
+    this.#storeWrite({ op: "audit.append", entry });
   }
 
   #audit(
