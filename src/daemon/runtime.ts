@@ -30,7 +30,14 @@ import {
 } from "../pile/index.js";
 import { encodeMessage, type FragmentFault, fragment, Reassembler, toHex } from "../protocol/index.js";
 import { nodeSuite } from "../protocol/node-suite.js";
-import { type AuditEntry, applyStoreOp, type Store, type StoreOp, type StoreWriter } from "../store/index.js";
+import {
+  type AuditEntry,
+  applyStoreOp,
+  type Store,
+  StoreError,
+  type StoreOp,
+  type StoreWriter,
+} from "../store/index.js";
 import type { Config } from "./config.js";
 import type { KeyDirectory } from "./keys.js";
 import { traceFrame } from "./log.js";
@@ -85,6 +92,9 @@ const PRUNE_EVERY_MS = 3_600_000;
  * last progress record, and the meter's register keeps the energy that flowed after it.
  */
 export const PROGRESS_EVERY_MS = 60_000;
+
+/** Worker failures that say nothing about the record itself: it is written on the loop later. */
+const RETRY_ON_LOOP: ReadonlySet<string> = new Set(["IO", "LOCKED", "CLOSED"]);
 
 /** Heartbeat of the control loop: the watchdog is fed only when a heartbeat got through. */
 const HEARTBEAT_MS = 1000;
@@ -511,6 +521,17 @@ export class PileRuntime {
     writer.submit(o).then(
       () => this.#count("store.durableWrites"),
       (e: unknown) => {
+        const code = e instanceof StoreError ? e.code : "IO";
+        if (RETRY_ON_LOOP.has(code)) {
+          // the worker could not reach the file: the write waits for the contactor to read open
+          this.#count("store.workerFailed");
+          this.#log.warn(
+            { op: o.op, code },
+            "write worker failed: the record waits for the contactor to open",
+          );
+          this.#deferred.push(o);
+          return;
+        }
         this.#count("store.errors");
         this.#log.error({ op: o.op, err: e instanceof Error ? e.message : String(e) }, "store write failed");
       },

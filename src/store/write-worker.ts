@@ -1,9 +1,10 @@
 /**
  * The write worker: its own better-sqlite3 connection to the pile's WAL database, on its own
  * thread, so an fsync that stalls on a slow SD card stalls this thread and not the control loop.
- * Each request is answered with { id, ok, error? } once the write is committed.
+ * Each request is answered with { id, ok, code?, error? } once the write is committed.
  */
 import { parentPort, workerData } from "node:worker_threads";
+import { StoreError } from "./errors.js";
 import { applyStoreOp, type StoreOp } from "./ops.js";
 import { openStore } from "./store.js";
 
@@ -38,7 +39,8 @@ if (port) {
       applyStoreOp(store, m.op);
       port.postMessage({ id: m.id, ok: true });
     } catch (e) {
-      port.postMessage({ id: m.id, ok: false, error: e instanceof Error ? e.message : String(e) });
+      const code = e instanceof StoreError ? e.code : "IO";
+      port.postMessage({ id: m.id, ok: false, code, error: e instanceof Error ? e.message : String(e) });
     }
   });
 }

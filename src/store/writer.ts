@@ -4,12 +4,13 @@
  * acknowledges it committed. Nothing here waits for the disk.
  */
 import { Worker } from "node:worker_threads";
-import { StoreError } from "./errors.js";
+import { StoreError, type StoreErrorCode } from "./errors.js";
 import type { StoreOp, StoreWriter } from "./ops.js";
 
 interface Reply {
   id: number;
   ok: boolean;
+  code?: StoreErrorCode;
   error?: string;
 }
 
@@ -30,7 +31,7 @@ export function openStoreWriter(path: string): StoreWriter {
     if (!w) return;
     waiting.delete(r.id);
     if (r.ok) w.resolve();
-    else w.reject(new StoreError("IO", r.error ?? "write failed"));
+    else w.reject(new StoreError(r.code ?? "IO", r.error ?? "write failed"));
   });
   worker.on("error", (e) => failAll(`write worker: ${e.message}`));
   worker.on("exit", () => failAll("write worker exited"));

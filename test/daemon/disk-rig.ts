@@ -107,8 +107,8 @@ export interface DiskRig {
 }
 
 export interface DiskRigOptions {
-  /** Run the write worker on the same file. */
-  writer?: boolean;
+  /** Run the write worker on the same file (true), or on this path (a worker that cannot open it). */
+  writer?: boolean | string;
   /**
    * Deliver input changes as the kernel's GPIO events are: through the I/O poll, after the
    * timers that are due (here: in the check phase, after the timers phase).
@@ -155,7 +155,9 @@ export async function diskRig(o: DiskRigOptions = {}): Promise<DiskRig> {
   };
   const path = join(dir, "piled.db");
   const raw = openStore(path);
-  const writer: StoreWriter | undefined = o.writer ? openStoreWriter(path) : undefined;
+  const writer: StoreWriter | undefined = o.writer
+    ? openStoreWriter(o.writer === true ? path : o.writer)
+    : undefined;
   const note = <A extends unknown[], R>(op: string, f: (...a: A) => R) => {
     return (...a: A): R => {
       writes.push({ op, live: live() });

@@ -67,6 +67,20 @@ test("field report: without a write worker, the writes made while live wait unti
   );
 });
 
+test("field report: a write worker that cannot reach the file loses nothing: its records wait for the contactor to read open", async () => {
+  const r = await rig({ writer: "/nonexistent-dir/piled.db" });
+  await charge(r);
+  r.plant.pressEmergencyStop();
+  await waitFor("the fault durable", () => r.store.faults.active().some((f) => f.code === "EMERGENCY_STOP"));
+  await waitFor("the session durable", () => r.store.sessions.list({ limit: 1 })[0]?.status === "finished");
+  assert.ok((r.runtime.counters["store.workerFailed"] ?? 0) > 0, JSON.stringify(r.runtime.counters));
+  assert.deepEqual(
+    r.writes.filter((w) => w.live).map((w) => w.op),
+    [],
+  );
+  assert.equal(r.store.sessions.list({ limit: 1 })[0]?.stopReason, "EMERGENCY_STOP");
+});
+
 test("field report: session progress is durable at most once per interval, not once per status (durable writes per hour of charging)", async () => {
   const everyMs = 1000;
   const r = await rig({
