@@ -471,11 +471,14 @@ export class PileRuntime {
 
   /**
    * The contactor may be live: commanded closed, or not yet read open. While it is, nothing on
-   * the control loop waits for a durable write (DESIGN.md, safety invariants).
+   * the control loop waits for a durable write (DESIGN.md, safety invariants). A latched weld is
+   * the one exception: commanded open and reading closed, there is nothing left the loop could
+   * do to open it, and its record (WELD first) must reach the disk to survive a power cut.
    */
   contactorMayBeLive(): boolean {
     const snap = this.core.snapshot();
-    return snap.outputs.contactor || snap.feedback.contactor !== false;
+    if (snap.outputs.contactor) return true;
+    return snap.feedback.contactor !== false && !snap.faults.includes("WELD");
   }
 
   /**
@@ -748,5 +751,15 @@ export class PileRuntime {
     if (this.#beatTimer) clearInterval(this.#beatTimer);
     if (this.#pruneTimer) clearInterval(this.#pruneTimer);
     if (this.#p.ble) await this.#p.ble.stop().catch(() => {});
+    // The loop is over: records still held back (a contactor that never read open) are written now.
+    for (const o of this.#deferred.splice(0)) {
+      try {
+        applyStoreOp(this.#p.store, o);
+        this.#count("store.durableWrites");
+      } catch (e) {
+        this.#count("store.errors");
+        this.#log.error({ op: o.op, err: e instanceof Error ? e.message : String(e) }, "store write failed");
+      }
+    }
   }
 }

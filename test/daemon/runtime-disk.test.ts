@@ -153,3 +153,13 @@ test("field report: after a 1 s stall a real weld is still caught", async () => 
   await waitFor("the weld latched", () => r.runtime.snapshot().faults.includes("WELD"));
   assert.equal(r.runtime.snapshot().outputs.lock, true, "the lock stays engaged on a weld");
 });
+
+test("field report: a latched weld is durable at once, even without a write worker (nothing is left to open)", async () => {
+  const r = await rig({});
+  await charge(r);
+  r.plant.weldContactor();
+  r.plant.pullPlug();
+  await waitFor("the weld latched", () => r.runtime.snapshot().faults.includes("WELD"));
+  await waitFor("the weld durable", () => r.store.faults.active().some((f) => f.code === "WELD"));
+  assert.equal(r.runtime.snapshot().outputs.lock, true, "the lock stays engaged on a weld");
+});
