@@ -47,17 +47,15 @@ export function pileControl(d: ControlDeps): PileControl {
     const detail = [e.args && e.args.length > 0 ? e.args.join(" ") : undefined, e.detail]
       .filter(Boolean)
       .join(" — ");
-    try {
-      store.audit.append({
-        at: clock.now(),
-        actor: actorOf(e.actor),
-        action: e.action,
-        outcome: e.outcome,
-        ...(detail ? { detail: `${e.actor}: ${detail}` } : { detail: e.actor }),
-      });
-    } catch {
-      // a refused audit entry (e.g. one that looked like a secret) is dropped, never stored
-    }
+    // Through the runtime: while the contactor may be live the entry goes to the write worker.
+    // A refused entry (e.g. one that looked like a secret) is dropped, never stored.
+    runtime.recordAudit({
+      at: clock.now(),
+      actor: actorOf(e.actor),
+      action: e.action,
+      outcome: e.outcome,
+      ...(detail ? { detail: `${e.actor}: ${detail}` } : { detail: e.actor }),
+    });
   };
   return {
     status(): StatusView {

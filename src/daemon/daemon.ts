@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { dirname } from "node:path";
 import { systemClock } from "../hw/ports.js";
-import { openStore, type Store } from "../store/index.js";
+import { openStore, openStoreWriter, type Store } from "../store/index.js";
 import { assemble } from "./assemble.js";
 import { type Config, databasePath, socketMode } from "./config.js";
 import { openSerialConsole } from "./console/serial-link.js";
@@ -95,6 +95,8 @@ export async function runDaemon(config: Config): Promise<number> {
     store.close();
     return 1;
   }
+  // The writes made while the contactor may be live go to a thread of their own (runtime.ts).
+  const writer = openStoreWriter(databasePath(config));
 
   const runtime = new PileRuntime({
     config,
@@ -107,6 +109,7 @@ export async function runDaemon(config: Config): Promise<number> {
     meter: parts.meter,
     ble: parts.ble,
     notifier,
+    writer,
   });
 
   let console_: ConsoleService | undefined;
@@ -124,6 +127,7 @@ export async function runDaemon(config: Config): Promise<number> {
     await control?.close().catch(() => undefined);
     await console_?.close().catch(() => undefined);
     await parts.close();
+    await writer.close();
     store.close();
     notifier.close();
   };

@@ -32,7 +32,14 @@ import {
 } from "../pile/index.js";
 import { encodeMessage, type FragmentFault, fragment, Reassembler, toHex } from "../protocol/index.js";
 import { nodeSuite } from "../protocol/node-suite.js";
-import type { Store } from "../store/index.js";
+import {
+  type AuditEntry,
+  applyStoreOp,
+  type Store,
+  StoreError,
+  type StoreOp,
+  type StoreWriter,
+} from "../store/index.js";
 import type { Config } from "./config.js";
 import type { KeyDirectory } from "./keys.js";
 import { traceFrame } from "./log.js";
@@ -58,6 +65,13 @@ export interface RuntimeParts {
   ble?: BlePeripheral | undefined;
   notifier: Notifier;
   random?: (n: number) => Uint8Array;
+  /**
+   * The write worker (src/store/writer.ts): the writes made while the contactor may be live go
+   * there. Without one they wait, in order, until the contactor reads open.
+   */
+  writer?: StoreWriter | undefined;
+  /** Least interval between two durable progress records of a session. Default PROGRESS_EVERY_MS. */
+  progressEveryMs?: number;
 }
 
 type InputBody = PileInput extends infer I ? (I extends PileInput ? Omit<I, "mono" | "wall"> : never) : never;
@@ -74,6 +88,15 @@ interface ConnEntry {
 
 /** How often expired codes leave the replay ledger. */
 const PRUNE_EVERY_MS = 3_600_000;
+
+/**
+ * Session progress is made durable at most this often: at a crash the session is closed with the
+ * last progress record, and the meter's register keeps the energy that flowed after it.
+ */
+export const PROGRESS_EVERY_MS = 60_000;
+
+/** Worker failures that say nothing about the record itself: it is written on the loop later. */
+const RETRY_ON_LOOP: ReadonlySet<string> = new Set(["IO", "LOCKED", "CLOSED"]);
 
 /** Heartbeat of the control loop: the watchdog is fed only when a heartbeat got through. */
 const HEARTBEAT_MS = 1000;
@@ -105,6 +128,10 @@ export class PileRuntime {
   #relayTestWaiters: ((r: { ok: boolean; detail: string }) => void)[] = [];
   #radioUp: Promise<void>;
   #radioUpResolve: () => void = () => {};
+  #booted = false;
+  /** Writes waiting for the contactor to read open (no write worker). */
+  #deferred: StoreOp[] = [];
+  #lastProgress: { sessionId: string; at: number } | undefined;
 
   constructor(parts: RuntimeParts) {
     this.#p = parts;
@@ -181,6 +208,7 @@ export class PileRuntime {
       floor: store.floor.get(),
       ...(latched.length > 0 ? { latched } : {}),
     });
+    this.#booted = true;
 
     this.#unsubs.push(
       lines.contactorFeedback.watch((closed) => void this.feed({ type: "contactorFeedback", closed })),
@@ -276,27 +304,71 @@ export class PileRuntime {
     this.#running = true;
     try {
       for (let job = this.#queue.shift(); job; job = this.#queue.shift()) {
-        const mono = this.#p.clock.monotonic();
-        const input = { ...job.input, mono, wall: this.#p.clock.now() } as PileInput;
-        const effects = this.core.handle(input);
-        for (const e of effects) {
-          try {
-            await this.#perform(e);
-          } catch (err) {
-            // An effect that cannot be performed is logged and counted; the ones after it still
-            // run (outputs are never skipped: each one is performed in its place in the batch).
-            this.#count("effects.failed");
-            this.#log.error(
-              { effect: e.type, err: err instanceof Error ? err.message : String(err) },
-              "effect failed",
-            );
-          }
-        }
+        const due = this.core.nextDeadline();
+        if (this.#booted && due !== undefined && due <= this.#p.clock.monotonic()) await this.#sampleInputs();
+        const effects = await this.#step(job.input, this.#p.clock.monotonic());
+        this.#flushDeferred();
         job.done(effects);
       }
     } finally {
       this.#running = false;
       this.#armDeadline();
+    }
+  }
+
+  /** Hands one input to the core at `mono` and performs its effects in order. */
+  async #step(body: InputBody, mono: number): Promise<PileEffect[]> {
+    const input = { ...body, mono, wall: this.#p.clock.now() } as PileInput;
+    const effects = this.core.handle(input);
+    for (const e of effects) {
+      try {
+        await this.#perform(e);
+      } catch (err) {
+        // An effect that cannot be performed is logged and counted; the ones after it still
+        // run (outputs are never skipped: each one is performed in its place in the batch).
+        this.#count("effects.failed");
+        this.#log.error(
+          { effect: e.type, err: err instanceof Error ? err.message : String(err) },
+          "effect failed",
+        );
+      }
+    }
+    return effects;
+  }
+
+  /**
+   * A deadline is due: before the core may declare it missed, the inputs are read again and any
+   * change is handed over first. After a stall of the loop, libuv runs due timers before it
+   * polls I/O, so a feedback that arrived in time may still sit unread. A feedback that matches
+   * its command answers its deadline (core.ts), so a healthy contactor is not taken for a slow or
+   * a welded one; one that really did not move still reads as it was, and its deadline fires.
+   */
+  async #sampleInputs(): Promise<void> {
+    const { lines, vehicle } = this.#p;
+    const read = async <T>(f: () => Promise<T>): Promise<T | undefined> => {
+      try {
+        return await f();
+      } catch {
+        this.#count("inputs.sampleErrors");
+        return undefined;
+      }
+    };
+    const contactorClosed = await read(() => lines.contactorFeedback.read());
+    const lockEngaged = await read(() => lines.lockFeedback.read());
+    const estop = lines.emergencyStop ? await read(() => lines.emergencyStop!.read()) : undefined;
+    const present = vehicle ? await read(() => vehicle.present()) : undefined;
+    const seen = this.core.snapshot().feedback;
+    const changes: InputBody[] = [];
+    if (contactorClosed !== undefined && contactorClosed !== seen.contactor)
+      changes.push({ type: "contactorFeedback", closed: contactorClosed });
+    if (lockEngaged !== undefined && lockEngaged !== seen.lock)
+      changes.push({ type: "lockFeedback", engaged: lockEngaged });
+    if (estop !== undefined && estop !== seen.emergencyStop)
+      changes.push({ type: "emergencyStop", active: estop });
+    if (present !== undefined && present !== seen.vehicle) changes.push({ type: "vehicle", present });
+    for (const c of changes) {
+      this.#count("inputs.sampledChanges");
+      await this.#step(c, this.#p.clock.monotonic());
     }
   }
 
@@ -338,10 +410,9 @@ export class PileRuntime {
         return this.#write(this.#p.lines.lock, e.engaged, "lock");
       case "recordCode": {
         // The code id and its session's start in one transaction: a code is never spent (nor
-        // its lock moved) without a session record.
-        let ok = true;
+        // its lock moved) without a session record. Nothing is live yet (no output has moved).
         const r = e.session;
-        try {
+        const ok = this.#guardStore("sessions.beginWithCode", () =>
           store.sessions.beginWithCode(
             {
               codeId: e.codeId,
@@ -360,14 +431,9 @@ export class PileRuntime {
               startedAt: Number(r.startedAt),
               meterStartWh: null,
             },
-          );
-        } catch (err) {
-          ok = false;
-          this.#log.error(
-            { codeId: toHex(e.codeId), err: String(err) },
-            "cannot record the code id: refusing it",
-          );
-        }
+          ),
+        );
+        if (!ok) this.#log.error({ codeId: toHex(e.codeId) }, "cannot record the code id: refusing it");
         this.#feedFirst({ type: "codeRecorded", codeId: e.codeId, ok });
         return;
       }
@@ -386,28 +452,36 @@ export class PileRuntime {
       }
       case "sessionUpdate": {
         const r = e.record;
-        this.#guardStore("sessions.progress", () =>
-          store.sessions.progress(r.sessionId, {
+        if (!this.#progressDue(r.sessionId)) {
+          this.#count("store.progressSkipped");
+          return;
+        }
+        this.#storeWrite({
+          op: "sessions.progress",
+          sessionId: r.sessionId,
+          progress: {
             energyWh: r.energyWh,
             lastMeterWh: r.energyStartWh !== undefined ? r.energyStartWh + r.energyWh : null,
             meterStartWh: r.energyStartWh ?? null,
             at: clock.now(),
-          }),
-        );
+          },
+        });
         return;
       }
       case "sessionEnded": {
         const r = e.record;
-        this.#guardStore("sessions.finish", () =>
-          store.sessions.finish(r.sessionId, {
+        this.#storeWrite({
+          op: "sessions.finish",
+          sessionId: r.sessionId,
+          finish: {
             stoppedAt: Number(r.endedAt),
             meterStopWh: r.energyStopWh ?? null,
             meterStartWh: r.energyStartWh ?? null,
             energyWh: r.energyWh,
             stopReason: r.stopReason,
             faults: r.faults,
-          }),
-        );
+          },
+        });
         this.#log.info(
           { sessionId: toHex(r.sessionId), stopReason: r.stopReason, energyWh: r.energyWh, faults: r.faults },
           "session ended",
@@ -417,13 +491,13 @@ export class PileRuntime {
       case "send":
         return this.#send(e.connId, e.message);
       case "fault":
-        this.#guardStore("faults.raise", () => store.faults.raise(e.code, e.detail, clock.now()));
+        this.#storeWrite({ op: "faults.raise", code: e.code, detail: e.detail, at: clock.now() });
         this.#log.error({ fault: e.code, detail: e.detail }, "fault latched");
         this.#audit("daemon", "fault", e.code, e.detail);
         return;
       case "faultCleared":
         for (const code of e.codes)
-          this.#guardStore("faults.clear", () => store.faults.clear(code, "technician", clock.now()));
+          this.#storeWrite({ op: "faults.clear", code, by: "technician", at: clock.now() });
         this.#log.info({ faults: e.codes }, "faults cleared");
         return;
       case "state":
@@ -444,13 +518,99 @@ export class PileRuntime {
     }
   }
 
-  #guardStore(what: string, fn: () => unknown): void {
+  /**
+   * The contactor may be live: commanded closed, or not yet read open. While it is, nothing on
+   * the control loop waits for a durable write (DESIGN.md, safety invariants). A latched weld is
+   * the one exception: commanded open and reading closed, there is nothing left the loop could
+   * do to open it, and its record (WELD first) must reach the disk to survive a power cut.
+   */
+  contactorMayBeLive(): boolean {
+    const snap = this.core.snapshot();
+    if (snap.outputs.contactor) return true;
+    return snap.feedback.contactor !== false && !snap.faults.includes("WELD");
+  }
+
+  /**
+   * A synchronous durable write on the loop's own connection. Refused (false, counted and
+   * logged) while the contactor may be live: an fsync that stalls there would hold up the
+   * emergency stop, the feedbacks and the watchdog.
+   */
+  #guardStore(what: string, fn: () => unknown): boolean {
+    if (this.#booted && this.contactorMayBeLive()) {
+      this.#count("store.refusedWhileLive");
+      this.#log.error({ op: what }, "synchronous store write refused while the contactor may be live");
+      return false;
+    }
     try {
       fn();
+      this.#count("store.durableWrites");
+      return true;
     } catch (e) {
       this.#count("store.errors");
       this.#log.error({ op: what, err: e instanceof Error ? e.message : String(e) }, "store write failed");
+      return false;
     }
+  }
+
+  /**
+   * One durable record of the control loop. Nothing live and nothing queued before it: written
+   * here. Otherwise it goes, in order, to the write worker (acknowledged back, never awaited),
+   * or without one waits until the contactor reads open.
+   */
+  #storeWrite(o: StoreOp): void {
+    const { writer, store } = this.#p;
+    const live = this.#booted && this.contactorMayBeLive();
+    if (!live && this.#deferred.length === 0 && (writer?.pending() ?? 0) === 0) {
+      this.#guardStore(o.op, () => applyStoreOp(store, o));
+      return;
+    }
+    if (!writer) {
+      this.#count("store.deferred");
+      this.#deferred.push(o);
+      return;
+    }
+    this.#count("store.offLoop");
+    writer.submit(o).then(
+      () => this.#count("store.durableWrites"),
+      (e: unknown) => {
+        const code = e instanceof StoreError ? e.code : "IO";
+        if (RETRY_ON_LOOP.has(code)) {
+          // the worker could not reach the file: the write waits for the contactor to read open
+          this.#count("store.workerFailed");
+          this.#log.warn(
+            { op: o.op, code },
+            "write worker failed: the record waits for the contactor to open",
+          );
+          this.#deferred.push(o);
+          return;
+        }
+        this.#count("store.errors");
+        this.#log.error({ op: o.op, err: e instanceof Error ? e.message : String(e) }, "store write failed");
+      },
+    );
+  }
+
+  /** Writes held back while the contactor was live, now that it reads open. */
+  #flushDeferred(): void {
+    if (this.#deferred.length === 0 || this.contactorMayBeLive()) return;
+    const { store } = this.#p;
+    for (const o of this.#deferred.splice(0)) this.#guardStore(o.op, () => applyStoreOp(store, o));
+  }
+
+  /** At most one progress record per PROGRESS_EVERY_MS of a session; its first one at once. */
+  #progressDue(sessionId: Uint8Array): boolean {
+    const id = toHex(sessionId);
+    const now = this.#p.clock.monotonic();
+    const every = this.#p.progressEveryMs ?? PROGRESS_EVERY_MS;
+    const last = this.#lastProgress;
+    if (last && last.sessionId === id && now - last.at < every) return false;
+    this.#lastProgress = { sessionId: id, at: now };
+    return true;
+  }
+
+  /** An audit entry of the front ends (console, control socket), written as the loop's own are. */
+  recordAudit(entry: AuditEntry): void {
+    this.#storeWrite({ op: "audit.append", entry });
   }
 
   #audit(
@@ -459,15 +619,16 @@ export class PileRuntime {
     outcome: string,
     detail?: string,
   ): void {
-    this.#guardStore("audit.append", () =>
-      this.#p.store.audit.append({
+    this.#storeWrite({
+      op: "audit.append",
+      entry: {
         at: this.#p.clock.now(),
         actor,
         action,
         outcome,
         ...(detail ? { detail } : {}),
-      }),
-    );
+      },
+    });
   }
 
   #send(connId: string, message: Parameters<typeof encodeMessage>[0]): void {
@@ -521,6 +682,7 @@ export class PileRuntime {
    */
   #pruneLedger(): void {
     const { store } = this.#p;
+    if (this.contactorMayBeLive()) return; // the next hour's prune catches up
     this.#guardStore("ledger.prune", () => {
       const n = store.ledger.prune(store.floor.get());
       if (n > 0) this.#log.info({ pruned: n, kept: store.ledger.count() }, "replay ledger pruned");
@@ -638,5 +800,15 @@ export class PileRuntime {
     if (this.#beatTimer) clearInterval(this.#beatTimer);
     if (this.#pruneTimer) clearInterval(this.#pruneTimer);
     if (this.#p.ble) await this.#p.ble.stop().catch(() => {});
+    // The loop is over: records still held back (a contactor that never read open) are written now.
+    for (const o of this.#deferred.splice(0)) {
+      try {
+        applyStoreOp(this.#p.store, o);
+        this.#count("store.durableWrites");
+      } catch (e) {
+        this.#count("store.errors");
+        this.#log.error({ op: o.op, err: e instanceof Error ? e.message : String(e) }, "store write failed");
+      }
+    }
   }
 }

@@ -194,15 +194,32 @@ export class PileCore {
       if (input.wall !== undefined && Number.isFinite(input.wall))
         this.#lastWall = { wall: input.wall, mono };
       this.#inputMono = mono;
-      this.#expire(mono);
-      this.#now = mono;
-      this.#dispatch(input);
+      if (this.#answersDeadline(input)) {
+        // A relay's feedback that matches its command answers that relay's deadline however late
+        // the loop hands it over: after a stall, due timers run before the I/O poll. The runtime
+        // reads the feedbacks again before it lets any deadline be declared missed.
+        this.#now = mono;
+        this.#dispatch(input);
+        this.#expire(mono);
+      } else {
+        this.#expire(mono);
+        this.#now = mono;
+        this.#dispatch(input);
+      }
       this.#enforce();
       this.#syncState();
     } catch (e) {
       this.#failSafe(e);
     }
     return this.#out.drain();
+  }
+
+  #answersDeadline(input: PileInput): boolean {
+    if (input.type === "contactorFeedback")
+      return this.#contactor.deadline !== undefined && input.closed === this.#contactor.cmd;
+    if (input.type === "lockFeedback")
+      return this.#lock.deadline !== undefined && input.engaged === this.#lock.cmd;
+    return false;
   }
 
   /** Monotonic ms of the next deadline; feed { type: "tick" } at (or after) it. */
