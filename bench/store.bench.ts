@@ -3,17 +3,17 @@
  * sessions.progress per second, ledger lookups per second, and the time to open the store so
  * written (quick_check included; `ledgerEntriesWritten` says how large it was). Medians; the
  * temp store lives on the OS temp dir's file system, and fsync rates swing with other disk load.
- * Durable progress writes per hour of charging: one per status interval before (each one a
- * synchronous fsync on the control loop), one per PROGRESS_EVERY_MS now (on the write worker),
- * with the disk time those writes take here.
+ * Durable progress writes per hour of charging at the configured intervals: one per status
+ * interval, each a synchronous fsync on the control loop before, on the write worker now (none on
+ * the loop while the contactor may be live), with the disk time those writes take here.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { validateConfig } from "../src/daemon/config.js";
-import { PROGRESS_EVERY_MS } from "../src/daemon/runtime.js";
 import { simPileConfig } from "../src/daemon/sim-config.js";
+import { parsePileCoreConfig } from "../src/pile/index.js";
 import { openStore } from "../src/store/index.js";
 import { median, opsPerSecond } from "./util.js";
 
@@ -71,7 +71,9 @@ export async function run(): Promise<Record<string, unknown>> {
     const cfg = validateConfig(simPileConfig({ pileId: "BENCH", dir }));
     const statusMs = cfg.ok ? cfg.value.statusIntervalMs : 1000;
     const before = Math.ceil(3_600_000 / statusMs);
-    const after = Math.ceil(3_600_000 / PROGRESS_EVERY_MS);
+    const core = parsePileCoreConfig({ pileId: "BENCH", statusIntervalMs: statusMs });
+    const progressMs = core.ok ? Math.max(statusMs, core.value.progressIntervalMs) : statusMs;
+    const after = Math.ceil(3_600_000 / progressMs);
     return {
       progressWritesPerChargingHour: { before, after },
       // disk time of those writes on this disk: before all of it on the control loop, now on the worker

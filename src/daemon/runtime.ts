@@ -70,7 +70,7 @@ export interface RuntimeParts {
    * there. Without one they wait, in order, until the contactor reads open.
    */
   writer?: StoreWriter | undefined;
-  /** Least interval between two durable progress records of a session. Default PROGRESS_EVERY_MS. */
+  /** Least interval between two durable progress records of a session (the core's progressIntervalMs). */
   progressEveryMs?: number;
 }
 
@@ -88,12 +88,6 @@ interface ConnEntry {
 
 /** How often expired codes leave the replay ledger. */
 const PRUNE_EVERY_MS = 3_600_000;
-
-/**
- * Session progress is made durable at most this often: at a crash the session is closed with the
- * last progress record, and the meter's register keeps the energy that flowed after it.
- */
-export const PROGRESS_EVERY_MS = 60_000;
 
 /** Worker failures that say nothing about the record itself: it is written on the loop later. */
 const RETRY_ON_LOOP: ReadonlySet<string> = new Set(["IO", "LOCKED", "CLOSED"]);
@@ -131,7 +125,8 @@ export class PileRuntime {
   #booted = false;
   /** Writes waiting for the contactor to read open (no write worker). */
   #deferred: StoreOp[] = [];
-  #lastProgress: { sessionId: string; at: number } | undefined;
+  /** The contactor's level as last written (true from the write of a close on). */
+  #contactorWritten = false;
 
   constructor(parts: RuntimeParts) {
     this.#p = parts;
@@ -147,6 +142,7 @@ export class PileRuntime {
       lockReleaseMs: c.deadlines.lockReleaseMs,
       meterStaleMs: c.deadlines.meterStaleMs,
       statusIntervalMs: c.statusIntervalMs,
+      ...(parts.progressEveryMs !== undefined ? { progressIntervalMs: parts.progressEveryMs } : {}),
       exchangeTimeoutMs: c.deadlines.exchangeTimeoutMs,
       lockSafeState: c.lockSafeState,
     });
@@ -405,7 +401,10 @@ export class PileRuntime {
     const { store, clock } = this.#p;
     switch (e.type) {
       case "contactor":
-        return this.#write(this.#p.lines.contactor, e.closed, "contactor");
+        if (e.closed) this.#contactorWritten = true;
+        await this.#write(this.#p.lines.contactor, e.closed, "contactor");
+        if (!e.closed) this.#contactorWritten = false;
+        return;
       case "lock":
         return this.#write(this.#p.lines.lock, e.engaged, "lock");
       case "recordCode": {
@@ -429,7 +428,7 @@ export class PileRuntime {
               deviceId: r.deviceId,
               carrier: r.carrier,
               startedAt: Number(r.startedAt),
-              meterStartWh: null,
+              meterStartWh: r.meterStartWh ?? null,
             },
           ),
         );
@@ -452,11 +451,7 @@ export class PileRuntime {
       }
       case "sessionUpdate": {
         const r = e.record;
-        if (!this.#progressDue(r.sessionId)) {
-          this.#count("store.progressSkipped");
-          return;
-        }
-        this.#storeWrite({
+        return this.#storeWrite({
           op: "sessions.progress",
           sessionId: r.sessionId,
           progress: {
@@ -466,11 +461,10 @@ export class PileRuntime {
             at: clock.now(),
           },
         });
-        return;
       }
       case "sessionEnded": {
         const r = e.record;
-        this.#storeWrite({
+        await this.#storeWrite({
           op: "sessions.finish",
           sessionId: r.sessionId,
           finish: {
@@ -491,13 +485,13 @@ export class PileRuntime {
       case "send":
         return this.#send(e.connId, e.message);
       case "fault":
-        this.#storeWrite({ op: "faults.raise", code: e.code, detail: e.detail, at: clock.now() });
+        await this.#storeWrite({ op: "faults.raise", code: e.code, detail: e.detail, at: clock.now() });
         this.#log.error({ fault: e.code, detail: e.detail }, "fault latched");
         this.#audit("daemon", "fault", e.code, e.detail);
         return;
       case "faultCleared":
         for (const code of e.codes)
-          this.#storeWrite({ op: "faults.clear", code, by: "technician", at: clock.now() });
+          await this.#storeWrite({ op: "faults.clear", code, by: "technician", at: clock.now() });
         this.#log.info({ faults: e.codes }, "faults cleared");
         return;
       case "state":
@@ -525,8 +519,10 @@ export class PileRuntime {
    * do to open it, and its record (WELD first) must reach the disk to survive a power cut.
    */
   contactorMayBeLive(): boolean {
+    // What was written to the coil so far, not what the core has just decided: a record made
+    // before the contactor's closing in the same batch is still written on the loop.
+    if (this.#contactorWritten) return true;
     const snap = this.core.snapshot();
-    if (snap.outputs.contactor) return true;
     return snap.feedback.contactor !== false && !snap.faults.includes("WELD");
   }
 
@@ -553,16 +549,22 @@ export class PileRuntime {
   }
 
   /**
-   * One durable record of the control loop. Nothing live and nothing queued before it: written
-   * here. Otherwise it goes, in order, to the write worker (acknowledged back, never awaited),
-   * or without one waits until the contactor reads open.
+   * One durable record of the control loop. While the contactor may be live it goes, in order,
+   * to the write worker (acknowledged back, never awaited) or, without one, waits until the
+   * contactor reads open. Otherwise it is durable when this resolves: written here after what
+   * is held back, or, with writes still at the worker, after them there (awaited: nothing is
+   * live). So a record made once the contactor reads open (a session's end) is on the disk
+   * before the effect after it (the lock's release) is performed.
    */
-  #storeWrite(o: StoreOp): void {
+  async #storeWrite(o: StoreOp): Promise<void> {
     const { writer, store } = this.#p;
     const live = this.#booted && this.contactorMayBeLive();
-    if (!live && this.#deferred.length === 0 && (writer?.pending() ?? 0) === 0) {
-      this.#guardStore(o.op, () => applyStoreOp(store, o));
-      return;
+    if (!live) {
+      this.#flushDeferred();
+      if ((writer?.pending() ?? 0) === 0) {
+        this.#guardStore(o.op, () => applyStoreOp(store, o));
+        return;
+      }
     }
     if (!writer) {
       this.#count("store.deferred");
@@ -570,7 +572,7 @@ export class PileRuntime {
       return;
     }
     this.#count("store.offLoop");
-    writer.submit(o).then(
+    const durable = writer.submit(o).then(
       () => this.#count("store.durableWrites"),
       (e: unknown) => {
         const code = e instanceof StoreError ? e.code : "IO";
@@ -582,12 +584,14 @@ export class PileRuntime {
             "write worker failed: the record waits for the contactor to open",
           );
           this.#deferred.push(o);
+          if (!live) this.#flushDeferred();
           return;
         }
         this.#count("store.errors");
         this.#log.error({ op: o.op, err: e instanceof Error ? e.message : String(e) }, "store write failed");
       },
     );
+    if (!live) await durable;
   }
 
   /** Writes held back while the contactor was live, now that it reads open. */
@@ -597,20 +601,9 @@ export class PileRuntime {
     for (const o of this.#deferred.splice(0)) this.#guardStore(o.op, () => applyStoreOp(store, o));
   }
 
-  /** At most one progress record per PROGRESS_EVERY_MS of a session; its first one at once. */
-  #progressDue(sessionId: Uint8Array): boolean {
-    const id = toHex(sessionId);
-    const now = this.#p.clock.monotonic();
-    const every = this.#p.progressEveryMs ?? PROGRESS_EVERY_MS;
-    const last = this.#lastProgress;
-    if (last && last.sessionId === id && now - last.at < every) return false;
-    this.#lastProgress = { sessionId: id, at: now };
-    return true;
-  }
-
   /** An audit entry of the front ends (console, control socket), written as the loop's own are. */
   recordAudit(entry: AuditEntry): void {
-    this.#storeWrite({ op: "audit.append", entry });
+    void this.#storeWrite({ op: "audit.append", entry });
   }
 
   #audit(
@@ -619,7 +612,7 @@ export class PileRuntime {
     outcome: string,
     detail?: string,
   ): void {
-    this.#storeWrite({
+    void this.#storeWrite({
       op: "audit.append",
       entry: {
         at: this.#p.clock.now(),
@@ -635,6 +628,7 @@ export class PileRuntime {
     const entry = this.#conns.get(connId);
     if (!entry) return;
     const bytes = encodeMessage(message);
+    this.#count(`ble.tx.${message.type}`);
     for (const f of fragment(bytes, entry.conn.mtu)) entry.conn.notify(f);
     traceFrame(this.#log, "tx", bytes, { conn: connId, type: message.type });
   }

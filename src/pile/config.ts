@@ -30,6 +30,14 @@ export const pileCoreConfigSchema = z.object({
   meterStaleMs: ms(100, 600_000, 5000),
   /** STATUS period while charging. */
   statusIntervalMs: ms(100, 60_000, 1000),
+  /**
+   * Least interval between two durable progress records of a charging session (besides those of
+   * every state change and the end). A STATUS tells no more energy than the last record holds, so
+   * its energy advances at this pace: by default every STATUS is preceded by its record (written
+   * off the control loop while the contactor is live). A longer interval writes less and lets the
+   * STATUS energy lag; at a crash the meter's register closes the session either way.
+   */
+  progressIntervalMs: ms(100, 3_600_000, 1000),
   /** An exchange not finished this long after its HELLO gets ERROR TIMEOUT (§3: 10 s). */
   exchangeTimeoutMs: ms(100, 600_000, 10_000),
   /** The daemon must acknowledge a recordCode within this; else the PRESENT is refused. */

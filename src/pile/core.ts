@@ -108,6 +108,8 @@ interface Session {
   start: SessionStartRecord;
   /** Energy of the last record emitted (progress or end): no STATUS carries more. */
   recordedWh: number;
+  /** mono of the last progress record (undefined before the first). */
+  recordedAt: number | undefined;
 }
 
 interface RelayTest {
@@ -618,8 +620,8 @@ export class PileCore {
       s.energyStartWh = this.#meter?.energyImportWh;
       s.chargingSince = this.#now;
       this.#phase = "closing";
-      // The meter's start register is written before the contactor closes (records go first).
-      this.#sessionUpdate(s);
+      // No record here: the start register is durable with the code (recordCode), and a write
+      // between this decision and the coil would eat into the contactor's closing deadline.
       this.#commandContactor(true, this.#cfg.contactorCloseMs);
       this.#log("info", "contactor.closing", { sessionId: toHex(s.sessionId) });
       if (this.#contactor.deadline === undefined) this.#charging();
@@ -745,13 +747,15 @@ export class PileCore {
     // A late tick yields one STATUS, not one per missed period.
     const next = (s.nextStatusAt ?? this.#now) + this.#cfg.statusIntervalMs;
     s.nextStatusAt = next > this.#inputMono ? next : this.#inputMono + this.#cfg.statusIntervalMs;
-    this.#sessionUpdate(s);
+    if (s.recordedAt === undefined || this.#now - s.recordedAt >= this.#cfg.progressIntervalMs)
+      this.#sessionUpdate(s);
     this.#statusTo(s.subscribers, this.#state(), s);
   }
 
   #sessionUpdate(s: Session): void {
     const energyWh = this.#sessionEnergy(s);
     s.recordedWh = energyWh;
+    s.recordedAt = this.#now;
     this.#out.push({
       type: "sessionUpdate",
       record: {
@@ -1047,6 +1051,7 @@ export class PileCore {
       maxEnergyWh: c.maxEnergyWh,
       maxDurationS: c.maxDurationS,
       startedAt: this.#wallNow(),
+      meterStartWh: this.#meter?.energyImportWh,
     };
     this.#session = {
       sessionId,
@@ -1067,6 +1072,7 @@ export class PileCore {
       ended: false,
       start,
       recordedWh: 0,
+      recordedAt: undefined,
     };
     this.#phase = "authorizing";
     this.#out.push({

@@ -130,6 +130,12 @@ export interface SessionStartRecord {
   maxDurationS: number;
   /** Best estimate of true time, Unix ms. */
   startedAt: bigint;
+  /**
+   * The meter's import register when the code was accepted (the meter is fresh then, or the code
+   * is refused). The contactor is open until the session closes it, so no energy flows between
+   * this reading and the close: it is the session's start register, durable with the code.
+   */
+  meterStartWh: number | undefined;
 }
 
 export interface SessionUpdateRecord {
