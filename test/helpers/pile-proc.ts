@@ -70,6 +70,8 @@ export interface PileProc {
   waitStatus(pred: (s: StatusView) => boolean, timeoutMs?: number): Promise<StatusView>;
   /** The daemon's stdout+stderr so far (pino lines), for failure messages. */
   output(): string;
+  /** Closes the read end of the daemon's stdout: its log writes fail from then on (EPIPE). */
+  closeStdout(): void;
   /** Sends a signal to the daemon and resolves with how it exited. */
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Tears everything down; safe to call twice. */
@@ -221,6 +223,9 @@ export async function startPile(opts: PileProcOptions = {}): Promise<PileProc> {
       sessions: async (limit = 10) => (await control("sessions", [String(limit)])) as SessionView[],
       waitStatus,
       output: () => out,
+      closeStdout: () => {
+        child.stdout?.destroy();
+      },
       kill: (signal: NodeJS.Signals = "SIGTERM") => killChild(child, signal),
       stop: () => {
         stopped ??= runTeardown();
