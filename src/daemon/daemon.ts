@@ -16,7 +16,7 @@ import { type ConsoleService, startConsole } from "./console/service.js";
 import { pileControl } from "./control-impl.js";
 import { type ControlSocketServer, startControlSocket } from "./control-socket.js";
 import { KeyDirectory } from "./keys.js";
-import { createLogger, flushLogSync, type Logger, logErrorReporter } from "./log.js";
+import { createLogger, exitFlushed, flushLogSync, type Logger, logErrorReporter } from "./log.js";
 import { PileRuntime } from "./runtime.js";
 import { createNotifier, startWatchdog } from "./sd-notify.js";
 import { simControl } from "./sim-control.js";
@@ -186,10 +186,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
 
   // A crash still opens the contactor first (best effort; ExecStopPost repeats it through sysfs).
   // The fatal line is written out before the exit: an exit drops what the log still buffers.
-  const exit = (code: number): never => {
-    flushLogSync(log);
-    process.exit(code);
-  };
+  const exit = (code: number): never => exitFlushed(log, code);
   const die = (e: unknown): void => {
     dlog.fatal(
       { err: e instanceof Error ? (e.stack ?? e.message) : String(e) },

@@ -154,3 +154,9 @@ export function traceFrame(
   if (!log.isLevelEnabled("trace")) return;
   log.trace({ ...fields, dir, len: message.length, hex: redactedHex(message) }, "frame");
 }
+
+/** process.exit once the log is written out: the last line before a crash exit is kept. */
+export function exitFlushed(log: Logger, code: number): never {
+  flushLogSync(log);
+  process.exit(code);
+}
