@@ -62,9 +62,17 @@ export function startConsole(o: ConsoleServiceOptions): ConsoleService {
     }
   };
 
+  // The actions run even when the output cannot be written: the interpreter already counts on
+  // them (a command it dispatched must finish, or it would wait for it forever).
   const apply = (step: Step): void => {
     if (closed) return;
-    if (step.output) o.link.write(step.output);
+    if (step.output) {
+      try {
+        o.link.write(step.output);
+      } catch (e) {
+        failed(e);
+      }
+    }
     for (const a of step.actions) perform(a);
   };
 
