@@ -60,6 +60,8 @@ export function logErrorReporter(): { onWriteError: (e: Error) => void; count: (
     onWriteError: (e) => {
       n++;
       if (n !== 1) return;
+      // stderr may be as broken as stdout: its failure is an event, which must not end the process
+      if (process.stderr.listenerCount("error") === 0) process.stderr.on("error", () => {});
       try {
         process.stderr.write(
           `piled: log destination failing (${(e as NodeJS.ErrnoException).code ?? e.message}); lines are dropped\n`,
