@@ -106,11 +106,20 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
     throw new ControlSocketError("NO_GROUP", `no group '${o.group}'`);
   await clearStale(o.path);
 
-  const counts = { badRequest: 0, overlong: 0 };
+  const counts = { badRequest: 0, overlong: 0, errors: 0 };
   const counters = (): Record<string, number> => ({
     "control.badRequest": counts.badRequest,
     "control.overlong": counts.overlong,
+    "control.errors": counts.errors,
   });
+  // A request whose handling throws (a reply that cannot be serialised, a socket gone wrong) is
+  // answered INTERNAL where possible and counted; it never reaches the process (that would end
+  // a charging session). Logged the first time only.
+  const failed = (e: unknown, where: string): void => {
+    counts.errors++;
+    if (counts.errors === 1)
+      o.log?.error({ err: e instanceof Error ? e.message : String(e), where }, "control request failed");
+  };
   const actor = o.actor ?? "pilectl";
   const sockets = new Set<Socket>();
 
@@ -150,6 +159,21 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
     const send = (reply: ControlReply): void => {
       if (!sock.destroyed) sock.write(`${JSON.stringify(reply)}\n`);
     };
+    const answer = async (line: string): Promise<void> => {
+      let reply: ControlReply | undefined;
+      try {
+        reply = await handleLine(line);
+        send(reply);
+      } catch (e) {
+        failed(e, "request");
+        const id = reply?.id ?? null;
+        try {
+          send({ id, ok: false, error: { code: "INTERNAL", message: "the request could not be answered" } });
+        } catch {
+          sock.destroy();
+        }
+      }
+    };
     sock.setEncoding("utf8");
     sock.on("data", (chunk: string) => {
       buf += chunk;
@@ -157,19 +181,24 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
       while (nl >= 0) {
         const line = buf.slice(0, nl).replace(/\r$/, "");
         buf = buf.slice(nl + 1);
-        if (line.trim().length > 0) chain = chain.then(async () => send(await handleLine(line)));
+        if (line.trim().length > 0) chain = chain.then(() => answer(line));
         nl = buf.indexOf("\n");
       }
       if (Buffer.byteLength(buf) > MAX_REQUEST_BYTES) {
         counts.overlong++;
         buf = "";
         chain = chain.then(() => {
-          send({
-            id: null,
-            ok: false,
-            error: { code: "TOO_LONG", message: `request over ${MAX_REQUEST_BYTES} bytes` },
-          });
-          sock.end();
+          try {
+            send({
+              id: null,
+              ok: false,
+              error: { code: "TOO_LONG", message: `request over ${MAX_REQUEST_BYTES} bytes` },
+            });
+            sock.end();
+          } catch (e) {
+            failed(e, "overlong");
+            sock.destroy();
+          }
         });
       }
     });
@@ -194,6 +223,8 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
       `${o.path}: cannot set mode/group (${(e as NodeJS.ErrnoException).code ?? "error"})`,
     );
   }
+  // Errors of the listening socket after start (accept failing, EMFILE, …) are counted, not thrown.
+  server.on("error", (e) => failed(e, "listen"));
   o.log?.info({ path: o.path, mode: o.mode.toString(8), group: o.group }, "control socket listening");
 
   return {

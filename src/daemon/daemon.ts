@@ -16,7 +16,7 @@ import { type ConsoleService, startConsole } from "./console/service.js";
 import { pileControl } from "./control-impl.js";
 import { type ControlSocketServer, startControlSocket } from "./control-socket.js";
 import { KeyDirectory } from "./keys.js";
-import { createLogger } from "./log.js";
+import { createLogger, exitFlushed, flushLogSync, type Logger, logErrorReporter } from "./log.js";
 import { PileRuntime } from "./runtime.js";
 import { createNotifier, startWatchdog } from "./sd-notify.js";
 import { simControl } from "./sim-control.js";
@@ -37,8 +37,62 @@ function socketAnswers(path: string): Promise<boolean> {
   });
 }
 
+/**
+ * Where the lock goes when the daemon gives up with the hardware open: to its configured rest
+ * only once the contactor reads open and no weld is latched; a contactor that reads closed, a
+ * feedback that cannot be read or a latch that cannot be checked keeps a live plug locked.
+ */
+export function lockAfterFailure(o: {
+  contactorClosed: boolean | undefined;
+  weldLatched: boolean | undefined;
+  lockSafe: "released" | "engaged";
+}): "released" | "engaged" {
+  return o.contactorClosed === false && o.weldLatched === false ? o.lockSafe : "engaged";
+}
+
+/**
+ * Outputs to safe when the daemon ends on an error with the lines open: contactor open first,
+ * then the lock as lockAfterFailure says. Best effort, each step on its own; never throws.
+ */
+export async function failSafeOutputs(
+  lines: {
+    contactor: { write(active: boolean): Promise<void> };
+    lock: { write(active: boolean): Promise<void> };
+    contactorFeedback: { read(): Promise<boolean> };
+  },
+  weldLatched: () => boolean,
+  lockSafe: "released" | "engaged",
+  log: Logger,
+): Promise<"released" | "engaged"> {
+  await lines.contactor
+    .write(false)
+    .catch((e: unknown) => log.error({ err: String(e) }, "contactor open failed"));
+  const contactorClosed = await lines.contactorFeedback.read().catch(() => undefined);
+  let latched: boolean | undefined;
+  try {
+    latched = weldLatched();
+  } catch {
+    latched = undefined;
+  }
+  const lock = lockAfterFailure({ contactorClosed, weldLatched: latched, lockSafe });
+  await lines.lock
+    .write(lock === "engaged")
+    .catch((e: unknown) => log.error({ err: String(e) }, "lock write failed"));
+  log.warn({ contactorClosed, weldLatched: latched, lock }, "outputs driven safe");
+  return lock;
+}
+
 export async function runDaemon(config: Config): Promise<number> {
-  const log = createLogger({ level: config.logLevel });
+  const logErrors = logErrorReporter();
+  const log = createLogger({ level: config.logLevel, onWriteError: logErrors.onWriteError });
+  try {
+    return await runWith(config, log, logErrors.count);
+  } finally {
+    flushLogSync(log);
+  }
+}
+
+async function runWith(config: Config, log: Logger, logWriteErrors: () => number): Promise<number> {
   const dlog = log.child({ component: "daemon" });
   const clock = systemClock;
   const notifier = createNotifier(process.env, (e) => dlog.warn({ err: e.message }, "sd_notify failed"));
@@ -87,16 +141,19 @@ export async function runDaemon(config: Config): Promise<number> {
     return 1;
   }
 
+  // The writes made while the contactor may be live go to a thread of their own (runtime.ts);
+  // it is started before any line is opened, so a failure to start it touches nothing.
+  const writer = openStoreWriter(databasePath(config));
   const parts = await assemble(config, clock, log).catch((e: unknown) => {
     dlog.fatal({ err: e instanceof Error ? e.message : String(e) }, "cannot open the hardware");
     return undefined;
   });
   if (!parts) {
+    await writer.close().catch(() => undefined);
     store.close();
     return 1;
   }
-  // The writes made while the contactor may be live go to a thread of their own (runtime.ts).
-  const writer = openStoreWriter(databasePath(config));
+  const sims = parts.sim;
 
   const runtime = new PileRuntime({
     config,
@@ -116,6 +173,7 @@ export async function runDaemon(config: Config): Promise<number> {
   let control: ControlSocketServer | undefined;
   let stopWatchdog = (): void => {};
   let stopping = false;
+  const weldLatched = () => store.faults.active().some((f) => f.code === "WELD");
 
   const shutdown = async (why: string): Promise<void> => {
     if (stopping) return;
@@ -133,90 +191,127 @@ export async function runDaemon(config: Config): Promise<number> {
   };
 
   // A crash still opens the contactor first (best effort; ExecStopPost repeats it through sysfs).
+  // The fatal line is written out before the exit: an exit drops what the log still buffers.
+  const exit = (code: number): never => exitFlushed(log, code);
   const die = (e: unknown): void => {
     dlog.fatal(
       { err: e instanceof Error ? (e.stack ?? e.message) : String(e) },
       "internal error: outputs to safe, exiting",
     );
-    setTimeout(() => process.exit(70), 500).unref();
-    parts.lines.contactor.write(false).finally(() => process.exit(70));
+    flushLogSync(log);
+    setTimeout(() => exit(70), 500).unref();
+    void failSafeOutputs(parts.lines, weldLatched, config.lockSafeState, dlog).finally(() => exit(70));
   };
   process.on("uncaughtException", die);
   process.on("unhandledRejection", die);
 
-  await runtime.start();
-
-  // Signals from here on: a SIGHUP during the rest of the start-up must not end the daemon.
-  process.on("SIGHUP", () => {
-    const r = keys.load();
-    if (r.ok) dlog.info({ keyIds: keys.ids() }, "keys reloaded");
-    else dlog.error({ err: r.error.message }, "key reload refused; the keys held stay as they were");
-    pile.audit({ actor: "daemon", action: "reload-keys", outcome: r.ok ? "ok" : r.error.code });
-  });
-  const stopped = new Promise<number>((resolve) => {
-    const onSignal = (sig: string) => {
-      void shutdown(sig).then(() => resolve(0));
-    };
-    process.once("SIGTERM", () => onSignal("SIGTERM"));
-    process.once("SIGINT", () => onSignal("SIGINT"));
-  });
-
-  const front: { console?: ConsoleService; control?: ControlSocketServer } = {};
-  const sim = parts.sim ? simControl(parts.sim, runtime) : undefined;
-  const pile = pileControl({
-    sim,
-    meterStaleMs: config.deadlines.meterStaleMs,
-    runtime,
-    store,
-    keys,
-    clock,
-    extraCounters: () => ({
-      ...(front.console?.counters() ?? {}),
-      ...(front.control?.counters() ?? {}),
-    }),
-  });
   try {
-    mkdirSync(dirname(config.controlSocket.path), { recursive: true, mode: 0o750 });
-    control = await startControlSocket({
-      path: config.controlSocket.path,
-      mode: socketMode(config),
-      ...(config.controlSocket.group ? { group: config.controlSocket.group } : {}),
-      pile,
-      log: log.child({ component: "control" }),
-    });
-    front.control = control;
-    dlog.info({ path: control.path }, "control socket listening");
+    return await serve();
   } catch (e) {
-    dlog.error({ err: e instanceof Error ? e.message : String(e) }, "control socket not available");
+    // A boot step failed with the lines open: outputs to safe, everything let go, and out at
+    // once (a daemon that hangs here holds the pile until systemd's start timeout).
+    dlog.fatal(
+      { err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code },
+      "start-up failed with the hardware open: outputs to safe, exiting",
+    );
+    flushLogSync(log);
+    stopping = true;
+    stopWatchdog();
+    await failSafeOutputs(parts.lines, weldLatched, config.lockSafeState, dlog);
+    const bounded = (p: Promise<unknown>) =>
+      Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+    await bounded(runtime.stop());
+    await bounded(control?.close() ?? Promise.resolve());
+    await bounded(console_?.close() ?? Promise.resolve());
+    await bounded(parts.close());
+    await bounded(writer.close());
+    try {
+      store.close();
+    } catch {
+      // already closed or unusable
+    }
+    notifier.close();
+    process.off("uncaughtException", die);
+    process.off("unhandledRejection", die);
+    return 70;
   }
 
-  if (config.console.enabled && secretHash) {
-    const link = openSerialConsole({
-      path: config.console.port,
-      baud: config.console.baud,
-      onError: (e) => dlog.warn({ err: e.message }, "console port"),
+  async function serve(): Promise<number> {
+    await runtime.start();
+
+    // Signals from here on: a SIGHUP during the rest of the start-up must not end the daemon.
+    process.on("SIGHUP", () => {
+      const r = keys.load();
+      if (r.ok) dlog.info({ keyIds: keys.ids() }, "keys reloaded");
+      else dlog.error({ err: r.error.message }, "key reload refused; the keys held stay as they were");
+      pile.audit({ actor: "daemon", action: "reload-keys", outcome: r.ok ? "ok" : r.error.code });
     });
-    console_ = startConsole({
-      link,
-      pile,
-      secretHash,
-      lockoutAfter: config.console.lockoutAfter,
-      lockoutMs: config.console.lockoutMs,
-      idleLogoutMs: config.console.idleLogoutMs,
-      pileId: config.pileId,
+    const stopped = new Promise<number>((resolve) => {
+      const onSignal = (sig: string) => {
+        void shutdown(sig).then(() => resolve(0));
+      };
+      process.once("SIGTERM", () => onSignal("SIGTERM"));
+      process.once("SIGINT", () => onSignal("SIGINT"));
+    });
+
+    const front: { console?: ConsoleService; control?: ControlSocketServer } = {};
+    const sim = sims ? simControl(sims, runtime) : undefined;
+    const pile = pileControl({
+      sim,
+      meterStaleMs: config.deadlines.meterStaleMs,
+      runtime,
+      store,
+      keys,
       clock,
-      log: log.child({ component: "console" }),
+      extraCounters: () => ({
+        ...(front.console?.counters() ?? {}),
+        ...(front.control?.counters() ?? {}),
+        "log.writeErrors": logWriteErrors(),
+      }),
     });
-    front.console = console_;
-    dlog.info({ port: config.console.port }, "technician console on");
-  }
+    try {
+      mkdirSync(dirname(config.controlSocket.path), { recursive: true, mode: 0o750 });
+      control = await startControlSocket({
+        path: config.controlSocket.path,
+        mode: socketMode(config),
+        ...(config.controlSocket.group ? { group: config.controlSocket.group } : {}),
+        pile,
+        log: log.child({ component: "control" }),
+      });
+      front.control = control;
+      dlog.info({ path: control.path }, "control socket listening");
+    } catch (e) {
+      dlog.error({ err: e instanceof Error ? e.message : String(e) }, "control socket not available");
+    }
 
-  const radio = await runtime.radioReady(RADIO_READY_TIMEOUT_MS);
-  if (!stopping) {
-    notifier.ready(radio ? "ready" : "ready; BLE radio down");
-    dlog.info({ ble: runtime.bleState, pileId: config.pileId }, "ready");
-    stopWatchdog = startWatchdog(notifier, () => runtime.healthy());
-  }
+    if (config.console.enabled && secretHash) {
+      const link = openSerialConsole({
+        path: config.console.port,
+        baud: config.console.baud,
+        onError: (e) => dlog.warn({ err: e.message }, "console port"),
+      });
+      console_ = startConsole({
+        link,
+        pile,
+        secretHash,
+        lockoutAfter: config.console.lockoutAfter,
+        lockoutMs: config.console.lockoutMs,
+        idleLogoutMs: config.console.idleLogoutMs,
+        pileId: config.pileId,
+        clock,
+        log: log.child({ component: "console" }),
+      });
+      front.console = console_;
+      dlog.info({ port: config.console.port }, "technician console on");
+    }
 
-  return await stopped;
+    const radio = await runtime.radioReady(RADIO_READY_TIMEOUT_MS);
+    if (!stopping) {
+      notifier.ready(radio ? "ready" : "ready; BLE radio down");
+      dlog.info({ ble: runtime.bleState, pileId: config.pileId }, "ready");
+      stopWatchdog = startWatchdog(notifier, () => runtime.healthy());
+    }
+
+    return await stopped;
+  }
 }

@@ -43,6 +43,35 @@ export interface LogOptions {
   level?: LogLevel;
   /** Defaults to stdout. Tests pass a stream that collects lines. */
   destination?: DestinationStream;
+  /**
+   * Called on each failed write of the default destination (stdout closed, EPIPE, …). A log that
+   * cannot be written never ends the process; the default reports the first failure on stderr.
+   */
+  onWriteError?: (e: Error) => void;
+}
+
+/** Most bytes held for a stdout that does not drain; lines beyond it are dropped. */
+const MAX_BUFFERED_LOG_BYTES = 4 * 1024 * 1024;
+
+/** Reports the first failure of the log on stderr, once; later ones are only counted. */
+export function logErrorReporter(): { onWriteError: (e: Error) => void; count: () => number } {
+  let n = 0;
+  return {
+    onWriteError: (e) => {
+      n++;
+      if (n !== 1) return;
+      // stderr may be as broken as stdout: its failure is an event, which must not end the process
+      if (process.stderr.listenerCount("error") === 0) process.stderr.on("error", () => {});
+      try {
+        process.stderr.write(
+          `piled: log destination failing (${(e as NodeJS.ErrnoException).code ?? e.message}); lines are dropped\n`,
+        );
+      } catch {
+        // stderr gone as well: nothing left to tell
+      }
+    },
+    count: () => n,
+  };
 }
 
 export function createLogger(opts: LogOptions = {}): Logger {
@@ -53,9 +82,25 @@ export function createLogger(opts: LogOptions = {}): Logger {
     // Errors keep their `code`: that, not the message, is what an operator greps for.
     serializers: { err: pino.stdSerializers.err },
   };
-  return opts.destination
-    ? pino(options, opts.destination)
-    : pino(options, pino.destination({ dest: 1, sync: false }));
+  if (opts.destination) return pino(options, opts.destination);
+  const dest = pino.destination({ dest: 1, sync: false, maxLength: MAX_BUFFERED_LOG_BYTES });
+  dest.on("error", opts.onWriteError ?? logErrorReporter().onWriteError);
+  return pino(options, dest);
+}
+
+/**
+ * Writes out what the logger still buffers, synchronously: the last lines before a
+ * `process.exit` (a fatal one above all) are otherwise lost. Never throws.
+ */
+export function flushLogSync(log: Logger): void {
+  const dest = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
+    | { flushSync?: () => void }
+    | undefined;
+  try {
+    dest?.flushSync?.();
+  } catch {
+    // not open yet, or the destination is failing: nothing more can be done here
+  }
 }
 
 export type Component =
@@ -110,4 +155,10 @@ export function traceFrame(
 ): void {
   if (!log.isLevelEnabled("trace")) return;
   log.trace({ ...fields, dir, len: message.length, hex: redactedHex(message) }, "frame");
+}
+
+/** process.exit once the log is written out: the last line before a crash exit is kept. */
+export function exitFlushed(log: Logger, code: number): never {
+  flushLogSync(log);
+  process.exit(code);
 }

@@ -11,7 +11,8 @@
  *                                  store that cannot be read, keeps the lock engaged
  *
  * Exit codes: 0 clean stop, 1 runtime failure (store, hardware), 2 configuration or key error
- * (nothing was touched), 70 internal error (outputs were driven safe first).
+ * (nothing was touched), 70 internal error or a start-up step failed once the hardware was open
+ * (outputs were driven safe first).
  */
 import { parseArgs } from "node:util";
 import { forceSafeOutputs } from "../hw/gpio/safe.js";
@@ -101,12 +102,12 @@ if (v["safe-outputs"]) {
   process.exit(report.ok ? 0 : 1);
 }
 
+// Out as soon as the daemon is done (its log already flushed): an adapter, timer or port left
+// behind by a failed start must not keep the process up until systemd's start timeout.
 runDaemon(config).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => process.exit(code),
   (e: unknown) => {
     process.stderr.write(`piled: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exitCode = 1;
+    process.exit(70);
   },
 );

@@ -236,3 +236,43 @@ test("groupId reads names from the group file and takes numbers as they are", ()
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("field report: a request whose handling throws is answered INTERNAL and counted; nothing reaches the process (whose crash handler would end a charging session)", async () => {
+  const escaped: unknown[] = [];
+  const onEscape = (e: unknown) => escaped.push(e);
+  process.on("unhandledRejection", onEscape);
+  process.on("uncaughtException", onEscape);
+  const dir = mkdtempSync(join(tmpdir(), "piled-ctl-"));
+  const path = join(dir, "control.sock");
+  const pile = fakePileControl();
+  const status = pile.status.bind(pile);
+  let poisoned = true;
+  // A reply that cannot be serialised (a BigInt where a number belongs): the handler throws.
+  pile.status = () =>
+    poisoned ? ({ ...status(), uptimeMs: 1n } as unknown as ReturnType<typeof status>) : status();
+  const srv = await startControlSocket({ path, mode: 0o600, pile });
+  const noAnswer = (ms: number) =>
+    new Promise<string[]>((r) => setTimeout(() => r(["(no answer)"]), ms).unref());
+  try {
+    const [a] = await Promise.race([raw(path, '{"id":1,"cmd":"status"}\n', 1), noAnswer(5000)]);
+    const r = JSON.parse(a!.startsWith("{") ? a! : "{}") as {
+      id?: unknown;
+      ok?: boolean;
+      error?: { code?: string };
+    };
+    assert.equal(r.ok, false, `answer: ${a}`);
+    assert.equal(r.id, 1);
+    assert.equal(r.error?.code, "INTERNAL");
+    poisoned = false;
+    const [b] = await Promise.race([raw(path, '{"id":2,"cmd":"status"}\n', 1), noAnswer(5000)]);
+    assert.equal((JSON.parse(b!) as { ok: boolean }).ok, true, "the socket goes on serving");
+    assert.equal(srv.counters()["control.errors"], 1);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(escaped, [], "no error reached the process");
+  } finally {
+    process.off("unhandledRejection", onEscape);
+    process.off("uncaughtException", onEscape);
+    await srv.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import {
   componentLogger,
   createLogger,
@@ -75,4 +77,23 @@ test("frame traces never show a proof: PRESENT, STOP and CHALLENGE have theirs s
   assert.equal(lines[1]!["hex"], `03${"*".repeat(64)}`);
   assert.equal(lines[2]!["hex"], `81${"22".repeat(16)}${"*".repeat(64)}`);
   assert.equal(lines[0]!["len"], present.length);
+});
+
+test("field report: the fatal line before a crash exit is written out, however much the log still buffers", async () => {
+  const fixture = fileURLToPath(new URL("./fixtures/log-exit.js", import.meta.url));
+  // Through a pipe that is read slowly, so the asynchronous stdout really has a backlog.
+  const child = spawn(process.execPath, [fixture, "10000"], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  child.stdout!.setEncoding("utf8");
+  child.stdout!.on("data", (d: string) => {
+    out += d;
+  });
+  const code = await new Promise<number | null>((r) => child.once("close", (c) => r(c)));
+  assert.equal(code, 70);
+  const lines = out.split("\n").filter((l) => l.length > 0);
+  process.stdout.write(`# ${lines.length} lines reached stdout before the exit\n`);
+  const last = JSON.parse(lines.at(-1) ?? "{}") as Record<string, unknown>;
+  assert.equal(last["level"], 60, "the last line is the fatal one");
+  assert.equal(last["msg"], "internal error: outputs to safe, exiting");
+  assert.equal(lines.length, 10001, "no line before it was lost either");
 });

@@ -12,7 +12,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,6 +37,11 @@ export interface PileProcOptions {
   config?: Record<string, unknown>;
   /** How long the daemon may take to answer `status` with BLE up. Default 30 s. */
   upTimeoutMs?: number;
+  /**
+   * A file the daemon's stdout (its log) is written to instead of a pipe, e.g. /dev/full for a
+   * log destination that fails every write; output() then holds stderr only.
+   */
+  stdoutTo?: string;
 }
 
 export class PileProcError extends Error {
@@ -70,6 +75,7 @@ export interface PileProc {
   waitStatus(pred: (s: StatusView) => boolean, timeoutMs?: number): Promise<StatusView>;
   /** The daemon's stdout+stderr so far (pino lines), for failure messages. */
   output(): string;
+
   /** Sends a signal to the daemon and resolves with how it exited. */
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Tears everything down; safe to call twice. */
@@ -150,9 +156,11 @@ export async function startPile(opts: PileProcOptions = {}): Promise<PileProc> {
     writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
 
     let out = "";
+    const stdoutFd = opts.stdoutTo === undefined ? undefined : openSync(opts.stdoutTo, "w");
     const child = spawn(process.execPath, [PILED, "--config", configPath], {
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["ignore", stdoutFd ?? "pipe", "pipe"],
     });
+    if (stdoutFd !== undefined) closeSync(stdoutFd);
     child.on("error", () => {});
     const keep = (b: Buffer) => {
       out = (out + b.toString()).slice(-200_000);

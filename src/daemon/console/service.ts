@@ -46,10 +46,33 @@ export function startConsole(o: ConsoleServiceOptions): ConsoleService {
   const verify = o.verify ?? ((s: string) => verifySecret(o.secretHash, s));
   let closed = false;
   let chain: Promise<void> = Promise.resolve();
+  let errors = 0;
 
+  // An error in the console (a link write that throws, a step that cannot be made) is counted
+  // and logged once; it never reaches the process, where it would end a charging session.
+  const failed = (e: unknown): void => {
+    errors++;
+    if (errors === 1) o.log?.error({ err: e instanceof Error ? e.message : String(e) }, "console error");
+  };
+  const guarded = (step: () => Step): void => {
+    try {
+      apply(step());
+    } catch (e) {
+      failed(e);
+    }
+  };
+
+  // The actions run even when the output cannot be written: the interpreter already counts on
+  // them (a command it dispatched must finish, or it would wait for it forever).
   const apply = (step: Step): void => {
     if (closed) return;
-    if (step.output) o.link.write(step.output);
+    if (step.output) {
+      try {
+        o.link.write(step.output);
+      } catch (e) {
+        failed(e);
+      }
+    }
     for (const a of step.actions) perform(a);
   };
 
@@ -58,7 +81,7 @@ export function startConsole(o: ConsoleServiceOptions): ConsoleService {
       try {
         apply(await work());
       } catch (e) {
-        o.log?.error({ err: e }, "console action failed");
+        failed(e);
       }
     });
   };
@@ -97,13 +120,13 @@ export function startConsole(o: ConsoleServiceOptions): ConsoleService {
     }
   };
 
-  const unsubscribe = o.link.onData((chunk) => apply(interp.feed(chunk)));
-  const timer = setInterval(() => apply(interp.tick()), o.tickMs ?? 1000);
+  const unsubscribe = o.link.onData((chunk) => guarded(() => interp.feed(chunk)));
+  const timer = setInterval(() => guarded(() => interp.tick()), o.tickMs ?? 1000);
   timer.unref();
-  apply(interp.start());
+  guarded(() => interp.start());
 
   return {
-    counters: () => interp.counters(),
+    counters: () => ({ ...interp.counters(), "console.errors": errors }),
     idle: async () => {
       let seen: Promise<void> | undefined;
       while (seen !== chain) {

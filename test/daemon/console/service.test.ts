@@ -127,3 +127,46 @@ test("the console keeps working after a failed secret check throws", async () =>
     await svc.close();
   }
 });
+
+test("field report: a console link whose writes throw is contained and counted; nothing reaches the process (whose crash handler would end a charging session)", async () => {
+  const escaped: unknown[] = [];
+  const onEscape = (e: unknown) => escaped.push(e);
+  process.on("uncaughtException", onEscape);
+  process.on("unhandledRejection", onEscape);
+  const secretHash = await hashSecret("tech-secret", FAST);
+  const m = memoryLink();
+  let broken = false;
+  const write = m.link.write;
+  m.link.write = (t) => {
+    if (broken) throw Object.assign(new Error("write EIO"), { code: "EIO" });
+    write(t);
+  };
+  const svc = startConsole({
+    link: m.link,
+    pile: fakePileControl(),
+    secretHash,
+    lockoutAfter: 3,
+    lockoutMs: 60_000,
+    idleLogoutMs: 300_000,
+    tickMs: 5,
+  });
+  try {
+    m.type("tech-secret\r");
+    await svc.idle();
+    broken = true;
+    assert.doesNotThrow(() => m.type("status\r"), "a command whose echo cannot be written");
+    await svc.idle();
+    await new Promise((r) => setTimeout(r, 30)); // a few idle ticks on the broken link
+    broken = false;
+    const before = m.out().length;
+    m.type("status\r");
+    await svc.idle();
+    assert.match(m.out().slice(before), /CHARGING|AVAILABLE|state/i, `the console goes on: ${m.out()}`);
+    assert.ok((svc.counters()["console.errors"] ?? 0) >= 1, JSON.stringify(svc.counters()));
+    assert.deepEqual(escaped, [], "no error reached the process");
+  } finally {
+    process.off("uncaughtException", onEscape);
+    process.off("unhandledRejection", onEscape);
+    await svc.close();
+  }
+});
