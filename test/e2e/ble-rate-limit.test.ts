@@ -1,7 +1,8 @@
 /**
- * End to end over the emulated radio: brute force against the built daemon. After 5 failed
- * proofs the pile answers every HELLO with ERROR RATE_LIMITED (for 30 s, so this file has a
- * daemon of its own and the block is its last act).
+ * End to end over the emulated radio: brute force against the built daemon. After 3 failed
+ * proofs the pile answers every further HELLO on that connection with ERROR RATE_LIMITED until it
+ * disconnects; the rightful carrier is not locked out (PROTOCOL.md §3: no global lockout). Its
+ * own daemon, so the counters start at zero.
  *
  * Needs bluez-test-tools, socat, gcc and unshare (root or user namespaces); fails naming what is
  * missing.
@@ -27,7 +28,7 @@ after(async () => {
   await pile?.stop();
 });
 
-test("brute force: 5 failed proofs, then HELLO → ERROR RATE_LIMITED, for every client; nothing unlocked", async () => {
+test("field report: a brute-forcing carrier is limited on its own connection; a second carrier is NOT locked out and unlocks", async () => {
   const code = pile.issuer.issue({ deviceId: "LSVAU2180N2183294", pileId: pile.pileId, validForS: 600 });
   assert.ok(code.ok);
   const before = await pile.status();
@@ -36,32 +37,30 @@ test("brute force: 5 failed proofs, then HELLO → ERROR RATE_LIMITED, for every
   const c = await central(pile);
   cleanups.push(c.close);
   const raw = await RawClient.connect(c.central, pile.pileId);
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < 3; i++) {
     // A guessed proof each time (no V), as brute force would.
     assertAnswer(await raw.present(code.value, undefined), "RESULT", "BAD_PROOF");
   }
   const { answer } = await raw.hello(code.value);
   assertAnswer(answer, "ERROR", "RATE_LIMITED");
-  await raw.close();
+  const again = await raw.hello(code.value);
+  assertAnswer(again.answer, "ERROR", "RATE_LIMITED");
 
-  // The limit is global: the rightful carrier with the right V is refused at HELLO too.
+  // The emulated radio gives a second central the handle of the first (their traffic cannot be
+  // told apart), so the attacker leaves before the rightful carrier comes; under the old global
+  // lockout that carrier was still refused RATE_LIMITED for 30 s. Now it unlocks at once.
+  // (Concurrent connections are shown in test/pile/rate-limit.)
+  await raw.close();
   const honest = await central(pile);
   cleanups.push(honest.close);
   const r = await unlockOver(honest.central, code.value);
-  assertOutcome(r.outcome, "error", "RATE_LIMITED");
+  assertOutcome(r.outcome, "accepted");
   await r.link.close();
 
   const now = await pile.status();
-  assert.equal(counter(now, "pile.badProofs"), 5);
+  assert.equal(counter(now, "pile.badProofs"), 3);
   assert.equal(counter(now, "pile.rateLimited"), 2);
   assert.equal(counter(now, "pile.reason.RATE_LIMITED"), 2);
-  assert.equal(counter(now, "pile.accepted"), 0);
-  assert.equal(now.session, null);
-  assert.equal(now.contactor, "open");
-  // A different wrong secret changes nothing: still refused before any CHALLENGE.
-  const third = await central(pile);
-  cleanups.push(third.close);
-  const r3 = await unlockOver(third.central, code.value, { verifySecret: new Uint8Array(randomBytes(32)) });
-  assertOutcome(r3.outcome, "error", "RATE_LIMITED");
-  await r3.link.close();
+  assert.equal(counter(now, "pile.accepted"), 1);
+  assert.equal(counter(now, "pile.securityEvents"), 0, "3 failures are far from a security event");
 });
