@@ -51,6 +51,16 @@ test("field report: a brute-forcing carrier is limited on its own connection; a 
   // lockout that carrier was still refused RATE_LIMITED for 30 s. Now it unlocks at once.
   // (Concurrent connections are shown in test/pile/rate-limit.)
   await raw.close();
+
+  // The attacker comes back on a new connection (its count starts over, §3) and is limited again:
+  // 6 failures in all, past what the old global lockout (5) needed to lock everyone out.
+  const c2 = await central(pile);
+  cleanups.push(c2.close);
+  const raw2 = await RawClient.connect(c2.central, pile.pileId);
+  for (let i = 0; i < 3; i++) assertAnswer(await raw2.present(code.value, undefined), "RESULT", "BAD_PROOF");
+  assertAnswer((await raw2.hello(code.value)).answer, "ERROR", "RATE_LIMITED");
+  await raw2.close();
+
   const honest = await central(pile);
   cleanups.push(honest.close);
   const r = await unlockOver(honest.central, code.value);
@@ -58,9 +68,9 @@ test("field report: a brute-forcing carrier is limited on its own connection; a 
   await r.link.close();
 
   const now = await pile.status();
-  assert.equal(counter(now, "pile.badProofs"), 3);
-  assert.equal(counter(now, "pile.rateLimited"), 2);
-  assert.equal(counter(now, "pile.reason.RATE_LIMITED"), 2);
+  assert.equal(counter(now, "pile.badProofs"), 6);
+  assert.equal(counter(now, "pile.rateLimited"), 3);
+  assert.equal(counter(now, "pile.reason.RATE_LIMITED"), 3);
   assert.equal(counter(now, "pile.accepted"), 1);
-  assert.equal(counter(now, "pile.securityEvents"), 0, "3 failures are far from a security event");
+  assert.equal(counter(now, "pile.securityEvents"), 0, "6 failures are far from a security event");
 });
