@@ -8,7 +8,6 @@
  * missing.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { after, afterEach, before, test } from "node:test";
 import { type PileProc, startPile } from "../helpers/pile-proc.js";
 import { assertAnswer, assertOutcome, central, counter, RawClient, unlockOver } from "./air.js";
