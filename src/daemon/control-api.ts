@@ -22,6 +22,11 @@ export interface StatusView {
   meterFresh: boolean;
   /** Latched fault codes. */
   faults: string[];
+  /**
+   * Failed proofs over BLE (PROTOCOL.md §3): within the last 60 s, all connections; alarm = more
+   * than 20 (a security event is under way); events raised since start and the last one, Unix ms.
+   */
+  security: { recentFailedProofs: number; alarm: boolean; events: number; lastEventAt: number | null };
   session: { codeId: string; startedAt: number; energyWh: number | null } | null;
   uptimeMs: number;
   version: string;
@@ -201,6 +206,7 @@ const SPECS = {
         `pile ${s.pileId}  state ${s.state} since ${ts(s.since)}`,
         `contactor ${s.contactor}  lock ${s.lock}  vehicle ${s.vehiclePresent === null ? "n/a" : s.vehiclePresent ? "present" : "absent"}`,
         `ble ${s.ble}  meter ${s.meterFresh ? "fresh" : "stale"}  faults ${s.faults.length ? s.faults.join(",") : "none"}`,
+        `security ${s.security.alarm ? "ALARM" : "ok"}  failed proofs ${s.security.recentFailedProofs} in 60 s  events ${s.security.events}${s.security.lastEventAt === null ? "" : ` (last ${ts(s.security.lastEventAt)})`}`,
         s.session
           ? `session code ${s.session.codeId} since ${ts(s.session.startedAt)} energy ${s.session.energyWh ?? "-"} Wh`
           : "no session",

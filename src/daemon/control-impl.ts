@@ -73,6 +73,12 @@ export function pileControl(d: ControlDeps): PileControl {
         ble: runtime.bleState,
         meterFresh: s.meter !== undefined && s.meter.ageMs <= d.meterStaleMs,
         faults: [...s.faults],
+        security: {
+          recentFailedProofs: s.proofs.recentFailures,
+          alarm: s.proofs.alarm,
+          events: s.counters.securityEvents,
+          lastEventAt: runtime.lastSecurityEvent?.at ?? null,
+        },
         session: s.session
           ? {
               codeId: s.session.codeId,

@@ -105,6 +105,8 @@ export class PileRuntime {
   /** Monotonic ms of the last heartbeat the loop processed. */
   lastBeat: number;
   stateSince: number;
+  /** The last security event (failed proofs past the threshold, PROTOCOL.md §3), Unix ms. */
+  lastSecurityEvent: { at: number; failures: number } | undefined;
   readonly skewMs: number;
 
   readonly #p: RuntimeParts;
@@ -484,6 +486,23 @@ export class PileRuntime {
       }
       case "send":
         return this.#send(e.connId, e.message);
+      case "disconnect": {
+        const entry = this.#conns.get(e.connId);
+        if (!entry) return;
+        this.#count(`ble.drop.${e.reason}`);
+        this.#log.info({ conn: e.connId, reason: e.reason }, "dropping connection");
+        entry.conn.disconnect();
+        return;
+      }
+      case "securityEvent":
+        this.lastSecurityEvent = { at: clock.now(), failures: e.failures };
+        this.#count("security.events");
+        this.#log.error(
+          { event: e.event, failures: e.failures, threshold: e.threshold, windowMs: e.windowMs },
+          "security event: failed proofs past the threshold",
+        );
+        this.#audit("daemon", "security", e.event, `${e.failures} failed proofs within ${e.windowMs} ms`);
+        return;
       case "fault":
         await this.#storeWrite({ op: "faults.raise", code: e.code, detail: e.detail, at: clock.now() });
         this.#log.error({ fault: e.code, detail: e.detail }, "fault latched");

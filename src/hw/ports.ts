@@ -103,6 +103,8 @@ export interface BleConnection {
   readonly mtu: number;
   /** Sends one fragment as an Event notification (no-op if not subscribed or gone). */
   notify(fragment: Uint8Array): void;
+  /** Ends the connection from the pile's side; `BleHandlers.disconnect` follows. No-op if gone. */
+  disconnect(): void;
 }
 
 export interface BleHandlers {

@@ -44,15 +44,6 @@ export const pileCoreConfigSchema = z.object({
   recordTimeoutMs: ms(10, 600_000, 5000),
   /** Lock position at boot when no weld is found ("engaged" for tethered-cable piles). */
   lockSafeState: z.enum(["released", "engaged"]).default("released"),
-  /** Failed proofs within rateLimitWindowMs that start a block (§3: 5 in 60 s). */
-  rateLimitFailures: z.number().int().min(1).max(1000).default(5),
-  rateLimitWindowMs: ms(1000, 86_400_000, 60_000),
-  /** First block length (§3: 30 s), doubled on each repeat. */
-  rateLimitBlockMs: ms(1000, 86_400_000, 30_000),
-  /** Longest block (§3: 1 h). */
-  rateLimitMaxBlockMs: ms(1000, 86_400_000, 3_600_000),
-  /** Block length returns to rateLimitBlockMs after this long without a failure (§3: 1 h). */
-  rateLimitResetMs: ms(1000, 86_400_000, 3_600_000),
 });
 
 export type PileCoreConfig = z.infer<typeof pileCoreConfigSchema>;

@@ -29,7 +29,7 @@ import {
 import type { PileCoreConfig } from "./config.js";
 import { EffectBuffer } from "./effects.js";
 import { contactorInterlocks, type InterlockFacts } from "./guard.js";
-import { RateLimiter } from "./rate-limit.js";
+import { ProofFailureWatch, protocolProofPolicy } from "./rate-limit.js";
 import { TimeFloor } from "./time-floor.js";
 import {
   FAULT_CODES,
@@ -84,6 +84,10 @@ interface Exchange {
 
 interface Conn {
   exchange: Exchange | undefined;
+  /** Failed proofs sent on this connection (§3: 3 and every further HELLO is RATE_LIMITED). */
+  failures: number;
+  /** Last moment it was seen busy (a message, an exchange in progress, a session of its own). */
+  busyAt: number;
 }
 
 interface Session {
@@ -135,7 +139,7 @@ export class PileCore {
   #phase: Phase = "unbooted";
   #lastState: PileStateName | undefined;
   #floor = new TimeFloor(0n);
-  readonly #rate: RateLimiter;
+  readonly #proofs = new ProofFailureWatch(protocolProofPolicy);
   readonly #contactor: Actuator = { cmd: undefined, fb: undefined, deadline: undefined };
   readonly #lock: Actuator = { cmd: undefined, fb: undefined, deadline: undefined };
   #vehicle: boolean | undefined;
@@ -158,6 +162,8 @@ export class PileCore {
     fragmentErrors: 0,
     badProofs: 0,
     rateLimited: 0,
+    idleDrops: 0,
+    securityEvents: 0,
     exchangeTimeouts: 0,
     accepted: 0,
     sessions: 0,
@@ -170,13 +176,6 @@ export class PileCore {
   constructor(cfg: PileCoreConfig, deps: PileCoreDeps) {
     this.#cfg = cfg;
     this.#deps = deps;
-    this.#rate = new RateLimiter({
-      failures: cfg.rateLimitFailures,
-      windowMs: cfg.rateLimitWindowMs,
-      blockMs: cfg.rateLimitBlockMs,
-      maxBlockMs: cfg.rateLimitMaxBlockMs,
-      resetMs: cfg.rateLimitResetMs,
-    });
   }
 
   /** Feeds one input; returns the effects to perform, in order. Never throws. */
@@ -201,15 +200,18 @@ export class PileCore {
         // the loop hands it over: after a stall, due timers run before the I/O poll. The runtime
         // reads the feedbacks again before it lets any deadline be declared missed.
         this.#now = mono;
+        this.#markBusy();
         this.#dispatch(input);
         this.#expire(mono);
       } else {
         this.#expire(mono);
         this.#now = mono;
+        this.#markBusy();
         this.#dispatch(input);
       }
       this.#enforce();
       this.#syncState();
+      this.#markBusy();
     } catch (e) {
       this.#failSafe(e);
     }
@@ -233,7 +235,6 @@ export class PileCore {
 
   snapshot(): PileSnapshot {
     const s = this.#session;
-    const rl = this.#rate.snapshot(this.#now);
     return {
       pileId: this.#cfg.pileId,
       state: this.#state(),
@@ -264,7 +265,10 @@ export class PileCore {
         stopReason: s.stopReason,
       },
       timeFloorMs: this.#floor.floor.toString(),
-      rateLimit: rl,
+      proofs: this.#proofs.snapshot(this.#now),
+      rateLimitedConnections: [...this.#conns.values()].filter(
+        (c) => c.failures >= protocolProofPolicy.perConnection,
+      ).length,
       connections: this.#conns.size,
       counters: { ...this.#counters, reasons: { ...this.#counters.reasons } },
     };
@@ -280,7 +284,7 @@ export class PileCore {
       case "tick":
         return;
       case "connected":
-        this.#conns.set(input.connId, { exchange: undefined });
+        this.#conns.set(input.connId, { exchange: undefined, failures: 0, busyAt: this.#now });
         return;
       case "disconnected":
         this.#disconnected(input.connId);
@@ -353,6 +357,8 @@ export class PileCore {
       const ex = conn.exchange;
       if (ex && !ex.answered)
         out.push({ at: ex.startedAt + this.#cfg.exchangeTimeoutMs, fire: () => this.#exchangeTimeout(id) });
+      else if (!this.#busy(id, conn))
+        out.push({ at: conn.busyAt + protocolProofPolicy.idleDropMs, fire: () => this.#idleDrop(id) });
     }
     return out;
   }
@@ -364,9 +370,11 @@ export class PileCore {
       for (const d of this.#deadlines()) if (d.at <= mono && (next === undefined || d.at < next.at)) next = d;
       if (!next) return;
       this.#now = Math.max(this.#now, next.at);
+      this.#markBusy();
       next.fire();
       this.#enforce();
       this.#syncState();
+      this.#markBusy();
     }
     throw new Error("deadlines do not progress");
   }
@@ -850,7 +858,7 @@ export class PileCore {
     this.#session = undefined;
     this.#phase = "idle";
     this.#syncState();
-    if (s) this.#statusTo(s.subscribers, this.#state(), undefined);
+    if (s) this.#statusTo(s.subscribers, this.#state(), s, true);
   }
 
   #sessionEnergy(s: Session): number {
@@ -902,13 +910,14 @@ export class PileCore {
     this.#statusTo(s.subscribers, st, s);
   }
 
-  #statusTo(conns: Iterable<string>, state: PileStateName, s: Session | undefined): void {
+  /** `final`: the session has ended; its totals stay, the power is 0 (§3). */
+  #statusTo(conns: Iterable<string>, state: PileStateName, s: Session | undefined, final = false): void {
     for (const id of conns) {
       this.#send(id, {
         type: "STATUS",
         state: PileState[state],
         energyWh: clampU32(s ? Math.min(this.#sessionEnergy(s), s.recordedWh) : 0),
-        powerW: clampU32(s ? this.#powerNow() : 0),
+        powerW: clampU32(s && !final ? this.#powerNow() : 0),
         elapsedS: clampU32(s ? this.#elapsedS(s) : 0),
       });
     }
@@ -919,7 +928,7 @@ export class PileCore {
   #conn(id: string): Conn {
     let c = this.#conns.get(id);
     if (!c) {
-      c = { exchange: undefined };
+      c = { exchange: undefined, failures: 0, busyAt: this.#now };
       this.#conns.set(id, c);
     }
     return c;
@@ -936,6 +945,7 @@ export class PileCore {
 
   #message(connId: string, bytes: Uint8Array, wall: number | undefined): void {
     const conn = this.#conn(connId);
+    conn.busyAt = this.#now;
     this.#counters.messages++;
     const m = decodeClientMessage(bytes);
     if (!m.ok) {
@@ -958,6 +968,11 @@ export class PileCore {
 
   #hello(connId: string, conn: Conn, h: Hello): void {
     conn.exchange = undefined;
+    if (conn.failures >= protocolProofPolicy.perConnection) {
+      this.#counters.rateLimited++;
+      this.#error(connId, "RATE_LIMITED");
+      return;
+    }
     if (h.version !== 1) {
       this.#error(connId, "UNSUPPORTED_VERSION");
       return;
@@ -965,11 +980,6 @@ export class PileCore {
     const key = this.#deps.keys.get(h.keyId);
     if (!key) {
       this.#error(connId, "UNKNOWN_KEY");
-      return;
-    }
-    if (this.#rate.blocked(this.#now)) {
-      this.#counters.rateLimited++;
-      this.#error(connId, "RATE_LIMITED");
       return;
     }
     const pileNonce = this.#deps.random(16);
@@ -1186,10 +1196,51 @@ export class PileCore {
 
   #proofFailed(connId: string, what: "PRESENT" | "STOP"): void {
     this.#counters.badProofs++;
-    const block = this.#rate.failure(this.#now);
-    this.#log("warn", "proof.failed", { message: what, connId });
-    if (block !== undefined) this.#log("warn", "ratelimit.block", { blockMs: block });
+    const conn = this.#conn(connId);
+    conn.failures++;
+    this.#log("warn", "proof.failed", { message: what, connId, connFailures: conn.failures });
     this.#result(connId, "BAD_PROOF");
+    if (conn.failures === protocolProofPolicy.perConnection)
+      this.#log("warn", "proof.connection_limited", { connId, failures: conn.failures });
+    if (this.#proofs.failure(this.#now)) {
+      const p = protocolProofPolicy;
+      const failures = this.#proofs.recent(this.#now);
+      this.#counters.securityEvents++;
+      this.#out.push({
+        type: "securityEvent",
+        event: "PROOF_FAILURES",
+        failures,
+        threshold: p.securityEventFailures,
+        windowMs: p.securityEventWindowMs,
+      });
+      this.#log("error", "security.proof_failures", {
+        failures,
+        threshold: p.securityEventFailures,
+        windowMs: p.securityEventWindowMs,
+      });
+    }
+  }
+
+  /** Busy: an exchange in progress, or a session of its own (started, stopping or watched). */
+  #busy(id: string, conn: Conn): boolean {
+    if (conn.exchange && !conn.exchange.answered) return true;
+    const s = this.#session;
+    return s !== undefined && (s.connId === id || s.subscribers.has(id) || s.waiters.has(id));
+  }
+
+  /** Idle time counts from the last moment a connection was busy. */
+  #markBusy(): void {
+    for (const [id, conn] of this.#conns) if (this.#busy(id, conn)) conn.busyAt = this.#now;
+  }
+
+  /** §3: an idle link cannot hold the radio. Asked again after another idle period if it stays. */
+  #idleDrop(connId: string): void {
+    const conn = this.#conns.get(connId);
+    if (!conn) return;
+    conn.busyAt = this.#now;
+    this.#counters.idleDrops++;
+    this.#log("info", "connection.idle_drop", { connId, idleMs: protocolProofPolicy.idleDropMs });
+    this.#out.push({ type: "disconnect", connId, reason: "IDLE" });
   }
 
   #exchangeTimeout(connId: string): void {

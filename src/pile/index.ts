@@ -57,10 +57,10 @@ export { EFFECT_ORDER, type EffectRank, effectRank } from "./effects.js";
 export { contactorInterlocks, type Interlock, type InterlockFacts, mayCloseContactor } from "./guard.js";
 export { infoBytes, infoMessage } from "./info.js";
 export {
-  protocolRateLimit,
-  type RateLimitConfig,
-  RateLimiter,
-  type RateLimitSnapshot,
+  ProofFailureWatch,
+  type ProofPolicy,
+  type ProofWatchSnapshot,
+  protocolProofPolicy,
 } from "./rate-limit.js";
 export { TimeFloor } from "./time-floor.js";
 export * from "./types.js";

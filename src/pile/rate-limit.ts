@@ -1,74 +1,65 @@
 /**
- * Global limiter of failed proofs (PROTOCOL.md §3): `failures` failed proofs within `windowMs`
- * block every HELLO for `blockMs`, doubling on each repeat up to `maxBlockMs`; after `resetMs`
- * without a failure the next block is `blockMs` again. Pure: the caller passes monotonic ms.
- * Own code rather than a rate-limit package: those keep their own timers and clocks, while the
- * core must stay pure over injected time, and this exact policy (global, doubling, quiet-hour
- * reset, HELLO-only) is the protocol's.
+ * Failed-proof policy of PROTOCOL.md §3, fixed by the protocol: a connection that has sent
+ * `perConnection` failed proofs is answered RATE_LIMITED to every further HELLO until it
+ * disconnects; there is no global lockout (a lockout shared by all carriers would let anyone in
+ * radio range stop the pile for everyone). Failed proofs are counted globally all the same: more
+ * than `securityEventFailures` within `securityEventWindowMs` raise a security event. A
+ * connection with no session of its own and no exchange in progress is dropped after `idleDropMs`.
+ * Pure: the caller passes monotonic ms.
  */
-export interface RateLimitConfig {
-  failures: number;
-  windowMs: number;
-  blockMs: number;
-  maxBlockMs: number;
-  resetMs: number;
+export interface ProofPolicy {
+  perConnection: number;
+  securityEventFailures: number;
+  securityEventWindowMs: number;
+  idleDropMs: number;
 }
 
-export const protocolRateLimit: RateLimitConfig = {
-  failures: 5,
-  windowMs: 60_000,
-  blockMs: 30_000,
-  maxBlockMs: 3_600_000,
-  resetMs: 3_600_000,
+export const protocolProofPolicy: ProofPolicy = {
+  perConnection: 3,
+  securityEventFailures: 20,
+  securityEventWindowMs: 60_000,
+  idleDropMs: 30_000,
 };
 
-export interface RateLimitSnapshot {
-  blocked: boolean;
-  blockedUntil: number | undefined;
-  /** Blocks so far in the current series (0 = the next block is blockMs long). */
-  level: number;
+export interface ProofWatchSnapshot {
+  /** Failed proofs, all connections, within the window ending now. */
   recentFailures: number;
+  /** The window holds more than the threshold (a security event is under way). */
+  alarm: boolean;
 }
 
-export class RateLimiter {
+/**
+ * Global count of failed proofs over a sliding window. `failure` returns true when that failure
+ * raises a security event: the first one past the threshold; no other is raised until the window
+ * has fallen back to the threshold.
+ */
+export class ProofFailureWatch {
   #recent: number[] = [];
-  #blockedUntil: number | undefined;
-  #level = 0;
-  #lastFailure: number | undefined;
+  #alarm = false;
 
-  constructor(private readonly cfg: RateLimitConfig = protocolRateLimit) {}
+  constructor(private readonly policy: ProofPolicy = protocolProofPolicy) {}
 
-  /** Counts one failed proof; returns the block length when this failure starts a block. */
-  failure(mono: number): number | undefined {
-    this.#decay(mono);
-    this.#lastFailure = mono;
-    this.#recent = this.#recent.filter((t) => mono - t < this.cfg.windowMs);
+  failure(mono: number): boolean {
+    this.#prune(mono);
     this.#recent.push(mono);
-    if (this.#recent.length < this.cfg.failures) return undefined;
-    this.#recent = [];
-    const length = Math.min(this.cfg.blockMs * 2 ** this.#level, this.cfg.maxBlockMs);
-    this.#level = Math.min(this.#level + 1, 32);
-    this.#blockedUntil = Math.max(this.#blockedUntil ?? 0, mono + length);
-    return length;
+    if (this.#recent.length <= this.policy.securityEventFailures || this.#alarm) return false;
+    this.#alarm = true;
+    return true;
   }
 
-  /** Is a HELLO at `mono` refused? */
-  blocked(mono: number): boolean {
-    return this.#blockedUntil !== undefined && mono < this.#blockedUntil;
+  /** Failed proofs within the window ending at `mono`. */
+  recent(mono: number): number {
+    this.#prune(mono);
+    return this.#recent.length;
   }
 
-  snapshot(mono: number): RateLimitSnapshot {
-    const blocked = this.blocked(mono);
-    const quiet = this.#lastFailure === undefined || mono - this.#lastFailure >= this.cfg.resetMs;
-    return {
-      blocked,
-      blockedUntil: blocked ? this.#blockedUntil : undefined,
-      level: quiet && !blocked ? 0 : this.#level,
-      recentFailures: this.#recent.filter((t) => mono - t < this.cfg.windowMs).length,
-    };
+  snapshot(mono: number): ProofWatchSnapshot {
+    return { recentFailures: this.recent(mono), alarm: this.#alarm };
   }
 
-  #decay(mono: number): void {
-    if (this.#lastFailure !== undefined && mono - this.#lastFailure >= this.cfg.resetMs) this.#level = 0;
+  #prune(mono: number): void {
+    const w = this.policy.securityEventWindowMs;
+    this.#recent = this.#recent.filter((t) => mono - t < w);
+    if (this.#recent.length <= this.policy.securityEventFailures) this.#alarm = false;
   }
 }

@@ -204,8 +204,12 @@ export type PileEffect =
   /** Durable before the sends that follow it. */
   | { type: "sessionEnded"; record: SessionEndRecord }
   | { type: "send"; connId: string; message: PileMessage }
+  /** Ends a BLE connection (after the sends before it): idle with no session or exchange (§3). */
+  | { type: "disconnect"; connId: string; reason: "IDLE" }
   | { type: "fault"; code: FaultCode; detail: string }
   | { type: "faultCleared"; codes: FaultCode[] }
+  /** More than `threshold` failed proofs, all connections, within `windowMs` (§3). */
+  | { type: "securityEvent"; event: "PROOF_FAILURES"; failures: number; threshold: number; windowMs: number }
   | { type: "state"; state: PileStateName }
   /** The outcome of a technician relay test (after the contactor is confirmed open again). */
   | { type: "relayTestDone"; ok: boolean; detail: string }
@@ -234,6 +238,10 @@ export interface PileCounters {
   fragmentErrors: number;
   badProofs: number;
   rateLimited: number;
+  /** Connections dropped for idling (no session of their own, no exchange in progress). */
+  idleDrops: number;
+  /** Security events raised (failed proofs past the global threshold). */
+  securityEvents: number;
   exchangeTimeouts: number;
   accepted: number;
   sessions: number;
@@ -273,7 +281,10 @@ export interface PileSnapshot {
       }
     | undefined;
   timeFloorMs: string;
-  rateLimit: { blocked: boolean; blockedUntil: number | undefined; level: number; recentFailures: number };
+  /** Failed proofs, all connections, within the security-event window; alarm = past the threshold. */
+  proofs: { recentFailures: number; alarm: boolean };
+  /** Connections that have sent enough failed proofs to be answered RATE_LIMITED. */
+  rateLimitedConnections: number;
   connections: number;
   counters: PileCounters;
 }

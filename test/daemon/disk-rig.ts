@@ -55,6 +55,7 @@ class LoopPeripheral implements BlePeripheral {
         setImmediate(() => {
           for (const l of listeners) l(f);
         }),
+      disconnect: () => setImmediate(() => h.disconnect(conn)),
     };
     h.connect(conn);
     return {

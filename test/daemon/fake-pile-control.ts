@@ -55,6 +55,7 @@ export function fakePileControl(now = () => 1_700_000_000_000): FakePileControl 
         vehiclePresent: true,
         ble: "up",
         meterFresh: true,
+        security: { recentFailedProofs: 0, alarm: false, events: 0, lastEventAt: null },
         faults: [...f.latched],
         session: f.charging ? { codeId: "aa".repeat(16), startedAt: now() - 60_000, energyWh: 120 } : null,
         uptimeMs: 3_600_000,

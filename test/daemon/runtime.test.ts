@@ -25,6 +25,7 @@ import {
   type BleConnection,
   type BleHandlers,
   type BlePeripheral,
+  type Clock,
   type DigitalInput,
   type DigitalOutput,
   type Meter,
@@ -32,6 +33,7 @@ import {
   type MeterReading,
   systemClock,
 } from "../../src/hw/ports.js";
+import { encodeMessage, fragment } from "../../src/protocol/index.js";
 import { nodeSuite } from "../../src/protocol/node-suite.js";
 import type { CarrierLink } from "../../src/protocol/transport.js";
 import { stop, unlock } from "../../src/sdk/carrier.js";
@@ -68,6 +70,7 @@ class LoopPeripheral implements BlePeripheral {
           for (const l of listeners) l(f);
         });
       },
+      disconnect: () => setImmediate(() => h.disconnect(conn)),
     };
     h.connect(conn);
     return {
@@ -125,8 +128,14 @@ const journaled = (out: DigitalOutput, name: string, journal: string[]): Digital
 
 async function rig(
   over: (c: Config) => void = () => {},
-  before: { dir?: string; meter?: FakeMeter; contactorFeedback?: (i: DigitalInput) => DigitalInput } = {},
+  before: {
+    dir?: string;
+    meter?: FakeMeter;
+    contactorFeedback?: (i: DigitalInput) => DigitalInput;
+    clock?: Clock;
+  } = {},
 ): Promise<Rig> {
+  const clock = before.clock ?? systemClock;
   const dir = before.dir ?? mkdtempSync(join(tmpdir(), "piled-runtime-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, "keys"), { mode: 0o700, recursive: true });
@@ -189,7 +198,7 @@ async function rig(
   const runtime = new PileRuntime({
     config,
     log: createLogger({ level: "silent" }),
-    clock: systemClock,
+    clock,
     store,
     keys,
     lines: {
@@ -390,4 +399,52 @@ test("field report: inputs that go quiet: a contactor feedback that cannot be re
   await waitFor("the session to end", () => r.runtime.snapshot().session === undefined);
   const cleared = await r.runtime.technician({ command: "clearFault" });
   assert.deepEqual(cleared, { ok: true });
+});
+
+/** Writes one message over a loop link, fragmented at its MTU. */
+async function writeMessage(link: CarrierLink, m: Parameters<typeof encodeMessage>[0]): Promise<void> {
+  for (const f of fragment(encodeMessage(m), link.mtu)) await link.write(f);
+}
+
+test("field report: more than 20 failed proofs within 60 s raise a security event: error log, audit entry, status", async () => {
+  const r = await rig();
+  const code = r.issuer.issue({ deviceId: "VIN-RT", pileId: PILE, validForS: 600 });
+  assert.ok(code.ok);
+  for (let i = 0; i < 7; i++) {
+    const link = r.ble.connect();
+    for (let k = 0; k < 3; k++) {
+      await writeMessage(link, {
+        type: "HELLO",
+        version: 1,
+        keyId: code.value.keyId,
+        codeId: code.value.codeId,
+        clientNonce: new Uint8Array(16).fill(k),
+      });
+      await writeMessage(link, { type: "PRESENT", deviceProof: new Uint8Array(32), code: code.value.code });
+    }
+  }
+  await waitFor("21 failed proofs", () => r.runtime.snapshot().counters.badProofs === 21);
+  await r.runtime.feed({ type: "tick" });
+  assert.equal(r.runtime.counters["security.events"], 1);
+  assert.equal(r.runtime.lastSecurityEvent?.failures, 21);
+  const audit = r.store.audit.list({ limit: 50 }).filter((a) => a.action === "security");
+  assert.equal(audit.length, 1, JSON.stringify(audit));
+  assert.equal(audit[0]?.outcome, "PROOF_FAILURES");
+  assert.deepEqual(r.runtime.snapshot().proofs, { recentFailures: 21, alarm: true });
+});
+
+test("field report: an idle BLE connection is dropped through the port after 30 s", async () => {
+  let offset = 0;
+  const clock: Clock = { now: () => Date.now(), monotonic: () => performance.now() + offset };
+  const r = await rig(undefined, { clock });
+  r.ble.connect();
+  await waitFor("connected", () => r.runtime.snapshot().connections === 1);
+  offset += 29_000;
+  await r.runtime.feed({ type: "tick" });
+  assert.equal(r.runtime.snapshot().connections, 1, "not before 30 s");
+  assert.equal(r.runtime.counters["ble.drop.IDLE"], undefined);
+  offset += 1_500;
+  await r.runtime.feed({ type: "tick" });
+  assert.equal(r.runtime.counters["ble.drop.IDLE"], 1);
+  await waitFor("dropped", () => r.runtime.snapshot().connections === 0);
 });

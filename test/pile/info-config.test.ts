@@ -27,7 +27,6 @@ test("INFO from a snapshot: state, pileId and at most 16 key ids, lowest first, 
 test("config: defaults match the protocol; every problem is reported at once", () => {
   assert.equal(defaultPileCoreConfig.skewMs, 120_000);
   assert.equal(defaultPileCoreConfig.exchangeTimeoutMs, 10_000);
-  assert.equal(defaultPileCoreConfig.rateLimitFailures, 5);
   assert.equal(defaultPileCoreConfig.lockSafeState, "released");
   const ok = parsePileCoreConfig({ pileId: "桩-01", meterStaleMs: 3000 });
   assert.ok(ok.ok && ok.value.meterStaleMs === 3000 && ok.value.lockConfirmMs === 2000);

@@ -87,6 +87,9 @@ class Conn implements BleConnection {
   notify(fragment: Uint8Array): void {
     this.owner.notify(this, fragment);
   }
+  disconnect(): void {
+    this.owner.disconnect(this);
+  }
 }
 
 export class BlenoPeripheral implements BlePeripheral {
@@ -171,6 +174,26 @@ export class BlenoPeripheral implements BlePeripheral {
     } catch (e) {
       this.#stats.notifyDropped++;
       this.#opts.log.debug({ conn: conn.id, err: String(e) }, "ble notify failed");
+    }
+  }
+
+  /**
+   * Asks the controller to end `conn` (HCI Disconnect of its handle); the close follows bleno's
+   * `disconnect` event as for a central leaving. Its typings omit the handle bleno takes here.
+   */
+  disconnect(conn: Conn): void {
+    const b = this.#bleno;
+    if (!conn.open || !b || this.#conns.get(conn.handle) !== conn) return;
+    // bleno reads a handle of 0 as "every connection": only safe when this is the only one.
+    if (!conn.handle && this.#conns.size > 1) {
+      this.#opts.log.warn({ conn: conn.id }, "ble cannot disconnect handle 0 alone; kept");
+      return;
+    }
+    try {
+      (b as unknown as { disconnect(handle: ConnectionHandle): void }).disconnect(conn.handle);
+      this.#opts.log.info({ conn: conn.id }, "ble disconnecting central");
+    } catch (e) {
+      this.#opts.log.warn({ conn: conn.id, err: String(e) }, "ble disconnect failed");
     }
   }
 

@@ -89,6 +89,18 @@ test("a carrier finds the pile by name, reads Info, echoes through Control→Eve
   await assert.rejects(link.write(frag), (e) => code(e) === "DISCONNECTED");
 });
 
+test("field report: the pile ends a connection from its side (idle drop); the carrier sees DISCONNECTED", async () => {
+  const { p } = await pile("CP-0043");
+  const c = await central();
+  const link = await c.connect("CP-0043", { timeoutMs: 10_000 });
+  const connected = await p.waitFor((e) => e.ev === "connect");
+  const gone = new Promise<void>((resolve) => link.onDisconnect(resolve));
+  p.drop();
+  await p.waitFor((e) => e.ev === "disconnect" && e.id === connected.id);
+  await gone;
+  await assert.rejects(link.write(Uint8Array.from([0x80, 1])), (e) => code(e) === "DISCONNECTED");
+});
+
 test("a long pileId: the name is shortened, the carrier confirms by a long Info read from one snapshot (MTU 23)", async () => {
   // Two piles whose names are cut to the same 29 bytes: only Info tells them apart.
   const stem = "STATION-NORTH-LEVEL2-BAY";

@@ -18,4 +18,9 @@ export class PeripheralProcess extends FixtureProcess {
   async up(): Promise<void> {
     await this.waitFor((e) => e.ev === "radio" && e.state === "up");
   }
+
+  /** Ends every connection from the pile's side. */
+  drop(): void {
+    this.child.stdin?.write("drop\n");
+  }
 }
