@@ -5,7 +5,9 @@
  * logs. Within one kind the order of emission is kept.
  *
  * So the record of a session's end is written and the carrier told before the lock lets the
- * plug go, and the meter's start register is written before the contactor closes.
+ * plug go, and a record made with a contactor's closing is performed before it. (The runtime
+ * makes a record durable before the next effect once the contactor reads open; while it may be
+ * live, records go off the control loop and the outputs do not wait for them.)
  */
 import type { PileEffect, PileEffectType } from "./types.js";
 
