@@ -98,7 +98,8 @@ export function readIdentity(path: string): Identity | undefined {
 
 /** Writes the identity file durably: temp + fsync + rename + directory fsync. */
 export function writeIdentity(path: string, id: Identity): void {
-  const tmp = `${path}.tmp`;
+  // A name of its own: two connections of one store (e.g. a writer thread) never share a temp file.
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   try {
     const fd = openSync(tmp, "w", 0o600);
     try {
