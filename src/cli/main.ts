@@ -13,6 +13,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Runner> }>
     summary: "meter read: commissioning read of the energy meter",
     load: async () => (await import("./meter.js")).run,
   },
+  store: {
+    summary: "store recover: start a new store when piled refuses a damaged one",
+    load: async () => (await import("./store.js")).run,
+  },
   carrier: {
     summary: "carrier unlock|stop: act as a carrier over BLE",
     load: async () => (await import("./carrier.js")).run,

@@ -7,6 +7,12 @@ export type StoreErrorCode =
   | "CORRUPT"
   /** An SQLite file that is not a piled store (other application_id, unknown tables). Left untouched. */
   | "FOREIGN"
+  /**
+   * The store has lost its past: its identity file says it lived, but the database is missing,
+   * empty, new, another store's, or holds fewer ledger rows, a lower time floor or fewer latched
+   * faults than it recorded. Refused untouched; `pilectl store recover` is the technician's way out.
+   */
+  | "LOST_PAST"
   /** Written by a newer piled: its schema version is above the newest this build knows. */
   | "NEWER_SCHEMA"
   /** Opened read-only but the file needs a migration (or is empty) first. */

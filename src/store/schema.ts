@@ -114,6 +114,20 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    // v4: the store's identity (its twin and the MAC key are in the identity file beside the
+    // database) and a per-row MAC of the ledger, so a flipped or swapped code id is detected.
+    version: 4,
+    up: (db) => {
+      db.exec(`
+        CREATE TABLE store_identity (
+          id       INTEGER PRIMARY KEY CHECK (id = 1),
+          store_id BLOB NOT NULL CHECK (typeof(store_id) = 'blob' AND length(store_id) = 16)
+        );
+        ALTER TABLE ledger ADD COLUMN mac BLOB CHECK (mac IS NULL OR length(mac) = 32);
+      `);
+    },
+  },
 ];
 
 export const CURRENT_VERSION = MIGRATIONS.length;
@@ -151,6 +165,48 @@ export function tableNames(db: Db): string[] {
       .pluck()
       .all() as string[]
   ).sort();
+}
+
+export interface SchemaObject {
+  readonly type: string;
+  readonly name: string;
+  readonly tblName: string;
+  readonly sql: string | null;
+}
+
+/** Every object of the schema (tables, indexes, triggers, views) with its SQL, sorted by type and name. */
+export function schemaObjects(db: Db): SchemaObject[] {
+  const rows = db
+    .prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name")
+    .all() as Record<string, unknown>[];
+  return rows.map((r) => ({
+    type: String(r["type"]),
+    name: String(r["name"]),
+    tblName: String(r["tbl_name"]),
+    sql: typeof r["sql"] === "string" ? r["sql"] : null,
+  }));
+}
+
+const expectedObjs = new WeakMap<readonly Migration[], Map<number, SchemaObject[]>>();
+
+/** The full schema a file of `version` must hold, found by building it in memory (cached). */
+export function expectedSchema(version: number, list: readonly Migration[] = MIGRATIONS): SchemaObject[] {
+  let byVersion = expectedObjs.get(list);
+  if (byVersion === undefined) {
+    byVersion = new Map();
+    expectedObjs.set(list, byVersion);
+  }
+  const cached = byVersion.get(version);
+  if (cached) return cached;
+  const mem = new Database(":memory:");
+  try {
+    migrate(mem, 0, version, list);
+    const objs = schemaObjects(mem);
+    byVersion.set(version, objs);
+    return objs;
+  } finally {
+    mem.close();
+  }
 }
 
 const expected = new WeakMap<readonly Migration[], Map<number, string[]>>();

@@ -3,10 +3,18 @@
  * log, in one SQLite file (better-sqlite3: synchronous calls, WAL journal, synchronous=FULL so
  * every committed write is on disk when the call returns).
  *
- * Opening never alters a file it does not recognise: the header marker, schema version, table set
- * and `PRAGMA quick_check` are all read before the first write (the switch to WAL), and a damaged
- * or foreign file is refused as it is — never replaced, repaired or deleted.
+ * Opening never alters a file it does not recognise: the header marker, schema version, the full
+ * schema (every table, index, trigger and view with its SQL) and `PRAGMA integrity_check` are all
+ * read before the first write (the switch to WAL), and a damaged or foreign file is refused as it
+ * is — never replaced, repaired or deleted.
+ *
+ * The store knows it has lived: its identity file beside the database (identity.ts) holds its
+ * random identity, the ledger rows' MAC key and high-water marks. A database that lost its past
+ * is refused "LOST_PAST"; a ledger row whose MAC fails is "CORRUPT". Only `recoverStore`, a
+ * technician's explicit act, starts again — with the time floor raised so nothing old replays.
  */
+import { renameSync, statSync } from "node:fs";
+import { basename } from "node:path";
 import Database from "better-sqlite3";
 import {
   actor,
@@ -27,7 +35,23 @@ import {
   whOrNull,
 } from "./codec.js";
 import { StoreError, sqliteCode, toStoreError } from "./errors.js";
-import { APPLICATION_ID, expectedTables, MIGRATIONS, type Migration, tableNames } from "./schema.js";
+import {
+  type Identity,
+  identityPath,
+  ledgerMac,
+  type Marks,
+  newIdentity,
+  readIdentity,
+  writeIdentity,
+} from "./identity.js";
+import {
+  APPLICATION_ID,
+  expectedSchema,
+  expectedTables,
+  MIGRATIONS,
+  type Migration,
+  schemaObjects,
+} from "./schema.js";
 import type {
   AuditActor,
   AuditLog,
@@ -65,6 +89,68 @@ export function openStore(path: string, opts: StoreOptions = {}): Store {
   return openStoreWith(path, opts, MIGRATIONS);
 }
 
+export interface RecoverOptions extends StoreOptions {
+  /** The time floor of the new store, Unix ms; default the store clock's now. Never below now. */
+  floorMs?: bigint;
+  /** Why, for the audit log (free text, no secrets). */
+  reason?: string;
+}
+
+export interface Recovered {
+  readonly store: Store;
+  /** Where the damaged files were moved (kept, never deleted). */
+  readonly keptAs: string[];
+  readonly floor: bigint;
+}
+
+/**
+ * The technician's way out of a refused store: the damaged database, its journal and identity
+ * file are moved aside (kept as `<name>.damaged-<ms>`), a new store is created, its time floor
+ * raised to now (or `floorMs` if later) so no code issued before can be accepted again, and the
+ * act is written to the new store's audit log.
+ */
+export function recoverStore(path: string, opts: RecoverOptions = {}): Recovered {
+  if (typeof path !== "string" || path.length === 0 || path.includes("\0") || path === ":memory:") {
+    throw new StoreError("INVALID", "store path is empty or not a file");
+  }
+  if (opts.readonly === true) throw new StoreError("INVALID", "a recovery writes");
+  const clock = opts.clock ?? Date.now;
+  const at = ms(clock(), "the store clock's time");
+  const floor = opts.floorMs === undefined ? BigInt(at) : u64(opts.floorMs, "floorMs");
+  const reason = opts.reason === undefined ? null : text(opts.reason, "reason");
+  const suffix = `.damaged-${at}`;
+  const keptAs: string[] = [];
+  for (const f of [path, `${path}-wal`, `${path}-shm`, identityPath(path)]) {
+    try {
+      statSync(f);
+    } catch {
+      continue;
+    }
+    try {
+      renameSync(f, f + suffix);
+    } catch (e) {
+      throw new StoreError("IO", `cannot move ${basename(f)} aside (${(e as NodeJS.ErrnoException).code})`);
+    }
+    keptAs.push(basename(f) + suffix);
+  }
+  const store = openStore(path, opts);
+  try {
+    const top = floor > BigInt(at) ? floor : BigInt(at);
+    store.floor.raise(top);
+    store.audit.append({
+      at,
+      actor: "console",
+      action: "store.recover",
+      outcome: "ok",
+      detail: `new store, time floor ${top}; kept ${keptAs.join(", ") || "nothing"}${reason ? `; ${reason}` : ""}`,
+    });
+    return { store, keptAs, floor: top };
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
+
 /** openStore over a given migration list (the list's length is the current version). */
 export function openStoreWith(path: string, opts: StoreOptions, migrations: readonly Migration[]): Store {
   if (typeof path !== "string" || path.length === 0 || path.includes("\0")) {
@@ -75,6 +161,20 @@ export function openStoreWith(path: string, opts: StoreOptions, migrations: read
   const busy =
     opts.busyTimeoutMs === undefined ? DEFAULT_BUSY_TIMEOUT_MS : ms(opts.busyTimeoutMs, "busyTimeoutMs");
   const current = migrations.length;
+  const guarded = path !== ":memory:" && expectedTables(current, migrations).includes("store_identity");
+  const idPath = guarded ? identityPath(path) : undefined;
+  let ident: Identity | undefined;
+  if (idPath !== undefined) {
+    try {
+      ident = readIdentity(idPath);
+    } catch (e) {
+      // pilectl may read the database beside the daemon without the right to read the key.
+      if (!(readonly && e instanceof StoreError && e.code === "IO")) throw e;
+    }
+    if (ident !== undefined && lived(ident.marks) && fileSize(path) === 0) {
+      throw new StoreError("LOST_PAST", "the database is missing or empty but the store has lived");
+    }
+  }
   let db: Db;
   try {
     db = new Database(path, { readonly, fileMustExist: readonly, timeout: busy });
@@ -83,6 +183,9 @@ export function openStoreWith(path: string, opts: StoreOptions, migrations: read
   }
   try {
     const found = inspect(db, migrations);
+    if (found === 0 && ident !== undefined && lived(ident.marks)) {
+      throw new StoreError("LOST_PAST", "the database is new but the store has lived");
+    }
     if (!readonly && path !== ":memory:") {
       const mode = db.pragma("journal_mode = WAL", { simple: true });
       if (mode !== "wal")
@@ -96,7 +199,8 @@ export function openStoreWith(path: string, opts: StoreOptions, migrations: read
         throw new StoreError("OLD_SCHEMA", `schema version ${found} needs a migration to ${current}`);
       migrateOnOpen(db, found, current, migrations);
     }
-    return build(db, path, readonly, current, clock, migrations);
+    const guard = idPath === undefined ? undefined : bind(db, idPath, ident, readonly, found);
+    return build(db, path, readonly, current, clock, migrations, guard);
   } catch (e) {
     db.close();
     throw toStoreError(e, "open");
@@ -115,17 +219,140 @@ function inspect(db: Db, migrations: readonly Migration[]): number {
   if (version > migrations.length) {
     throw new StoreError("NEWER_SCHEMA", `schema version ${version} is newer than ${migrations.length}`);
   }
-  const check = db.pragma("quick_check") as Row[];
-  if (check.length !== 1 || check[0]?.["quick_check"] !== "ok") {
-    throw new StoreError("CORRUPT", "quick_check found damage");
+  const check = db.pragma("integrity_check") as Row[];
+  if (check.length !== 1 || check[0]?.["integrity_check"] !== "ok") {
+    throw new StoreError("CORRUPT", "integrity_check found damage");
   }
-  const have = tableNames(db);
-  const want = expectedTables(version, migrations);
-  if (have.some((t) => !want.includes(t)))
-    throw new StoreError("FOREIGN", "the file holds tables piled does not know");
-  if (want.some((t) => !have.includes(t)))
-    throw new StoreError("CORRUPT", "tables of the schema are missing");
+  const key = (o: { type: string; name: string }) => `${o.type}\0${o.name}`;
+  const have = schemaObjects(db);
+  const want = expectedSchema(version, migrations);
+  const wantBy = new Map(want.map((o) => [key(o), o]));
+  const haveBy = new Map(have.map((o) => [key(o), o]));
+  if (have.some((o) => !wantBy.has(key(o))))
+    throw new StoreError("FOREIGN", "the file holds tables, indexes, triggers or views piled does not know");
+  for (const w of want) {
+    const h = haveBy.get(key(w));
+    if (h === undefined) throw new StoreError("CORRUPT", "objects of the schema are missing");
+    if (h.sql !== w.sql || h.tblName !== w.tblName)
+      throw new StoreError("FOREIGN", "an object of the schema differs from what piled creates");
+  }
   return version;
+}
+
+/** The size of the file at `path`; 0 when it is absent. */
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+const lived = (m: Marks): boolean => m.ledgerRows > 0 || m.floor > 0n || m.latched > 0;
+const ZERO_MARKS: Marks = { ledgerRows: 0, floor: 0n, latched: 0 };
+
+/** What the identity file needs while the store is open. */
+interface Guard {
+  readonly key: Buffer;
+  /** Reads the marks from the database and writes them if they changed (after a growth). */
+  refresh(): void;
+  /** Writes lowered marks before a change that lowers them (prune, clear). */
+  lower(m: Partial<Marks>): void;
+}
+
+function readMarks(db: Db): Marks {
+  const rows = Number(db.prepare("SELECT count(*) FROM ledger").pluck().get());
+  const floor = readU64be(db.prepare("SELECT ms FROM time_floor WHERE id = 1").pluck().get());
+  const latched = Number(db.prepare("SELECT count(*) FROM faults WHERE cleared_at IS NULL").pluck().get());
+  return { ledgerRows: rows, floor, latched };
+}
+
+function rowMac(key: Buffer, r: Row): Buffer {
+  return ledgerMac(key, {
+    codeId: bytes(r["code_id"]),
+    keyId: num(r["key_id"]),
+    issuedAt: bytes(r["issued_at"]),
+    expiresAt: bytes(r["expires_at"]),
+    carrier: strOrNull(r["carrier"]),
+    deviceId: strOrNull(r["device_id"]),
+    recordedAt: num(r["recorded_at"]),
+  });
+}
+
+const macOk = (key: Buffer, r: Row): boolean => {
+  const m = r["mac"];
+  return m instanceof Uint8Array && m.length === 32 && rowMac(key, r).equals(Buffer.from(m));
+};
+
+/**
+ * Binds the database to its identity file: checks the identity and the marks, verifies every
+ * ledger row's MAC, and (first open, or a store older than the identity) creates the identity.
+ * Undefined for a read-only open without a readable identity file.
+ */
+function bind(
+  db: Db,
+  idPath: string,
+  found: Identity | undefined,
+  readonly: boolean,
+  version: number,
+): Guard | undefined {
+  const row = db.prepare("SELECT store_id FROM store_identity WHERE id = 1").pluck().get();
+  let ident = found;
+  if (ident !== undefined) {
+    if (row === undefined) {
+      if (lived(ident.marks) || version === 0)
+        throw new StoreError("LOST_PAST", "the database does not carry the store's identity");
+    } else if (!Buffer.from(row as Uint8Array).equals(ident.storeId)) {
+      throw new StoreError("LOST_PAST", "the database is another store's");
+    }
+  } else if (row !== undefined) {
+    if (readonly) return undefined;
+    throw new StoreError("LOST_PAST", "the store's identity file is missing");
+  }
+  if (readonly && (ident === undefined || row === undefined)) return undefined;
+  if (ident === undefined || row === undefined) {
+    // First open (or an older store): the identity file with zero marks first, then the row and
+    // the MACs, then the marks — a crash in between leaves a state this same path completes.
+    const id = ident ?? newIdentity(ZERO_MARKS);
+    if (ident === undefined) writeIdentity(idPath, id);
+    db.transaction(() => {
+      db.prepare("INSERT INTO store_identity (id, store_id) VALUES (1, ?)").run(id.storeId);
+      const upd = db.prepare("UPDATE ledger SET mac = ? WHERE code_id = ?");
+      for (const r of db.prepare("SELECT * FROM ledger").all() as Row[])
+        upd.run(rowMac(id.key, r), r["code_id"]);
+    }).immediate();
+    ident = id;
+  }
+  const have = readMarks(db);
+  const m = ident.marks;
+  if (have.ledgerRows < m.ledgerRows || have.floor < m.floor || have.latched < m.latched) {
+    throw new StoreError(
+      "LOST_PAST",
+      "the store holds less than it recorded (ledger, time floor or latched faults)",
+    );
+  }
+  for (const r of db.prepare("SELECT * FROM ledger").iterate() as IterableIterator<Row>) {
+    if (!macOk(ident.key, r)) throw new StoreError("CORRUPT", "a ledger row fails its check");
+  }
+  let marks = m;
+  const key = ident.key;
+  const storeId = ident.storeId;
+  const put = (next: Marks) => {
+    if (next.ledgerRows === marks.ledgerRows && next.floor === marks.floor && next.latched === marks.latched)
+      return;
+    writeIdentity(idPath, { storeId, key, marks: next });
+    marks = next;
+  };
+  if (!readonly) put(have);
+  return {
+    key,
+    refresh: () => {
+      if (!readonly) put(readMarks(db));
+    },
+    lower: (l) => {
+      if (!readonly) put({ ...marks, ...l });
+    },
+  };
 }
 
 /** Migrates, re-checking the version under the write lock (another process may have opened it). */
@@ -147,6 +374,7 @@ function build(
   version: number,
   clock: () => number,
   migrations: readonly Migration[],
+  guard?: Guard,
 ): Store {
   const op = <T>(what: string, f: () => T): T => {
     if (!db.open) throw new StoreError("CLOSED", `${what}: the store is closed`);
@@ -166,11 +394,12 @@ function build(
 
   // --- ledger and floor ---
   const sIsUsed = prep("ledger", "SELECT 1 FROM ledger WHERE code_id = ?");
-  const sLedgerGet = prep("ledger", "SELECT * FROM ledger WHERE code_id = ?");
+  const sLedgerRow = prep("ledger", "SELECT * FROM ledger WHERE code_id = ?");
+  const sPruneCount = prep("ledger", "SELECT count(*) FROM ledger WHERE expires_at < ?")?.pluck();
   const sLedgerIns = prep(
     "ledger",
-    `INSERT INTO ledger (code_id, key_id, issued_at, expires_at, carrier, device_id, recorded_at)
-     VALUES (@codeId, @keyId, @issuedAt, @expiresAt, @carrier, @deviceId, @recordedAt)`,
+    `INSERT INTO ledger (code_id, key_id, issued_at, expires_at, carrier, device_id, recorded_at, mac)
+     VALUES (@codeId, @keyId, @issuedAt, @expiresAt, @carrier, @deviceId, @recordedAt, @mac)`,
   );
   const sPrune = prep("ledger", "DELETE FROM ledger WHERE expires_at < ?");
   const sCount = prep("ledger", "SELECT count(*) FROM ledger")?.pluck();
@@ -184,7 +413,7 @@ function build(
     const issuedAt = u64(e.issuedAt, "issuedAt");
     const expiresAt = u64sat(e.expiresAt, "expiresAt");
     if (expiresAt < issuedAt) throw new StoreError("INVALID", "expiresAt is before issuedAt");
-    return {
+    const fields = {
       codeId: id16(e.codeId, "codeId"),
       keyId: u32(e.keyId, "keyId"),
       issuedAt: u64be(issuedAt),
@@ -193,6 +422,14 @@ function build(
       deviceId: e.deviceId === undefined ? null : ident(e.deviceId, "deviceId"),
       recordedAt: now(),
     };
+    return { ...fields, mac: guard === undefined ? null : ledgerMac(guard.key, fields) };
+  };
+  /** The code's row, its MAC checked: a row that fails it is "CORRUPT", never an unused code. */
+  const lookUp = (id: Uint8Array): Row | undefined => {
+    const r = need(sLedgerRow, "ledger").get(id) as Row | undefined;
+    if (r !== undefined && guard !== undefined && !macOk(guard.key, r))
+      throw new StoreError("CORRUPT", "a ledger row fails its check");
+    return r;
   };
   /** Inside a transaction: inserts the code and raises the floor to its issuedAt. */
   const insertLedger = (row: ReturnType<typeof ledgerRow>) => {
@@ -210,24 +447,30 @@ function build(
   const ledger: Ledger = {
     isUsed: (codeId) => {
       const id = id16(codeId, "codeId");
-      return op("ledger.isUsed", () => need(sIsUsed, "ledger").get(id) !== undefined);
+      return op("ledger.isUsed", () => lookUp(id) !== undefined);
     },
     record: (e: LedgerRecord) => {
       const row = ledgerRow(e);
       op("ledger.record", () => {
         db.transaction(() => insertLedger(row)).immediate();
+        guard?.refresh();
       });
     },
     get: (codeId) => {
       const id = id16(codeId, "codeId");
       return op("ledger.get", () => {
-        const r = need(sLedgerGet, "ledger").get(id) as Row | undefined;
+        const r = lookUp(id);
         return r === undefined ? undefined : ledgerEntry(r);
       });
     },
     prune: (nowMs) => {
       const cut = u64be(u64sat(nowMs, "nowMs"));
-      return op("ledger.prune", () => need(sPrune, "ledger").run(cut).changes);
+      return op("ledger.prune", () => {
+        const gone = Number(need(sPruneCount, "ledger").get(cut));
+        if (gone === 0) return 0;
+        guard?.lower({ ledgerRows: Number(need(sCount, "ledger").get()) - gone });
+        return need(sPrune, "ledger").run(cut).changes;
+      });
     },
     count: () => op("ledger.count", () => Number(need(sCount, "ledger").get())),
   };
@@ -239,6 +482,7 @@ function build(
       const b = u64be(u64(v, "floor"));
       op("floor.raise", () => {
         need(sFloorRaise, "time_floor").run({ ms: b });
+        guard?.refresh();
       });
     },
   };
@@ -325,6 +569,7 @@ function build(
           insertLedger(entry);
           insertSession(row);
         }).immediate();
+        guard?.refresh();
       });
     },
     begin: (s: SessionBegin) => {
@@ -429,8 +674,8 @@ function build(
   const faults: Faults = {
     raise: (code, detail, at) => {
       const row = { code: faultCode(code), detail: text(detail, "fault detail"), at: ms(at, "at") };
-      return op("faults.raise", () =>
-        db
+      return op("faults.raise", () => {
+        const added = db
           .transaction(() => {
             const latched = need(sFaultLatched, "faults").get(row.code) as Row | undefined;
             if (latched !== undefined) {
@@ -440,8 +685,10 @@ function build(
             need(sFaultIns, "faults").run(row);
             return true;
           })
-          .immediate(),
-      );
+          .immediate();
+        if (added) guard?.refresh();
+        return added;
+      });
     },
     clear: (code, by, at) => {
       const row = {
@@ -449,7 +696,14 @@ function build(
         by: text(by, "cleared by", 1),
         at: ms(at, "at"),
       };
-      return op("faults.clear", () => need(sFaultClear, "faults").run(row).changes);
+      return op("faults.clear", () => {
+        if (guard !== undefined) {
+          const active = need(sFaultActive, "faults").all() as Row[];
+          const left = active.filter((r) => row.code !== null && r["code"] !== row.code).length;
+          if (left < active.length) guard.lower({ latched: left });
+        }
+        return need(sFaultClear, "faults").run(row).changes;
+      });
     },
     active: () => op("faults.active", () => (need(sFaultActive, "faults").all() as Row[]).map(faultRecord)),
     history: (limit) => {
