@@ -140,7 +140,7 @@ export const configSchema = z.strictObject({
     .string()
     .refine((s) => utf8Bytes(s) >= 1 && utf8Bytes(s) <= 64, { message: "must be 1..64 UTF-8 bytes" }),
   keyDir: absPath.default("/etc/piled/keys"),
-  /** Holds the SQLite file (piled.db) and nothing else of ours. */
+  /** Holds the SQLite file (piled.db) and the one-daemon lock (piled.lock, piled.pid). */
   stateDir: absPath.default("/var/lib/piled"),
   /** Tolerance on code time windows (PROTOCOL.md §3 `skew`). */
   clockSkewMs: ms(0, 3_600_000, 120_000),
