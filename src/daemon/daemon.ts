@@ -4,13 +4,15 @@
  * safe level; the core boots on the feedbacks read before anything moves; only then the radio,
  * the console and the control socket; READY once outputs are safe and the radio is up.
  */
-import { accessSync, constants, mkdirSync, readFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { systemClock } from "../hw/ports.js";
 import { err, ok, type Result } from "../protocol/bytes.js";
+import { readSmallFile } from "../sdk/files.js";
 import { openStore, type Store } from "../store/index.js";
 import { assemble } from "./assemble.js";
 import { type Config, databasePath, socketMode } from "./config.js";
+import { hashProblem } from "./console/secret.js";
 import { openSerialConsole } from "./console/serial-link.js";
 import { type ConsoleService, startConsole } from "./console/service.js";
 import { pileControl } from "./control-impl.js";
@@ -60,10 +62,24 @@ export async function runDaemon(config: Config): Promise<number> {
 
   let secretHash: string | undefined;
   if (config.console.enabled) {
-    try {
-      secretHash = config.console.secretHash ?? readFileSync(config.console.secretHashFile!, "utf8").trim();
-    } catch (e) {
-      process.stderr.write(`piled: console secret hash file: ${(e as NodeJS.ErrnoException).code ?? e}\n`);
+    // A hash nobody can match would start a console nobody can log into: refuse it here.
+    let where = "console.secretHash";
+    if (config.console.secretHash !== undefined) secretHash = config.console.secretHash;
+    else {
+      where = `console secret hash file ${config.console.secretHashFile}`;
+      const read = readSmallFile(config.console.secretHashFile!, {
+        what: "console secret hash file",
+        owner: true,
+      });
+      if (!read.ok) {
+        process.stderr.write(`piled: ${read.error.message}; nothing was touched\n`);
+        return 2;
+      }
+      secretHash = read.value.replace(/^\uFEFF/, "").trim();
+    }
+    const problem = hashProblem(secretHash);
+    if (problem) {
+      process.stderr.write(`piled: ${where} refused: ${problem}; nothing was touched\n`);
       return 2;
     }
   }

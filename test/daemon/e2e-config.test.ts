@@ -89,3 +89,37 @@ test("a key file readable by others is refused by name: exit 2, no line opened, 
   rmSync(key);
   assertNothingTouched();
 });
+
+test("field report: a malformed console hash file, or one asking for 4 GiB per login, refuses the start by name: exit 2, nothing touched", () => {
+  mkdirSync(join(work, "keys"), { recursive: true });
+  const hashFile = join(work, "console.hash");
+  const salt = "A".repeat(22);
+  const hash = "B".repeat(43);
+  for (const [text, reason] of [
+    ["not a hash at all\n", /not a scrypt\$N\$r\$p\$salt\$hash string/],
+    [`scrypt$1048576$32$1$${salt}==$${hash}=\n`, /scrypt N=1048576 is above 131072/],
+    [`scrypt$131072$32$1$${salt}==$${hash}=\n`, /scrypt r=32 is outside 1\.\.16/],
+    [`scrypt$16384$8$16$${salt}==$${hash}=\n`, /scrypt p=16 is outside 1\.\.4/],
+  ] as const) {
+    writeFileSync(hashFile, text, { mode: 0o600 });
+    const c = {
+      ...good(),
+      console: { enabled: true, port: join(work, "console.pty"), secretHashFile: hashFile },
+    };
+    const r = run(c);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /console secret hash file .*console\.hash refused: /);
+    assert.match(r.stderr, reason);
+    assertNothingTouched();
+  }
+});
+
+test("field report: duplicate keys and a byte order mark are refused with a clear line: exit 2, nothing touched", () => {
+  const dup = run(`{"pileId":"CFG-1","pileId":"CFG-2",${JSON.stringify(good()).slice(1)}`);
+  assert.equal(dup.status, 2, dup.stderr);
+  assert.match(dup.stderr, /^\s+pileId: given twice/m);
+  const bom = run(`\uFEFF${JSON.stringify(good())}`);
+  assert.equal(bom.status, 2, bom.stderr);
+  assert.match(bom.stderr, /byte order mark \(BOM\): save it as UTF-8 without BOM/);
+  assertNothingTouched();
+});
