@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, test } from "node:test";
@@ -122,4 +122,33 @@ test("field report: duplicate keys and a byte order mark are refused with a clea
   assert.equal(bom.status, 2, bom.stderr);
   assert.match(bom.stderr, /byte order mark \(BOM\): save it as UTF-8 without BOM/);
   assertNothingTouched();
+});
+
+test("field report: a state directory the daemon's user cannot write is named, not SQLITE_CANTOPEN", (t) => {
+  if (process.geteuid?.() !== 0) {
+    t.skip("needs root to start the daemon as another user (nobody) over a root-owned state directory");
+    return;
+  }
+  // The daemon runs as nobody; its state directory belongs to root (0755), as after a botched install.
+  const box = mkdtempSync(join(tmpdir(), "piled-ro-"));
+  try {
+    chmodSync(box, 0o755);
+    mkdirSync(join(box, "keys"), { mode: 0o700 });
+    chownSync(join(box, "keys"), 65534, 65534);
+    mkdirSync(join(box, "state"), { mode: 0o755 });
+    const file = join(box, "piled.json");
+    writeFileSync(file, JSON.stringify(simPileConfig({ pileId: "CFG-RO", dir: box })), { mode: 0o644 });
+    const r = spawnSync(process.execPath, [PILED, "--config", file], {
+      encoding: "utf8",
+      timeout: 20_000,
+      uid: 65534,
+      gid: 65534,
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /state directory .*state is not writable by this user \(EACCES\)/);
+    assert.doesNotMatch(r.stderr, /SQLITE_CANTOPEN/);
+    assert.equal(existsSync(join(box, "control.sock")), false, "no control socket");
+  } finally {
+    rmSync(box, { recursive: true, force: true });
+  }
 });
