@@ -51,7 +51,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       usage(io);
       return cmd === undefined ? EXIT_USAGE : 0;
     }
-    const entry = COMMANDS[cmd];
+    // Own properties only: `pilectl constructor` or `__proto__` is an unknown command, not Object's.
+    const entry = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
     // `pilectl code issue --help`: any help flag shows the group's usage.
     if (entry && rest.some((a) => a === "--help" || a === "-h"))
       return await (await entry.load())(["--help"], io);

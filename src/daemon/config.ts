@@ -8,10 +8,11 @@
  * path in the file (`meter.baud: must be one of …`). Relative paths are relative to the folder
  * of the config file.
  */
-import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { err, ok, type Result } from "../protocol/bytes.js";
+import { readSmallFile } from "../sdk/files.js";
+import { hashProblem } from "./console/secret.js";
 
 const utf8Bytes = (s: string): number => Buffer.byteLength(s, "utf8");
 
@@ -94,6 +95,11 @@ export const consoleSchema = z
     secretHash: z
       .string()
       .regex(SCRYPT_HASH_RE, { message: "must be a scrypt$N$r$p$salt$hash string" })
+      .superRefine((h, ctx) => {
+        // Parameters bounded too: a hash asking for 4 GiB per login attempt is refused here.
+        const problem = SCRYPT_HASH_RE.test(h) ? hashProblem(h) : undefined;
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      })
       .optional(),
     lockoutAfter: z.int().min(1).max(100).default(5),
     lockoutMs: ms(1000, 86_400_000, 60_000),
@@ -140,7 +146,7 @@ export const configSchema = z.strictObject({
     .string()
     .refine((s) => utf8Bytes(s) >= 1 && utf8Bytes(s) <= 64, { message: "must be 1..64 UTF-8 bytes" }),
   keyDir: absPath.default("/etc/piled/keys"),
-  /** Holds the SQLite file (piled.db) and nothing else of ours. */
+  /** Holds the SQLite file (piled.db) and the one-daemon lock (piled.lock, piled.pid). */
   stateDir: absPath.default("/var/lib/piled"),
   /** Tolerance on code time windows (PROTOCOL.md §3 `skew`). */
   clockSkewMs: ms(0, 3_600_000, 120_000),
@@ -233,38 +239,100 @@ export function validateConfig(value: unknown, file?: string): Result<Config, Co
   return err(new ConfigError("INVALID", issues, file));
 }
 
-/** Reads and validates a comment-free JSON config file. Never throws; touches nothing else. */
+/**
+ * The paths of object keys given twice in a JSON text already known to be valid JSON
+ * (JSON.parse keeps the last one silently). A small scanner: strings, objects, arrays; every
+ * other token is skipped.
+ */
+export function duplicateKeys(text: string): string[] {
+  const dups: string[] = [];
+  let i = 0;
+  const ws = (): void => {
+    while (i < text.length && " \t\n\r".includes(text[i]!)) i++;
+  };
+  const str = (): string => {
+    const start = i;
+    i++;
+    while (text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
+    i++;
+    return JSON.parse(text.slice(start, i)) as string;
+  };
+  const value = (path: string[]): void => {
+    ws();
+    const c = text[i];
+    if (c === "{") {
+      i++;
+      const seen = new Set<string>();
+      ws();
+      if (text[i] === "}") {
+        i++;
+        return;
+      }
+      for (;;) {
+        ws();
+        const k = str();
+        if (seen.has(k)) dups.push([...path, k].join("."));
+        seen.add(k);
+        ws();
+        i++; // ':'
+        value([...path, k]);
+        ws();
+        if (text[i++] === "}") return;
+      }
+    } else if (c === "[") {
+      i++;
+      ws();
+      if (text[i] === "]") {
+        i++;
+        return;
+      }
+      for (let n = 0; ; n++) {
+        value([...path, String(n)]);
+        ws();
+        if (text[i++] === "]") return;
+      }
+    } else if (c === '"') str();
+    else while (i < text.length && !",]} \t\n\r".includes(text[i]!)) i++;
+  };
+  value([]);
+  return dups;
+}
+
+const parseFail = (path: string, message: string) =>
+  err(new ConfigError("PARSE", [{ path: "", message }], path));
+
+/**
+ * Reads and validates a comment-free JSON config file: a regular file of at most 64 KiB, UTF-8
+ * without a byte order mark, no key given twice. Never throws; touches nothing else.
+ */
 export function loadConfig(path: string): Result<Config, ConfigError> {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return err(
-      new ConfigError(
-        code === "ENOENT" ? "NOT_FOUND" : "PARSE",
-        [{ path: "", message: code === "ENOENT" ? "no such file" : `cannot read (${code ?? "error"})` }],
-        path,
-      ),
-    );
+  const read = readSmallFile(path, { what: "configuration" });
+  if (!read.ok) {
+    if (read.error.code === "NOT_FOUND")
+      return err(new ConfigError("NOT_FOUND", [{ path: "", message: "no such file" }], path));
+    return parseFail(path, read.error.message);
   }
+  const text = read.value;
+  if (text.startsWith("\uFEFF"))
+    return parseFail(path, "starts with a byte order mark (BOM): save it as UTF-8 without BOM");
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
+    return parseFail(
+      path,
+      `not valid JSON (comments are not allowed): ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  const dups = duplicateKeys(text);
+  if (dups.length > 0)
     return err(
       new ConfigError(
         "PARSE",
-        [
-          {
-            path: "",
-            message: `not valid JSON (comments are not allowed): ${e instanceof Error ? e.message : String(e)}`,
-          },
-        ],
+        dups.map((d) => ({ path: d, message: "given twice (only one may be)" })),
         path,
       ),
     );
-  }
   const r = validateConfig(value, path);
   return r.ok ? ok(resolvePaths(r.value, dirname(resolve(path)))) : r;
 }

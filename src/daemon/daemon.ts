@@ -4,17 +4,20 @@
  * safe level; the core boots on the feedbacks read before anything moves; only then the radio,
  * the console and the control socket; READY once outputs are safe and the radio is up.
  */
-import { mkdirSync, readFileSync } from "node:fs";
-import { createConnection } from "node:net";
+import { accessSync, constants, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { systemClock } from "../hw/ports.js";
+import { err, ok, type Result } from "../protocol/bytes.js";
+import { readSmallFile } from "../sdk/files.js";
 import { openStore, openStoreWriter, type Store } from "../store/index.js";
 import { assemble } from "./assemble.js";
 import { type Config, databasePath, socketMode } from "./config.js";
+import { hashProblem } from "./console/secret.js";
 import { openSerialConsole } from "./console/serial-link.js";
 import { type ConsoleService, startConsole } from "./console/service.js";
 import { pileControl } from "./control-impl.js";
 import { type ControlSocketServer, startControlSocket } from "./control-socket.js";
+import { takeInstanceLock } from "./instance-lock.js";
 import { KeyDirectory } from "./keys.js";
 import { createLogger, exitFlushed, flushLogSync, type Logger, logErrorReporter } from "./log.js";
 import { PileRuntime } from "./runtime.js";
@@ -24,17 +27,21 @@ import { simControl } from "./sim-control.js";
 /** How long READY waits for the radio before it is sent anyway (STATUS says BLE is down). */
 const RADIO_READY_TIMEOUT_MS = 10_000;
 
-function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createConnection(path);
-    const done = (v: boolean) => {
-      sock.destroy();
-      resolve(v);
-    };
-    sock.once("connect", () => done(true));
-    sock.once("error", () => done(false));
-    setTimeout(() => done(false), 1000).unref();
-  });
+/** Makes the state directory and checks that this user may write in it, with a clear message. */
+function prepareStateDir(dir: string): Result<void, string> {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+  } catch (e) {
+    return err(`state directory ${dir} cannot be made (${(e as NodeJS.ErrnoException).code ?? e})`);
+  }
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    return err(
+      `state directory ${dir} is not writable by this user (${(e as NodeJS.ErrnoException).code ?? e}): the store and its lock live there`,
+    );
+  }
+  return ok(undefined);
 }
 
 /**
@@ -109,26 +116,43 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
 
   let secretHash: string | undefined;
   if (config.console.enabled) {
-    try {
-      secretHash = config.console.secretHash ?? readFileSync(config.console.secretHashFile!, "utf8").trim();
-    } catch (e) {
-      process.stderr.write(`piled: console secret hash file: ${(e as NodeJS.ErrnoException).code ?? e}\n`);
+    // A hash nobody can match would start a console nobody can log into: refuse it here.
+    let where = "console.secretHash";
+    if (config.console.secretHash !== undefined) secretHash = config.console.secretHash;
+    else {
+      where = `console secret hash file ${config.console.secretHashFile}`;
+      const read = readSmallFile(config.console.secretHashFile!, {
+        what: "console secret hash file",
+        owner: true,
+      });
+      if (!read.ok) {
+        process.stderr.write(`piled: ${read.error.message}; nothing was touched\n`);
+        return 2;
+      }
+      secretHash = read.value.replace(/^\uFEFF/, "").trim();
+    }
+    const problem = hashProblem(secretHash);
+    if (problem) {
+      process.stderr.write(`piled: ${where} refused: ${problem}; nothing was touched\n`);
       return 2;
     }
   }
 
-  // A second daemon on the same pile would fight the first over the relays: refuse before any
-  // line is opened if something already answers on our control socket.
-  if (await socketAnswers(config.controlSocket.path)) {
-    process.stderr.write(
-      `piled: another piled answers on ${config.controlSocket.path}; nothing was touched\n`,
-    );
+  // One daemon per state directory (instance-lock.ts): the lock is taken before any line is
+  // opened and held until the process ends; a second daemon is refused here, touching nothing.
+  const stateReady = prepareStateDir(config.stateDir);
+  if (!stateReady.ok) {
+    process.stderr.write(`piled: ${stateReady.error}; nothing was touched\n`);
     return 1;
+  }
+  const instance = takeInstanceLock(config.stateDir);
+  if (!instance.ok) {
+    process.stderr.write(`piled: ${instance.error.message}; nothing was touched\n`);
+    return instance.error.code === "HELD" ? 2 : 1;
   }
 
   let store: Store;
   try {
-    mkdirSync(config.stateDir, { recursive: true, mode: 0o750 });
     store = openStore(databasePath(config));
   } catch (e) {
     dlog.fatal(
@@ -188,6 +212,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
     await writer.close();
     store.close();
     notifier.close();
+    instance.value.release();
   };
 
   // A crash still opens the contactor first (best effort; ExecStopPost repeats it through sysfs).

@@ -2,7 +2,9 @@
  * The key directory: one pile virtual key per file (`pilectl key new` format, mode 0600).
  * Loading is all-or-nothing: one bad file (loose permissions, malformed, duplicate keyId) refuses
  * the whole load, named, and the keys already held stay as they were (SIGHUP reload keeps the
- * running session and the old keys). Retired keys move to `retired/` and are never deleted.
+ * running session and the old keys). The directory itself must be a real directory (no symbolic
+ * link) owned by the daemon's user or root and writable by nobody else; every file is a regular
+ * file owned likewise (sdk/files.ts). Retired keys move to `retired/` and are never deleted.
  */
 import { mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -10,6 +12,7 @@ import { err, fromHex, ok, type Result } from "../protocol/bytes.js";
 import { KeyRing } from "../protocol/code.js";
 import { MAX_INFO_KEYS } from "../protocol/messages.js";
 import { nodeSuite } from "../protocol/node-suite.js";
+import { checkTrustedDir, fsyncDir } from "../sdk/files.js";
 import { readKeyFile, writeKeyFile } from "../sdk/keyfile.js";
 
 /** As many keys as INFO can list (PROTOCOL.md §3: keyCount ≤ 16). */
@@ -20,6 +23,7 @@ export class KeyDirError extends Error {
   constructor(
     readonly code:
       | "UNREADABLE"
+      | "BAD_DIR"
       | "BAD_FILE"
       | "DUPLICATE"
       | "TOO_MANY"
@@ -49,6 +53,12 @@ export class KeyDirectory {
 
   /** Reads every *.json in the directory; on any error nothing changes. */
   load(): Result<number, KeyDirError> {
+    // Anyone who may write in the directory may plant a key: refuse it before reading a file.
+    const trusted = checkTrustedDir(this.dir, "key directory");
+    if (!trusted.ok)
+      return err(
+        new KeyDirError(trusted.error.code === "NOT_FOUND" ? "UNREADABLE" : "BAD_DIR", trusted.error.message),
+      );
     let names: string[];
     try {
       names = readdirSync(this.dir)
@@ -111,6 +121,8 @@ export class KeyDirectory {
       const retired = join(this.dir, "retired");
       mkdirSync(retired, { recursive: true, mode: 0o700 });
       renameSync(info.file, join(retired, `${Date.now()}-${info.file.split("/").pop()}`));
+      fsyncDir(retired);
+      fsyncDir(this.dir);
     } catch (e) {
       return err(
         new KeyDirError("IO", `cannot retire ${info.file}: ${(e as NodeJS.ErrnoException).code ?? e}`),

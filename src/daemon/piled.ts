@@ -8,11 +8,16 @@
  *                                  drive every output to its safe state straight through sysfs
  *                                  (systemd's ExecStopPost: a closed contactor must not outlive
  *                                  the daemon) and exit; a WELD latched in the store, or a
- *                                  store that cannot be read, keeps the lock engaged
+ *                                  store that cannot be read, keeps the lock engaged.
+ *                                  It takes no instance lock: it runs after the daemon exited
+ *                                  (the kernel freed the lock then) and must work regardless
  *
- * Exit codes: 0 clean stop, 1 runtime failure (store, hardware), 2 configuration or key error
- * (nothing was touched), 70 internal error or a start-up step failed once the hardware was open
- * (outputs were driven safe first).
+ * One daemon per state directory: the daemon takes an exclusive lock (stateDir/piled.lock,
+ * instance-lock.ts) before it opens any line; a second one exits 2 naming the holder's pid.
+ *
+ * Exit codes: 0 clean stop, 1 runtime failure (store, hardware), 2 configuration or key error,
+ * or another daemon holds the state directory (nothing was touched), 70 internal error or a
+ * start-up step failed once the hardware was open (outputs were driven safe first).
  */
 import { parseArgs } from "node:util";
 import { forceSafeOutputs } from "../hw/gpio/safe.js";

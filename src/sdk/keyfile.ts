@@ -3,21 +3,11 @@
  * A file readable or writable by group or others is refused: the key would not be secret.
  * Error messages name the file and the problem, never the key.
  */
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from "node:fs";
-import { basename, dirname, join } from "node:path";
 import { z } from "zod";
 import { err, fromHex, ok, type Result, toHex } from "../protocol/bytes.js";
 import { KEY_LENGTH } from "../protocol/code.js";
 import { type KeyFileError, SdkError } from "./errors.js";
+import { readSmallFile, type SafeFileCode, writeFileDurable } from "./files.js";
 
 export interface KeyFileContents {
   keyId: number;
@@ -36,38 +26,26 @@ const FIELD_PROBLEM: Record<string, string> = {
 
 const fail = (code: KeyFileError["code"], message: string) => err(new SdkError(code, message));
 
-function errnoOf(e: unknown): string | undefined {
-  return typeof e === "object" && e !== null && "code" in e
-    ? String((e as { code: unknown }).code)
-    : undefined;
-}
+/** SafeFileError codes as key file error codes. */
+const READ_CODE: Record<SafeFileCode, KeyFileError["code"]> = {
+  NOT_FOUND: "NOT_FOUND",
+  NOT_REGULAR: "MALFORMED",
+  SYMLINK: "PERMISSIONS",
+  OWNER: "PERMISSIONS",
+  MODE: "PERMISSIONS",
+  TOO_LARGE: "MALFORMED",
+  IO: "IO",
+};
 
-/** Reads and checks one key file. Permissions are checked on the opened descriptor. */
+/**
+ * Reads and checks one key file. Everything is checked on the opened descriptor (files.ts): a
+ * regular file (never a link or a FIFO), owned by this user or root, mode 0600 or stricter, at
+ * most 64 KiB.
+ */
 export function readKeyFile(path: string): Result<KeyFileContents, KeyFileError> {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch (e) {
-    const errno = errnoOf(e);
-    if (errno === "ENOENT") return fail("NOT_FOUND", `key file ${path} does not exist`);
-    if (errno === "ELOOP") return fail("PERMISSIONS", `key file ${path} is a symbolic link`);
-    if (errno === "EACCES") return fail("PERMISSIONS", `key file ${path} cannot be read by this user`);
-    return fail("IO", `key file ${path}: ${errno ?? "cannot open"}`);
-  }
-  let text: string;
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) return fail("MALFORMED", `key file ${path} is not a regular file`);
-    if ((st.mode & 0o077) !== 0) {
-      const mode = (st.mode & 0o777).toString(8).padStart(4, "0");
-      return fail("PERMISSIONS", `key file ${path} has mode ${mode}: group/other may access it (want 0600)`);
-    }
-    text = readFileSync(fd, "utf8");
-  } catch (e) {
-    return fail("IO", `key file ${path}: ${errnoOf(e) ?? "cannot read"}`);
-  } finally {
-    closeSync(fd);
-  }
+  const read = readSmallFile(path, { what: "key file", owner: true, forbidMode: 0o077 });
+  if (!read.ok) return fail(READ_CODE[read.error.code], read.error.message);
+  const text = read.value;
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -92,8 +70,8 @@ export function readKeyFile(path: string): Result<KeyFileContents, KeyFileError>
 }
 
 /**
- * Writes a key file with mode 0600, created exclusively with that mode. An existing file is
- * refused (`EXISTS`) unless `overwrite`, which replaces it atomically (new file, then rename).
+ * Writes a key file with mode 0600, durably. An existing file is refused (`EXISTS`) unless
+ * `overwrite`, which replaces it atomically.
  */
 export function writeKeyFile(
   path: string,
@@ -106,39 +84,13 @@ export function writeKeyFile(
   if (!(key instanceof Uint8Array) || key.length !== KEY_LENGTH)
     return fail("MALFORMED", `key must be ${KEY_LENGTH} bytes`);
   const body = `${JSON.stringify({ keyId, key: toHex(key) })}\n`;
-  const target = opts.overwrite ? join(dirname(path), `.${basename(path)}.${process.pid}.tmp`) : path;
-  let fd: number;
-  try {
-    fd = openSync(
-      target,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-      0o600,
-    );
-  } catch (e) {
-    const errno = errnoOf(e);
-    if (errno === "EEXIST") return fail("EXISTS", `key file ${target} already exists`);
-    if (errno === "ENOENT") return fail("NOT_FOUND", `directory of ${path} does not exist`);
-    return fail("IO", `key file ${target}: ${errno ?? "cannot create"}`);
-  }
-  try {
-    writeSync(fd, body);
-  } catch (e) {
-    closeSync(fd);
-    try {
-      unlinkSync(target);
-    } catch {}
-    return fail("IO", `key file ${target}: ${errnoOf(e) ?? "cannot write"}`);
-  }
-  closeSync(fd);
-  if (opts.overwrite) {
-    try {
-      renameSync(target, path);
-    } catch (e) {
-      try {
-        unlinkSync(target);
-      } catch {}
-      return fail("IO", `key file ${path}: ${errnoOf(e) ?? "cannot replace"}`);
-    }
+  // Written beside, fsynced, then renamed (--force) or linked (refuses an existing file), then
+  // the directory fsynced: a power cut never leaves a zero-length key that stops every boot.
+  const w = writeFileDurable(path, body, { mode: 0o600, exclusive: !opts.overwrite });
+  if (!w.ok) {
+    if (w.error.code === "EXISTS") return fail("EXISTS", `key file ${path} already exists`);
+    if (w.error.code === "NOT_FOUND") return fail("NOT_FOUND", `directory of ${path} does not exist`);
+    return fail("IO", `key file ${path}: ${w.error.errno ?? "cannot write"}`);
   }
   return ok(undefined);
 }

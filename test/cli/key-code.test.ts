@@ -253,3 +253,12 @@ test("the built pilectl runs as a process: issue, then check", async () => {
   assert.equal(bad.code, 1);
   assert.equal((JSON.parse(bad.stdout) as { reason: string }).reason, "WRONG_PILE");
 });
+
+test("field report: pilectl constructor / __proto__ / toString is a usage error, not an internal error", async () => {
+  for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"]) {
+    const r = await cli(name);
+    assert.equal(r.code, 2, `${name}: ${r.err}`);
+    assert.match(r.err, new RegExp(`unknown command '${name}'`));
+    assert.doesNotMatch(r.err, /at .*\.js:\d+/, "no stack trace");
+  }
+});

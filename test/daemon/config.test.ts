@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { type ConfigInput, configSchema, loadConfig, validateConfig } from "../../src/daemon/config.js";
+import { hashProblem, parseHash } from "../../src/daemon/console/secret.js";
 import { repoRoot } from "./fake-pile-control.js";
 
 const minimal = (): ConfigInput => ({
@@ -192,4 +193,60 @@ test("the shipped example and simulator configs are valid", async () => {
     // The file is the plain JSON the docs promise.
     JSON.parse(readFileSync(join(root, f), "utf8"));
   }
+});
+
+test("field report: loadConfig names every key given twice by its path", () => {
+  const dir = mkdtempSync(join(tmpdir(), "piled-config-"));
+  try {
+    const text = JSON.stringify(minimal()).replace('"model":"sdm630"', '"model":"sdm630","model":"sdm120"');
+    writeFileSync(join(dir, "dup.json"), `{"logLevel":"info","logLevel":"debug",${text.slice(1)}`);
+    const r = loadConfig(join(dir, "dup.json"));
+    assert.ok(!r.ok);
+    assert.equal(r.error.code, "PARSE");
+    assert.deepEqual(
+      r.error.issues.map((i) => i.path),
+      ["logLevel", "meter.model"],
+    );
+    assert.match(r.error.message, /meter\.model: given twice/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("field report: a config over 64 KiB or with a BOM is refused with a clear message, not read whole", () => {
+  const dir = mkdtempSync(join(tmpdir(), "piled-config-"));
+  try {
+    writeFileSync(join(dir, "big.json"), `${JSON.stringify(minimal())}${" ".repeat(100 * 1024)}`);
+    const big = loadConfig(join(dir, "big.json"));
+    assert.ok(!big.ok && big.error.code === "PARSE");
+    assert.match(big.error.message, /configuration .*big\.json is \d+ bytes, more than the 65536 allowed/);
+
+    writeFileSync(join(dir, "bom.json"), `\uFEFF${JSON.stringify(minimal())}`);
+    const bom = loadConfig(join(dir, "bom.json"));
+    assert.ok(!bom.ok && bom.error.code === "PARSE");
+    assert.match(bom.error.message, /byte order mark/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("field report: scrypt parameters are bounded (N ≤ 2^17, r ≤ 16, p ≤ 4, 256 MiB); the inline hash too", () => {
+  const salt = `${"A".repeat(22)}==`;
+  const key = `${"B".repeat(43)}=`;
+  const h = (N: number, r: number, p: number) => `scrypt$${N}$${r}$${p}$${salt}$${key}`;
+  assert.equal(hashProblem(h(16384, 8, 1)), undefined);
+  assert.equal(hashProblem(h(131072, 16, 4)), undefined, "the bounds themselves are allowed");
+  assert.ok(parseHash(h(131072, 16, 4)));
+  for (const [N, r, p] of [
+    [1 << 18, 8, 1],
+    [1 << 20, 32, 1],
+    [16384, 17, 1],
+    [16384, 8, 5],
+    [12345, 8, 1],
+  ] as const) {
+    assert.ok(hashProblem(h(N, r, p)), `N=${N} r=${r} p=${p} refused`);
+    assert.equal(parseHash(h(N, r, p)), undefined);
+  }
+  const inline = issuesOf({ ...minimal(), console: { enabled: true, secretHash: h(1 << 20, 32, 1) } });
+  assert.match(inline.get("console.secretHash") ?? "", /N=1048576 is above 131072/);
 });

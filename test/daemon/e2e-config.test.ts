@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, test } from "node:test";
@@ -88,4 +88,67 @@ test("a key file readable by others is refused by name: exit 2, no line opened, 
   assert.equal(existsSync(join(work, "control.sock")), false);
   rmSync(key);
   assertNothingTouched();
+});
+
+test("field report: a malformed console hash file, or one asking for 4 GiB per login, refuses the start by name: exit 2, nothing touched", () => {
+  mkdirSync(join(work, "keys"), { recursive: true });
+  const hashFile = join(work, "console.hash");
+  const salt = "A".repeat(22);
+  const hash = "B".repeat(43);
+  for (const [text, reason] of [
+    ["not a hash at all\n", /not a scrypt\$N\$r\$p\$salt\$hash string/],
+    [`scrypt$1048576$32$1$${salt}==$${hash}=\n`, /scrypt N=1048576 is above 131072/],
+    [`scrypt$131072$32$1$${salt}==$${hash}=\n`, /scrypt r=32 is outside 1\.\.16/],
+    [`scrypt$16384$8$16$${salt}==$${hash}=\n`, /scrypt p=16 is outside 1\.\.4/],
+  ] as const) {
+    writeFileSync(hashFile, text, { mode: 0o600 });
+    const c = {
+      ...good(),
+      console: { enabled: true, port: join(work, "console.pty"), secretHashFile: hashFile },
+    };
+    const r = run(c);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /console secret hash file .*console\.hash refused: /);
+    assert.match(r.stderr, reason);
+    assertNothingTouched();
+  }
+});
+
+test("field report: duplicate keys and a byte order mark are refused with a clear line: exit 2, nothing touched", () => {
+  const dup = run(`{"pileId":"CFG-1","pileId":"CFG-2",${JSON.stringify(good()).slice(1)}`);
+  assert.equal(dup.status, 2, dup.stderr);
+  assert.match(dup.stderr, /^\s+pileId: given twice/m);
+  const bom = run(`\uFEFF${JSON.stringify(good())}`);
+  assert.equal(bom.status, 2, bom.stderr);
+  assert.match(bom.stderr, /byte order mark \(BOM\): save it as UTF-8 without BOM/);
+  assertNothingTouched();
+});
+
+test("field report: a state directory the daemon's user cannot write is named, not SQLITE_CANTOPEN", (t) => {
+  if (process.geteuid?.() !== 0) {
+    t.skip("needs root to start the daemon as another user (nobody) over a root-owned state directory");
+    return;
+  }
+  // The daemon runs as nobody; its state directory belongs to root (0755), as after a botched install.
+  const box = mkdtempSync(join(tmpdir(), "piled-ro-"));
+  try {
+    chmodSync(box, 0o755);
+    mkdirSync(join(box, "keys"), { mode: 0o700 });
+    chownSync(join(box, "keys"), 65534, 65534);
+    mkdirSync(join(box, "state"), { mode: 0o755 });
+    const file = join(box, "piled.json");
+    writeFileSync(file, JSON.stringify(simPileConfig({ pileId: "CFG-RO", dir: box })), { mode: 0o644 });
+    const r = spawnSync(process.execPath, [PILED, "--config", file], {
+      encoding: "utf8",
+      timeout: 20_000,
+      uid: 65534,
+      gid: 65534,
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /state directory .*state is not writable by this user \(EACCES\)/);
+    assert.doesNotMatch(r.stderr, /SQLITE_CANTOPEN/);
+    assert.equal(existsSync(join(box, "control.sock")), false, "no control socket");
+  } finally {
+    rmSync(box, { recursive: true, force: true });
+  }
 });

@@ -117,7 +117,31 @@ test("a second daemon on the same pile refuses to start and touches nothing", as
     encoding: "utf8",
     timeout: 20_000,
   });
-  assert.equal(r.status, 1, r.stderr);
-  assert.match(r.stderr, /another piled answers/);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(
+    r.stderr,
+    new RegExp(`another piled holds .*piled\\.lock \\(pid ${daemon.pid}\\); nothing was touched`),
+  );
+  assert.equal((await control("status")).ok, true, "the first daemon still serves");
+});
+
+test("field report: a second daemon on the same state directory is refused by the lock even when the first one's socket does not answer", async () => {
+  const { spawnSync } = await import("node:child_process");
+  // Same pile, same state directory, another control socket: nothing answers where the second
+  // one looks, as when the first daemon's socket failed to start.
+  const cfg = JSON.parse(readFileSync(join(work, "piled.json"), "utf8")) as {
+    controlSocket: { path: string };
+  };
+  cfg.controlSocket.path = join(work, "other.sock");
+  const file = join(work, "piled-other.json");
+  writeFileSync(file, JSON.stringify(cfg));
+  const r = spawnSync(process.execPath, [PILED, "--config", file], { encoding: "utf8", timeout: 20_000 });
+  assert.equal(r.status, 2, `exit 2 before any line is touched; stderr:\n${r.stderr}`);
+  assert.match(r.stderr, new RegExp(`another piled holds .*piled\\.lock \\(pid ${daemon.pid}\\)`));
+  assert.doesNotMatch(
+    r.stdout,
+    /"msg":"(lines open|ready|control socket listening)/,
+    "nothing of the pile started",
+  );
   assert.equal((await control("status")).ok, true, "the first daemon still serves");
 });

@@ -36,19 +36,43 @@ interface ParsedHash extends ScryptParams {
   key: Buffer;
 }
 
-/** Parses a hash string; undefined when it is not one (never throws). */
-export function parseHash(s: string): ParsedHash | undefined {
+/**
+ * Bounds on the parameters a hash may ask for: one login attempt must not eat the board's
+ * memory or its CPU (N=2^20, r=32 is 4 GiB and half a minute per attempt).
+ */
+export const SCRYPT_LIMITS = { maxN: 1 << 17, maxR: 16, maxP: 4, maxMemBytes: 256 * 1024 * 1024 } as const;
+
+/** What is wrong with a hash string, for a person; undefined when it is usable. Never throws. */
+export function hashProblem(s: string): string | undefined {
   const m = /^scrypt\$(\d{1,7})\$(\d{1,3})\$(\d{1,3})\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(s.trim());
-  if (!m) return undefined;
+  if (!m) return "not a scrypt$N$r$p$salt$hash string (make one with hash-secret)";
   const N = Number(m[1]);
   const r = Number(m[2]);
   const p = Number(m[3]);
-  // N a power of two > 1; bounds keep a hostile hash from eating the board's memory.
-  if (N < 2 || N > 1 << 20 || (N & (N - 1)) !== 0 || r < 1 || r > 32 || p < 1 || p > 16) return undefined;
+  const L = SCRYPT_LIMITS;
+  if (N < 2 || (N & (N - 1)) !== 0) return `scrypt N=${N} is not a power of two`;
+  if (N > L.maxN) return `scrypt N=${N} is above ${L.maxN}`;
+  if (r < 1 || r > L.maxR) return `scrypt r=${r} is outside 1..${L.maxR}`;
+  if (p < 1 || p > L.maxP) return `scrypt p=${p} is outside 1..${L.maxP}`;
+  if (128 * N * r > L.maxMemBytes) return `scrypt N=${N}, r=${r} needs more than ${L.maxMemBytes >> 20} MiB`;
   const salt = Buffer.from(m[4]!, "base64");
   const key = Buffer.from(m[5]!, "base64");
-  if (salt.length < 8 || key.length < 16 || key.length > 64) return undefined;
-  return { N, r, p, salt, key };
+  if (salt.length < 8) return "scrypt salt is shorter than 8 bytes";
+  if (key.length < 16 || key.length > 64) return "scrypt hash is not 16..64 bytes";
+  return undefined;
+}
+
+/** Parses a hash string; undefined when it is not a usable one (never throws). */
+export function parseHash(s: string): ParsedHash | undefined {
+  if (hashProblem(s) !== undefined) return undefined;
+  const [, n, r, p, salt, key] = s.trim().split("$");
+  return {
+    N: Number(n),
+    r: Number(r),
+    p: Number(p),
+    salt: Buffer.from(salt!, "base64"),
+    key: Buffer.from(key!, "base64"),
+  };
 }
 
 /** Whether `secret` matches `hash`; false for a malformed hash. Constant time in the comparison. */
