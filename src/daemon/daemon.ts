@@ -75,7 +75,7 @@ export async function runDaemon(config: Config): Promise<number> {
   let store: Store;
   try {
     mkdirSync(config.stateDir, { recursive: true, mode: 0o750 });
-    store = openStore(databasePath(config));
+    store = openStore(databasePath(config), { auditMaxRows: config.audit.maxRows });
   } catch (e) {
     dlog.fatal(
       { err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code },
