@@ -124,11 +124,22 @@ export const controlSocketSchema = z.strictObject({
   path: absPath.default("/run/piled/control.sock"),
   /** Group given the socket (chgrp); members may run pilectl. */
   group: z.string().min(1).max(32).optional(),
-  /** File mode, as an octal string ("0660"). */
+  /**
+   * File mode, as an octal string ("0660"). Never writable by others: connecting to a Unix
+   * socket needs write permission, and whoever connects may stop the pile or add a key.
+   */
   mode: z
     .string()
     .regex(/^0?[0-7]{3}$/, { message: "must be an octal mode such as 0660" })
+    .refine((m) => (Number.parseInt(m, 8) & 0o002) === 0, {
+      message: "must not be writable by others (any local user could stop the pile); use 0660 and a group",
+    })
     .default("0660"),
+});
+
+export const auditSchema = z.strictObject({
+  /** Rows the audit table keeps; the oldest go as new ones come. */
+  maxRows: z.int().min(100).max(1_000_000).default(10_000),
 });
 
 export const deadlinesSchema = z.strictObject({
@@ -163,6 +174,7 @@ export const configSchema = z.strictObject({
     idleLogoutMs: 300_000,
   }),
   controlSocket: controlSocketSchema.default({ path: "/run/piled/control.sock", mode: "0660" }),
+  audit: auditSchema.default({ maxRows: 10_000 }),
   deadlines: deadlinesSchema.default({
     lockConfirmMs: 2000,
     contactorCloseMs: 500,

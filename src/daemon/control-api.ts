@@ -4,6 +4,7 @@
  * views, and ONE command table that both front ends dispatch through, so that a command parses,
  * runs, is audited and prints the same way everywhere.
  */
+import { redactWord, redactWords } from "./redact.js";
 
 /** Outcome of an action the pile may refuse. `code` is stable; `message` is for people. */
 export type ControlResult = { ok: true; detail?: string } | { ok: false; code: string; message: string };
@@ -154,6 +155,8 @@ interface CommandSpec<A> {
   run(ctx: CommandContext, args: A): Promise<CommandOutcome> | CommandOutcome;
   /** The arguments as they may be kept in the audit log. */
   auditArgs?(args: string[]): string[];
+  /** Whether a run with these arguments may change something (and is audited); default no. */
+  mutates?(args: string[]): boolean;
   /** Human text of a successful result (no trailing newline needed). */
   format(result: unknown): string;
 }
@@ -266,6 +269,7 @@ const SPECS = {
   "clear-fault": {
     usage: "clear-fault CODE|all",
     summary: "after inspection: clears every latched fault, once the feedbacks read safe",
+    mutates: () => true,
     parse: (args) =>
       args.length === 1 && /^[A-Za-z0-9_.-]{1,64}$/.test(args[0]!)
         ? { ok: true, args: args[0]! }
@@ -276,6 +280,7 @@ const SPECS = {
   stop: {
     usage: "stop",
     summary: "stop the running session",
+    mutates: () => true,
     parse: none,
     run: async (ctx) => fromResult(await ctx.pile.stop(ctx.actor)),
     format: detailText,
@@ -283,6 +288,7 @@ const SPECS = {
   "relay-test": {
     usage: "relay-test",
     summary: "close and reopen the contactor with no vehicle plugged in, checking its feedback",
+    mutates: () => true,
     parse: none,
     run: async (ctx) => fromResult(await ctx.pile.relayTest(ctx.actor)),
     format: detailText,
@@ -290,6 +296,7 @@ const SPECS = {
   keys: {
     usage: "keys [list|add ID HEX|retire ID]",
     summary: "list, add or retire pile keys (bytes are never shown)",
+    mutates: (args) => !(args.length === 0 || (args.length === 1 && args[0] === "list")),
     parse: (args): Parsed<KeysArgs> => {
       const [op = "list", a, b, ...rest] = args;
       if (rest.length > 0) return { ok: false, message: "too many arguments" };
@@ -355,6 +362,7 @@ const SPECS = {
   sim: {
     usage: "sim ACTION",
     summary: "simulated plant only: plug-in, plug-out, weld, estop-press, meter-silent, clear, state, …",
+    mutates: () => true,
     parse: (args: string[]) =>
       args.length === 1 && /^[a-z-]{1,32}$/.test(args[0]!)
         ? { ok: true as const, args: args[0]! }
@@ -389,13 +397,27 @@ export function formatResult(name: CommandName, result: unknown): string {
   return SPECS[name].format(result);
 }
 
-/** The arguments of a command as the audit log may keep them. */
+/** The arguments of a command as the audit log may keep them: key-shaped material never. */
 export function auditArgs(name: string, args: string[]): string[] {
   const c = resolveCommand(name);
   const spec = c === undefined ? undefined : (SPECS[c] as CommandSpec<unknown>);
-  if (spec?.auditArgs) return spec.auditArgs(args);
   // An unknown command's words may be anything (a key pasted in the wrong place): keep none.
-  return c === undefined ? [] : args;
+  if (c === undefined) return [];
+  // The name takes part, so a key split between the name and the first argument is found too.
+  const words = redactWords([name, ...args]).slice(1);
+  return spec?.auditArgs ? redactWords(spec.auditArgs(words)) : words;
+}
+
+/**
+ * Whether a command is audited: one that may change something, and every refusal of its words
+ * (unknown command, bad usage). Read-only queries (status, a monitor's poll) are not.
+ */
+export function audited(name: string, args: string[], outcome: CommandOutcome): boolean {
+  const c = resolveCommand(name);
+  if (c === undefined) return true;
+  if (!outcome.ok && outcome.error.code === "USAGE") return true;
+  const spec = SPECS[c] as CommandSpec<unknown>;
+  return spec.mutates?.(args) ?? false;
 }
 
 /**
@@ -412,7 +434,7 @@ export async function executeCommand(
   if (c === undefined) {
     outcome = {
       ok: false,
-      error: { code: "UNKNOWN_COMMAND", message: `unknown command '${name.slice(0, 32)}'` },
+      error: { code: "UNKNOWN_COMMAND", message: `unknown command '${redactWord(name.slice(0, 32))}'` },
     };
   } else {
     const spec = SPECS[c] as CommandSpec<unknown>;
@@ -434,6 +456,10 @@ export async function executeCommand(
       }
     }
   }
+  // A refusal may quote its arguments back ("fault X is not latched"): never key material.
+  if (!outcome.ok)
+    outcome = { ok: false, error: { ...outcome.error, message: redactWord(outcome.error.message) } };
+  if (!audited(name, args, outcome)) return outcome;
   const entry: AuditEntry = {
     actor: ctx.actor,
     action: c ?? "unknown",

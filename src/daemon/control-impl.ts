@@ -20,6 +20,7 @@ import type {
   TimeView,
 } from "./control-api.js";
 import type { KeyDirectory } from "./keys.js";
+import { redactText, redactWords } from "./redact.js";
 import type { PileRuntime } from "./runtime.js";
 import type { SimControl } from "./sim-control.js";
 
@@ -44,7 +45,11 @@ export interface ControlDeps {
 export function pileControl(d: ControlDeps): PileControl {
   const { runtime, store, keys, clock } = d;
   const audit = (e: AuditEntry): void => {
-    const detail = [e.args && e.args.length > 0 ? e.args.join(" ") : undefined, e.detail]
+    // The front ends redact already; this is the last gate before the database.
+    const detail = [
+      e.args && e.args.length > 0 ? redactWords(e.args).join(" ") : undefined,
+      e.detail === undefined ? undefined : redactText(e.detail),
+    ]
       .filter(Boolean)
       .join(" — ");
     // Through the runtime: while the contactor may be live the entry goes to the write worker.

@@ -18,7 +18,34 @@ export { COMMAND_NAMES, formatResult, resolveCommand } from "./control-api.js";
 /** Longest request line; a longer one gets an error and the connection is closed. */
 export const MAX_REQUEST_BYTES = 65_536;
 
-export type ControlSocketErrorCode = "IN_USE" | "NOT_A_SOCKET" | "NO_GROUP" | "LISTEN";
+export type ControlSocketErrorCode = "IN_USE" | "NOT_A_SOCKET" | "NO_GROUP" | "LISTEN" | "MODE";
+
+/** Bounds on what clients of the socket may hold of the daemon. */
+export interface ControlLimits {
+  /** Connections open at once; one more is told BUSY and closed. */
+  maxConnections: number;
+  /** A connection with no traffic either way for this long is closed. */
+  idleTimeoutMs: number;
+  /** Reply bytes queued for a client before its requests are no longer read. */
+  highWaterBytes: number;
+  /** Reply bytes queued past which a client that does not read is dropped. */
+  maxBufferedBytes: number;
+  /** Requests read ahead of their handling before reading pauses. */
+  maxPendingLines: number;
+  /** Requests a connection may send at once, then `perSecond`; more get RATE_LIMITED. */
+  burst: number;
+  perSecond: number;
+}
+
+export const CONTROL_LIMITS: ControlLimits = {
+  maxConnections: 32,
+  idleTimeoutMs: 60_000,
+  highWaterBytes: 64 * 1024,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  maxPendingLines: 256,
+  burst: 50,
+  perSecond: 20,
+};
 
 export class ControlSocketError extends Error {
   override readonly name = "ControlSocketError";
@@ -51,11 +78,16 @@ export interface ControlSocketOptions {
   log?: Logger;
   /** Audit actor of requests over this socket; default "pilectl". */
   actor?: string;
+  limits?: Partial<ControlLimits>;
+  /** Milliseconds, monotonic, for the rate limit (tests); default performance.now. */
+  monotonic?: () => number;
 }
 
 export interface ControlSocketServer {
   readonly path: string;
   counters(): Record<string, number>;
+  /** Open connections and the reply bytes queued for them, in all. */
+  connections(): { open: number; buffered: number };
   close(): Promise<void>;
 }
 
@@ -104,12 +136,28 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
   const gid = o.group === undefined ? undefined : groupId(o.group);
   if (o.group !== undefined && gid === undefined)
     throw new ControlSocketError("NO_GROUP", `no group '${o.group}'`);
+  if ((o.mode & 0o002) !== 0)
+    throw new ControlSocketError("MODE", `mode ${o.mode.toString(8)} lets any local user control the pile`);
   await clearStale(o.path);
 
-  const counts = { badRequest: 0, overlong: 0, errors: 0 };
+  const limits = { ...CONTROL_LIMITS, ...o.limits };
+  const monotonic = o.monotonic ?? (() => performance.now());
+  const counts = {
+    badRequest: 0,
+    overlong: 0,
+    rateLimited: 0,
+    refusedConnection: 0,
+    idleClosed: 0,
+    slowReader: 0,
+    errors: 0,
+  };
   const counters = (): Record<string, number> => ({
     "control.badRequest": counts.badRequest,
     "control.overlong": counts.overlong,
+    "control.rateLimited": counts.rateLimited,
+    "control.refusedConnection": counts.refusedConnection,
+    "control.idleClosed": counts.idleClosed,
+    "control.slowReader": counts.slowReader,
     "control.errors": counts.errors,
   });
   // A request whose handling throws (a reply that cannot be serialised, a socket gone wrong) is
@@ -122,6 +170,7 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
   };
   const actor = o.actor ?? "pilectl";
   const sockets = new Set<Socket>();
+  const line = (reply: ControlReply): string => `${JSON.stringify(reply)}\n`;
 
   const handleLine = async (line: string): Promise<ControlReply> => {
     let value: unknown;
@@ -151,56 +200,119 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
   };
 
   const server: Server = createServer((sock) => {
+    sock.on("error", () => {});
+    if (sockets.size >= limits.maxConnections) {
+      // Every descriptor held by an idle client is one the daemon cannot use: refuse at once.
+      counts.refusedConnection++;
+      sock.end(line({ id: null, ok: false, error: { code: "BUSY", message: "too many connections" } }));
+      setTimeout(() => sock.destroy(), 1000).unref();
+      return;
+    }
     sockets.add(sock);
     sock.on("close", () => sockets.delete(sock));
-    sock.on("error", () => {});
+    sock.setTimeout(limits.idleTimeoutMs, () => {
+      counts.idleClosed++;
+      sock.destroy();
+    });
     let buf = "";
-    let chain = Promise.resolve();
-    const send = (reply: ControlReply): void => {
-      if (!sock.destroyed) sock.write(`${JSON.stringify(reply)}\n`);
+    const pending: Array<string | null> = []; // null: an overlong request
+    let pumping = false;
+    // Token bucket: `burst` requests at once, then `perSecond`.
+    let tokens = limits.burst;
+    let filledAt = monotonic();
+    const take = (): boolean => {
+      const now = monotonic();
+      tokens = Math.min(limits.burst, tokens + ((now - filledAt) * limits.perSecond) / 1000);
+      filledAt = now;
+      if (tokens < 1) return false;
+      tokens--;
+      return true;
     };
-    const answer = async (line: string): Promise<void> => {
-      let reply: ControlReply | undefined;
-      try {
-        reply = await handleLine(line);
-        send(reply);
-      } catch (e) {
-        failed(e, "request");
-        const id = reply?.id ?? null;
+    const send = (reply: ControlReply): void => {
+      if (sock.destroyed) return;
+      sock.write(line(reply));
+      if (sock.writableLength > limits.maxBufferedBytes) {
+        // Replies this client does not read: it is dropped rather than held in memory.
+        counts.slowReader++;
+        sock.destroy();
+      }
+    };
+    const drained = (): Promise<void> =>
+      new Promise((resolve) => {
+        const done = (): void => {
+          sock.off("drain", done);
+          sock.off("close", done);
+          resolve();
+        };
+        sock.on("drain", done);
+        sock.on("close", done);
+      });
+    const pump = async (): Promise<void> => {
+      if (pumping) return;
+      pumping = true;
+      while (pending.length > 0 && !sock.destroyed) {
+        // Replies not yet taken by the client: read nothing more from it until they are.
+        if (sock.writableLength >= limits.highWaterBytes) {
+          sock.pause();
+          await drained();
+          continue;
+        }
+        const req = pending.shift()!;
+        if (req === null) {
+          send({
+            id: null,
+            ok: false,
+            error: { code: "TOO_LONG", message: `request over ${MAX_REQUEST_BYTES} bytes` },
+          });
+          sock.end();
+          pending.length = 0;
+          break;
+        }
+        if (!take()) {
+          counts.rateLimited++;
+          send({
+            id: null,
+            ok: false,
+            error: { code: "RATE_LIMITED", message: "too many requests; slow down" },
+          });
+          continue;
+        }
         try {
-          send({ id, ok: false, error: { code: "INTERNAL", message: "the request could not be answered" } });
-        } catch {
-          sock.destroy();
+          send(await handleLine(req));
+        } catch (e) {
+          // A request whose handling throws is answered INTERNAL and counted, never more.
+          failed(e, "request");
+          try {
+            send({
+              id: null,
+              ok: false,
+              error: { code: "INTERNAL", message: "the request could not be answered" },
+            });
+          } catch {
+            sock.destroy();
+          }
         }
       }
+      pumping = false;
+      if (!sock.destroyed && pending.length < limits.maxPendingLines) sock.resume();
     };
     sock.setEncoding("utf8");
     sock.on("data", (chunk: string) => {
       buf += chunk;
       let nl = buf.indexOf("\n");
       while (nl >= 0) {
-        const line = buf.slice(0, nl).replace(/\r$/, "");
+        const l = buf.slice(0, nl).replace(/\r$/, "");
         buf = buf.slice(nl + 1);
-        if (line.trim().length > 0) chain = chain.then(() => answer(line));
+        if (l.trim().length > 0) pending.push(l);
         nl = buf.indexOf("\n");
       }
       if (Buffer.byteLength(buf) > MAX_REQUEST_BYTES) {
         counts.overlong++;
         buf = "";
-        chain = chain.then(() => {
-          try {
-            send({
-              id: null,
-              ok: false,
-              error: { code: "TOO_LONG", message: `request over ${MAX_REQUEST_BYTES} bytes` },
-            });
-            sock.end();
-          } catch (e) {
-            failed(e, "overlong");
-            sock.destroy();
-          }
-        });
+        pending.push(null);
       }
+      if (pending.length >= limits.maxPendingLines) sock.pause();
+      void pump();
     });
   });
 
@@ -230,6 +342,11 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
   return {
     path: o.path,
     counters,
+    connections: () => {
+      let buffered = 0;
+      for (const c of sockets) buffered += c.writableLength;
+      return { open: sockets.size, buffered };
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

@@ -153,7 +153,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
 
   let store: Store;
   try {
-    store = openStore(databasePath(config));
+    store = openStore(databasePath(config), { auditMaxRows: config.audit.maxRows });
   } catch (e) {
     dlog.fatal(
       { err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code },

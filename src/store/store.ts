@@ -77,6 +77,8 @@ type Db = Database.Database;
 type Row = Record<string, unknown>;
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+/** Audit rows kept by default (about 1-2 MB): the oldest go as new ones come. */
+export const DEFAULT_AUDIT_MAX_ROWS = 10_000;
 /** Bound on the WAL file left after a checkpoint. */
 const JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024;
 
@@ -175,6 +177,8 @@ export function openStoreWith(path: string, opts: StoreOptions, migrations: read
       throw new StoreError("LOST_PAST", "the database is missing or empty but the store has lived");
     }
   }
+  const auditMaxRows =
+    opts.auditMaxRows === undefined ? DEFAULT_AUDIT_MAX_ROWS : count(opts.auditMaxRows, "auditMaxRows");
   let db: Db;
   try {
     db = new Database(path, { readonly, fileMustExist: readonly, timeout: busy });
@@ -200,7 +204,7 @@ export function openStoreWith(path: string, opts: StoreOptions, migrations: read
       migrateOnOpen(db, found, current, migrations);
     }
     const guard = idPath === undefined ? undefined : bind(db, idPath, ident, readonly, found);
-    return build(db, path, readonly, current, clock, migrations, guard);
+    return build(db, path, readonly, current, clock, migrations, guard, auditMaxRows);
   } catch (e) {
     db.close();
     throw toStoreError(e, "open");
@@ -375,6 +379,7 @@ function build(
   clock: () => number,
   migrations: readonly Migration[],
   guard?: Guard,
+  auditMaxRows = DEFAULT_AUDIT_MAX_ROWS,
 ): Store {
   const op = <T>(what: string, f: () => T): T => {
     if (!db.open) throw new StoreError("CLOSED", `${what}: the store is closed`);
@@ -737,9 +742,15 @@ function build(
         outcome: text(e.outcome, "outcome", 1),
         detail: e.detail === undefined ? null : text(e.detail, "audit detail"),
       };
-      op("audit.append", () => {
-        need(sAuditIns, "audit").run(row);
-      });
+      // The table is bounded: the insert and the trim to the cap are one transaction (one fsync).
+      op("audit.append", () =>
+        db
+          .transaction(() => {
+            need(sAuditIns, "audit").run(row);
+            need(sAuditTrim, "audit").run({ keep: auditMaxRows });
+          })
+          .immediate(),
+      );
     },
     list: (q) => {
       if (typeof q !== "object" || q === null) throw new StoreError("INVALID", "query is not an object");

@@ -225,6 +225,8 @@ export interface StoreOptions {
   readonly?: boolean;
   /** How long to wait for another connection's lock before "LOCKED". Default 5000 ms. */
   busyTimeoutMs?: number;
+  /** The audit table keeps at most this many rows (newest); each append trims. Default 10000. */
+  auditMaxRows?: number;
 }
 
 export interface Store {

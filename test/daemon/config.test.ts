@@ -250,3 +250,19 @@ test("field report: scrypt parameters are bounded (N ≤ 2^17, r ≤ 16, p ≤ 4
   const inline = issuesOf({ ...minimal(), console: { enabled: true, secretHash: h(1 << 20, 32, 1) } });
   assert.match(inline.get("console.secretHash") ?? "", /N=1048576 is above 131072/);
 });
+
+test("field report: a control socket writable by others is refused; the audit cap has a default and a range", () => {
+  for (const mode of ["0666", "0662", "666", "0777", "0602"]) {
+    const r = validateConfig({ ...minimal(), controlSocket: { mode } });
+    assert.ok(!r.ok, mode);
+    assert.equal(r.error.issues[0]!.path, "controlSocket.mode");
+    assert.match(r.error.issues[0]!.message, /writable by others/);
+  }
+  for (const mode of ["0660", "0600", "0640", "0664"])
+    assert.ok(validateConfig({ ...minimal(), controlSocket: { mode } }).ok, mode);
+  const c = validateConfig(minimal());
+  assert.ok(c.ok);
+  assert.equal(c.value.audit.maxRows, 10_000);
+  const bad = validateConfig({ ...minimal(), audit: { maxRows: 5 } });
+  assert.ok(!bad.ok && bad.error.issues[0]!.path === "audit.maxRows");
+});

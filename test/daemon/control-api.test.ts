@@ -32,15 +32,23 @@ test("every command runs, formats and leaves one audit entry with its outcome", 
     ["log", ["3"], "ok"],
     ["sim", ["plug-out"], "NOT_SIMULATED"],
   ];
+  // Only what may change something is audited: a monitor polling status writes nothing.
+  const changing = new Set(["clear-fault", "relay-test", "stop", "sim"]);
+  let expected = 0;
   for (const [name, args, outcome] of runs) {
+    const before = pile.audits.length;
     const r = await executeCommand(ctx, name, args);
     assert.equal(r.ok ? "ok" : r.error.code, outcome, `${name} ${args.join(" ")}`);
-    assert.deepEqual(pile.audits.at(-1)!.action, name);
-    assert.equal(pile.audits.at(-1)!.outcome, outcome);
-    assert.equal(pile.audits.at(-1)!.actor, "pilectl");
+    if (changing.has(name) || (name === "keys" && args.length > 0)) {
+      expected++;
+      assert.equal(pile.audits.length, before + 1, `${name} ${args.join(" ")} is audited`);
+      assert.deepEqual(pile.audits.at(-1)!.action, name);
+      assert.equal(pile.audits.at(-1)!.outcome, outcome);
+      assert.equal(pile.audits.at(-1)!.actor, "pilectl");
+    } else assert.equal(pile.audits.length, before, `${name} is read-only: not audited`);
     if (r.ok) assert.equal(typeof formatResult(resolveCommand(name)!, r.result), "string");
   }
-  assert.equal(pile.audits.length, runs.length);
+  assert.equal(pile.audits.length, expected);
   assert.deepEqual(new Set(runs.map((r) => r[0])), new Set(COMMAND_NAMES));
   assert.equal(pile.keyHex.get(16), KEY, "the key reached the pile");
   assert.ok(!JSON.stringify(pile.audits).includes(KEY), "and not the audit log");
@@ -120,7 +128,7 @@ test("meter failures are refusals with the meter's code", async () => {
   pile.meterFails = true;
   const r = await executeCommand({ pile, actor: "console" }, "meter-now", []);
   assert.ok(!r.ok && r.error.code === "TIMEOUT");
-  assert.equal(pile.audits.at(-1)!.action, "meter");
+  assert.equal(pile.audits.length, 0, "a read that changes nothing is not audited");
 });
 
 test("key ids: decimal or 0x hex, 32 bits", () => {
@@ -152,4 +160,37 @@ test("field report: pilectl sessions tells an interrupted session's energy sourc
   ]).split("\n");
   assert.match(out[0]!, /3 Wh \(closed from the meter\) interrupted INTERRUPTED/);
   assert.match(out[1]!, /1\.3 Wh \(energy unknown: meter unreadable at boot\) interrupted INTERRUPTED/);
+});
+
+test("field report: key material in any argument never reaches the audit, and every refusal is audited", async () => {
+  const pile = fakePileControl();
+  const ctx = { pile, actor: "pilectl" };
+  const hex = "7e".repeat(32);
+  const b64 = Buffer.from(hex, "hex").toString("base64");
+  const b64url = Buffer.from(hex, "hex").toString("base64url");
+  const cases: Array<[string, string[]]> = [
+    ["keys", ["list", hex.slice(0, 32), hex.slice(32)]],
+    ["keys", ["ADD", "17", hex.toUpperCase()]],
+    ["keys", ["retire", "16", hex]],
+    ["keys", ["add", "17", hex.slice(0, 16), hex.slice(16, 32), hex.slice(32, 48), hex.slice(48)]],
+    ["keys", ["add", "17", b64]],
+    ["keys", ["add", "17", b64url.slice(0, 22), b64url.slice(22)]],
+    ["keys", ["list", b64.toLowerCase()]],
+    ["clear-fault", [hex]],
+    ["stop", [b64]],
+    [hex, []],
+  ];
+  for (const [name, args] of cases) {
+    const before = pile.audits.length;
+    const r = await executeCommand(ctx, name, args);
+    assert.ok(!r.ok, `${name} ${args.join(" ")} is refused`);
+    assert.equal(pile.audits.length, before + 1, `${name} ${args.join(" ")} is audited`);
+    const seen = JSON.stringify([r, pile.audits.at(-1)]).toLowerCase();
+    for (const piece of [hex.slice(0, 16), hex.slice(48), b64.slice(0, 11), b64url.slice(30)])
+      assert.ok(!seen.includes(piece.toLowerCase()), `${name} ${args.join(" ")}: ${seen}`);
+  }
+  // The words around the key stay readable.
+  assert.deepEqual(pile.audits[1]!.args, ["ADD", "17", "[redacted]"]);
+  assert.deepEqual(pile.audits[2]!.args, ["retire", "16", "[redacted]"]);
+  assert.equal(pile.keyHex.size, 0, "no key was added");
 });

@@ -276,3 +276,145 @@ test("field report: a request whose handling throws is answered INTERNAL and cou
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const until = async (cond: () => boolean): Promise<void> => {
+  while (!cond()) await new Promise((r) => setTimeout(r, 20));
+};
+
+async function withLimited(
+  limits: Parameters<typeof startControlSocket>[0]["limits"],
+  fn: (
+    path: string,
+    srv: Awaited<ReturnType<typeof startControlSocket>>,
+    pile: ReturnType<typeof fakePileControl>,
+    clock: { t: number },
+  ) => Promise<void>,
+) {
+  const dir = mkdtempSync(join(tmpdir(), "piled-ctl-"));
+  const path = join(dir, "control.sock");
+  const pile = fakePileControl();
+  const clock = { t: 0 };
+  const srv = await startControlSocket({
+    path,
+    mode: 0o600,
+    pile,
+    ...(limits ? { limits } : {}),
+    monotonic: () => clock.t,
+  });
+  try {
+    await fn(path, srv, pile, clock);
+  } finally {
+    await srv.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const connect = (path: string): Promise<ReturnType<typeof createConnection>> =>
+  new Promise((resolve, reject) => {
+    const s = createConnection(path);
+    s.once("connect", () => resolve(s));
+    s.once("error", reject);
+  });
+
+test("field report: idle connections are capped; one more is told BUSY and the daemon keeps answering", {
+  timeout: 30_000,
+}, async () => {
+  await withLimited({ maxConnections: 4 }, async (path, srv) => {
+    const idle = await Promise.all([1, 2, 3, 4].map(() => connect(path)));
+    await until(() => srv.connections().open === 4);
+    const extra = await raw(path, "", 1);
+    assert.equal((JSON.parse(extra[0]!) as { error: { code: string } }).error.code, "BUSY");
+    assert.equal(srv.connections().open, 4, "the extra one holds no descriptor");
+    assert.equal(srv.counters()["control.refusedConnection"], 1);
+    idle[0]!.destroy();
+    await until(() => srv.connections().open === 3);
+    assert.equal((await pilectl(["time", "--socket", path])).code, 0, "room again: pilectl answers");
+    for (const s of idle) s.destroy();
+  });
+});
+
+test("field report: an idle client is disconnected", { timeout: 30_000 }, async () => {
+  await withLimited({ idleTimeoutMs: 100 }, async (path, srv) => {
+    const s = await connect(path);
+    await new Promise((r) => s.once("close", r));
+    assert.equal(srv.counters()["control.idleClosed"], 1);
+    await until(() => srv.connections().open === 0);
+  });
+});
+
+test("field report: replies a client does not read stop its requests being read; memory stays bounded", {
+  timeout: 60_000,
+}, async () => {
+  const N = 20_000;
+  const high = 64 * 1024;
+  await withLimited({ burst: 1e9, perSecond: 1e9, highWaterBytes: high }, async (path, srv, pile) => {
+    const s = await connect(path);
+    s.pause(); // reads nothing
+    s.write(`${JSON.stringify({ id: 1, cmd: "status", args: [] })}\n`.repeat(N));
+    // Wait until the server stops making progress (or has answered everything, unbounded).
+    let last = -1;
+    let maxBuffered = 0;
+    let still = 0;
+    while (still < 10) {
+      await new Promise((r) => setTimeout(r, 30));
+      maxBuffered = Math.max(maxBuffered, srv.connections().buffered);
+      const n = pile.calls.filter((c) => c === "status").length;
+      if (n === N) break;
+      still = n === last ? still + 1 : 0;
+      last = n;
+    }
+    const handled = pile.calls.filter((c) => c === "status").length;
+    const replyBytes = (await raw(path, `${JSON.stringify({ id: 1, cmd: "status", args: [] })}\n`, 1))[0]!
+      .length;
+    console.log(
+      `handled ${handled} of ${N} unread requests; max queued ${maxBuffered} bytes (reply ${replyBytes} bytes)`,
+    );
+    assert.ok(handled < N, "the server stopped reading the client's requests");
+    assert.ok(maxBuffered <= high + 2 * replyBytes, `queued ${maxBuffered} bytes`);
+    // Once the client reads, every reply comes.
+    let got = 0;
+    let buf = "";
+    s.setEncoding("utf8");
+    s.on("data", (d: string) => {
+      buf += d;
+      const parts = buf.split("\n");
+      buf = parts.pop()!;
+      got += parts.length;
+    });
+    s.resume();
+    await until(() => got === N);
+    s.destroy();
+  });
+});
+
+test("field report: a client that floods is rate-limited and its extra requests run nothing", async () => {
+  await withLimited({ burst: 5, perSecond: 1 }, async (path, srv, pile, clock) => {
+    const req = `${JSON.stringify({ id: 1, cmd: "status", args: [] })}\n`;
+    const codes = async (n: number): Promise<string[]> =>
+      (await raw(path, req.repeat(n), n)).map((l) => {
+        const r = JSON.parse(l) as { ok: boolean; error?: { code: string } };
+        return r.ok ? "ok" : r.error!.code;
+      });
+    const first = await codes(10);
+    assert.deepEqual(first, [...Array(5).fill("ok"), ...Array(5).fill("RATE_LIMITED")]);
+    assert.equal(pile.calls.filter((c) => c === "status").length, 5);
+    assert.equal(srv.counters()["control.rateLimited"], 5);
+    clock.t += 1000;
+    const later = await codes(5);
+    assert.deepEqual(later, ["ok", "ok", "ok", "ok", "ok"], "a new connection has its own bucket");
+  });
+});
+
+test("field report: a socket mode writable by others is refused", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "piled-ctl-"));
+  try {
+    const path = join(dir, "control.sock");
+    await assert.rejects(
+      startControlSocket({ path, mode: 0o666, pile: fakePileControl() }),
+      (e: unknown) => e instanceof ControlSocketError && e.code === "MODE",
+    );
+    assert.throws(() => statSync(path), "no socket was made");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

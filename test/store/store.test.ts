@@ -543,3 +543,17 @@ test("property: prune and the floor follow 64-bit numeric order exactly (BLOB en
     { numRuns: 200 },
   );
 });
+
+test("field report: the audit table is bounded to its configured row cap, newest kept", (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, "capped.db");
+  const store = openStore(path, { auditMaxRows: 50 });
+  t.after(() => store.close());
+  for (let i = 1; i <= 500; i++)
+    store.audit.append({ at: i, actor: "control", action: "stop", outcome: "ok" });
+  const rows = store.audit.list({ limit: 1000 });
+  assert.equal(rows.length, 50);
+  assert.equal(rows[0]!.at, 500, "the newest is kept");
+  assert.equal(rows.at(-1)!.at, 451);
+  refuses(() => openStore(join(dir, "bad.db"), { auditMaxRows: -1 }), "INVALID");
+});

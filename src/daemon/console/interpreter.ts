@@ -9,6 +9,7 @@
  */
 import type { Clock } from "../../hw/ports.js";
 import { type AuditEntry, commandHelp, resolveCommand } from "../control-api.js";
+import { carriesKey } from "../redact.js";
 
 export interface InterpreterOptions {
   clock: Clock;
@@ -433,14 +434,15 @@ export class ConsoleInterpreter {
       this.prompt();
       return;
     }
-    if (!(name === "keys" && args[0] === "add")) {
-      // A line carrying key material is not kept, even in memory.
+    const known = resolveCommand(name) !== undefined || ["help", "logout", "exit"].includes(name);
+    if (known && !(name === "keys" && args[0] === "add") && !carriesKey(words)) {
+      // A line carrying key material, or that is no command (a secret, a key pasted in the
+      // wrong place), is not kept, even in memory.
       this.history.push(text.trim());
       if (this.history.length > HISTORY) this.history.shift();
     }
     this.histIdx = this.history.length;
     if (name === "help" && args.length === 0) {
-      this.audit("help", "ok");
       this.emit(
         `${crlf(commandHelp())}${NL}  ${"help".padEnd(34)} this list${NL}  ${"logout".padEnd(34)} end the session (also Ctrl-D)${NL}`,
       );
@@ -454,7 +456,8 @@ export class ConsoleInterpreter {
     if (resolveCommand(name) === undefined || name === "meter-now") {
       this.count.unknown++;
       this.audit("unknown", "UNKNOWN_COMMAND");
-      this.emit(`unknown command '${name.slice(0, 32)}'; help lists the commands${NL}`);
+      // The word is not repeated: it may be the secret or a key typed at the wrong prompt.
+      this.emit(`unknown command; help lists the commands${NL}`);
       this.prompt();
       return;
     }

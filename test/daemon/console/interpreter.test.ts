@@ -286,7 +286,12 @@ test("unknown commands are refused, counted and audited without their words", ()
   h.type("meter-now\r");
   assert.equal(h.commands.length, 0);
   assert.equal(h.it.counters()["console.unknown"], 3);
-  assert.match(h.out(), /unknown command 'reboot'/);
+  assert.match(h.out(), /unknown command; help lists the commands/);
+  assert.doesNotMatch(
+    h.out(),
+    /unknown command[^\r]*reboot/,
+    "the word is not repeated (it may be a secret)",
+  );
   const unknown = h.audits().filter((a) => a.action === "unknown");
   assert.equal(unknown.length, 3);
   assert.ok(!JSON.stringify(unknown).includes("ab".repeat(32)));
@@ -332,4 +337,30 @@ test("command output lines end in CRLF", () => {
   h.type("status\r");
   h.done("line one\nline two");
   assert.match(h.out(), /line one\r\nline two\r\npiled> $/);
+});
+
+test("field report: a key or the secret typed at the shell prompt is not echoed back nor kept in the history", () => {
+  const h = loggedIn();
+  const half = "c3".repeat(16);
+  // The secret typed again while logged in, a key pasted in the wrong place, split in halves,
+  // its op in capitals.
+  for (const line of [
+    SECRET,
+    `${half} ${half}`,
+    `keys list ${half} ${half}`,
+    `keys ADD 17 ${"C3".repeat(32)}`,
+  ]) {
+    h.clearOut();
+    h.type(`${line}\r`);
+    const echoed = h.out().split("\r\n").slice(1).join("\r\n");
+    assert.ok(!echoed.includes(half) && !echoed.toLowerCase().includes(half), line);
+    assert.ok(!echoed.includes("horse"), line);
+    if (h.commands.length > 0 && h.it.loggedIn) h.fail("USAGE", "bad");
+  }
+  const ran = h.commands.length;
+  // None of these lines can be recalled.
+  h.type("\x1b[A\x1b[A\x1b[A\x1b[A\r");
+  assert.equal(h.commands.length, ran, "history holds none of them: the recalled line is empty");
+  assert.ok(!JSON.stringify(h.audits()).includes(half));
+  assert.ok(!JSON.stringify(h.audits()).includes("horse"));
 });
