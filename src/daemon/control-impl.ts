@@ -7,6 +7,7 @@
 import type { Clock } from "../hw/ports.js";
 import { toHex } from "../protocol/bytes.js";
 import type { Store } from "../store/index.js";
+import { VERSION } from "../version.js";
 import type {
   AuditEntry,
   AuditView,
@@ -22,8 +23,6 @@ import type {
 import type { KeyDirectory } from "./keys.js";
 import type { PileRuntime } from "./runtime.js";
 import type { SimControl } from "./sim-control.js";
-
-export const VERSION = "0.1.0";
 
 type Actor = "console" | "control" | "ble" | "daemon";
 const actorOf = (a: string): Actor => (a === "console" ? "console" : a === "daemon" ? "daemon" : "control");
