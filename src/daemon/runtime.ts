@@ -573,6 +573,7 @@ export class PileRuntime {
       },
       radio: (state, detail) => {
         this.bleState = state;
+        void this.feed({ type: "radio", up: state === "up" });
         if (state === "up") {
           log.info({ detail }, "radio up, advertising");
           this.#radioUpResolve();

@@ -143,6 +143,7 @@ export class PileCore {
   /** Input lines whose last read failed. */
   readonly #unreadable = new Set<InputLine>();
   #unavailable = false;
+  #radioDown = false;
   #session: Session | undefined;
   /** A session given up before its record was acknowledged: a late acknowledgement closes it. */
   #abandoned: { sessionId: Uint8Array; codeId: Uint8Array } | undefined;
@@ -221,6 +222,7 @@ export class PileCore {
       phase: this.#phase,
       faults: [...this.#faults],
       unavailable: this.#unavailable,
+      unavailableBecause: this.#unavailableBecause(),
       outputs: { contactor: this.#contactor.cmd === true, lock: this.#lock.cmd },
       feedback: {
         contactor: this.#contactor.fb,
@@ -291,6 +293,11 @@ export class PileCore {
         return;
       case "meterReading":
         this.#meterReading(input.reading);
+        return;
+      case "radio":
+        if (this.#radioDown === !input.up) return;
+        this.#radioDown = !input.up;
+        this.#log("info", "pile.radio", { up: input.up });
         return;
       case "meterError":
         this.#counters.meterErrors++;
@@ -865,8 +872,17 @@ export class PileCore {
       case "unlocking":
         return "FINISHING";
       case "idle":
-        return this.#unavailable ? "UNAVAILABLE" : "AVAILABLE";
+        return this.#unavailableBecause().length > 0 ? "UNAVAILABLE" : "AVAILABLE";
     }
+  }
+
+  /** An idle pile that cannot take a session says so: set unavailable, meter stale, radio down. */
+  #unavailableBecause(): string[] {
+    const why: string[] = [];
+    if (this.#unavailable) why.push("technician");
+    if (!this.#meterFresh()) why.push("meter stale");
+    if (this.#radioDown) why.push("radio down");
+    return why;
   }
 
   #syncState(): void {
@@ -1320,6 +1336,7 @@ const INPUT_TYPES = new Set<string>([
   "inputHealth",
   "meterReading",
   "meterError",
+  "radio",
   "codeRecorded",
   "technician",
 ]);
@@ -1384,6 +1401,8 @@ export function validateInput(input: unknown): string | undefined {
         : "present must be boolean or undefined";
     case "emergencyStop":
       return isBool(i.active) ? undefined : "active must be a boolean";
+    case "radio":
+      return isBool(i.up) ? undefined : "up must be a boolean";
     case "inputHealth":
       if (!INPUT_LINES.has(i.line)) return "line must name an input line";
       return isBool(i.readable) ? undefined : "readable must be a boolean";

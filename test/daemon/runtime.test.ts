@@ -210,7 +210,12 @@ async function rig(
     raw.close();
   });
   await runtime.start();
-  await waitFor("AVAILABLE", () => runtime.snapshot().state === "AVAILABLE");
+  // A silent meter keeps the pile UNAVAILABLE (its reading is stale), the snapshot says so.
+  if (meter.silent)
+    await waitFor("UNAVAILABLE: meter stale", () =>
+      runtime.snapshot().unavailableBecause.includes("meter stale"),
+    );
+  else await waitFor("AVAILABLE", () => runtime.snapshot().state === "AVAILABLE");
   return {
     runtime,
     plant,
