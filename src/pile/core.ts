@@ -300,8 +300,8 @@ export class PileCore {
         this.#log("info", "pile.radio", { up: input.up });
         return;
       case "meterError":
+        // Counted only: the runtime logs an outage once when it begins and once when it ends.
         this.#counters.meterErrors++;
-        this.#log("warn", "meter.error", { code: input.code });
         return;
       case "codeRecorded":
         this.#codeRecorded(input.codeId, input.ok);

@@ -90,7 +90,14 @@ class FakeMeter implements Meter {
   energy = 1000;
   power = 0;
   silent = false;
+  /** Holds reads until close(), which fails them with CLOSED, as the real bus does. */
+  hold = false;
+  pending: ((e: Error) => void) | undefined;
   async read(): Promise<MeterReading> {
+    if (this.hold)
+      await new Promise<void>((_res, rej) => {
+        this.pending = rej;
+      });
     if (this.silent) throw new MeterError("TIMEOUT", "no reply");
     this.energy += this.power / 36_000; // ~100 ms polls
     return {
@@ -101,7 +108,9 @@ class FakeMeter implements Meter {
       takenAt: systemClock.monotonic(),
     };
   }
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.pending?.(new MeterError("CLOSED", "the meter bus is closed"));
+  }
 }
 
 interface Rig {
@@ -125,7 +134,12 @@ const journaled = (out: DigitalOutput, name: string, journal: string[]): Digital
 
 async function rig(
   over: (c: Config) => void = () => {},
-  before: { dir?: string; meter?: FakeMeter; contactorFeedback?: (i: DigitalInput) => DigitalInput } = {},
+  before: {
+    dir?: string;
+    meter?: FakeMeter;
+    contactorFeedback?: (i: DigitalInput) => DigitalInput;
+    logLines?: string[];
+  } = {},
 ): Promise<Rig> {
   const dir = before.dir ?? mkdtempSync(join(tmpdir(), "piled-runtime-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
@@ -188,7 +202,9 @@ async function rig(
   const pl = plant.pileLines();
   const runtime = new PileRuntime({
     config,
-    log: createLogger({ level: "silent" }),
+    log: before.logLines
+      ? createLogger({ level: "info", destination: { write: (l: string) => before.logLines?.push(l) } })
+      : createLogger({ level: "silent" }),
     clock: systemClock,
     store,
     keys,
@@ -394,4 +410,30 @@ test("field report: inputs that go quiet: a contactor feedback that cannot be re
   await waitFor("the session to end", () => r.runtime.snapshot().session === undefined);
   const cleared = await r.runtime.technician({ command: "clearFault" });
   assert.deepEqual(cleared, { ok: true });
+});
+
+test("field report: a missing meter logs its outage once when it begins and once when it ends; a clean stop logs no closed bus", async () => {
+  const lines: string[] = [];
+  const meter = new FakeMeter();
+  meter.silent = true;
+  const r = await rig(() => {}, { meter, logLines: lines });
+  const msgs = () => lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+  const failures = () => r.runtime.counters["meter.TIMEOUT"] ?? 0;
+  await waitFor("several failed polls", () => failures() >= 4);
+  assert.equal(msgs().filter((m) => m === "meter outage began").length, 1, msgs().join("\n"));
+  assert.equal(msgs().filter((m) => /meter read failed|meter\.error/.test(m)).length, 0);
+  meter.silent = false;
+  await waitFor("the outage's end", () => msgs().includes("meter outage ended"));
+  const end = lines
+    .map((l) => JSON.parse(l) as { msg: string; failures?: number })
+    .find((j) => j.msg === "meter outage ended");
+  assert.ok(end && (end.failures ?? 0) >= 4, JSON.stringify(end));
+  // A read cut short by the stop (the bus closing under it) is no warning.
+  meter.hold = true;
+  await waitFor("a read in flight", () => meter.pending !== undefined);
+  await r.runtime.stop();
+  await meter.close();
+  await new Promise((res) => setTimeout(res, 100));
+  assert.equal(msgs().filter((m) => m === "meter outage began").length, 1, msgs().join("\n"));
+  assert.ok(!lines.some((l) => l.includes("closed")), lines.join(""));
 });
