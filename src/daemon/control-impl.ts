@@ -114,6 +114,7 @@ export function pileControl(d: ControlDeps): PileControl {
         energySource: s.energySource,
         status: s.status,
         reason: s.stopReason,
+        faults: s.faults,
       }));
     },
     faults(): FaultView[] {

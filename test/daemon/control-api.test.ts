@@ -145,6 +145,7 @@ test("field report: pilectl sessions tells an interrupted session's energy sourc
     endedAt: 1_699_000_360_000,
     meterStartWh: 1000,
     reason: "INTERRUPTED",
+    faults: [],
   };
   const out = formatResult("sessions", [
     { ...base, meterStopWh: 1003, energyWh: 3, energySource: "meter" },
@@ -152,4 +153,27 @@ test("field report: pilectl sessions tells an interrupted session's energy sourc
   ]).split("\n");
   assert.match(out[0]!, /3 Wh \(closed from the meter\) interrupted INTERRUPTED/);
   assert.match(out[1]!, /1\.3 Wh \(energy unknown: meter unreadable at boot\) interrupted INTERRUPTED/);
+});
+
+test("field report: pilectl sessions shows the faults that ended a session", () => {
+  const welded = {
+    id: "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+    codeId: "00112233445566778899aabbccddeeff",
+    carrier: "vehicle" as const,
+    deviceId: "VIN-1",
+    status: "finished",
+    startedAt: 1_699_000_000_000,
+    endedAt: 1_699_000_360_000,
+    meterStartWh: 1000,
+    meterStopWh: 1003,
+    energyWh: 3,
+    energySource: null,
+    reason: "TECHNICIAN",
+    faults: ["WELD"],
+  };
+  const out = formatResult("sessions", [welded, { ...welded, reason: "CARRIER_STOP", faults: [] }]).split(
+    "\n",
+  );
+  assert.match(out[0]!, /finished TECHNICIAN fault WELD$/);
+  assert.match(out[1]!, /finished CARRIER_STOP$/);
 });
