@@ -1205,6 +1205,9 @@ export class PileCore {
     if (message.type === "RESULT" || message.type === "ERROR") {
       const name = reasonName(message.reason);
       if (name) this.#counters.reasons[name] = (this.#counters.reasons[name] ?? 0) + 1;
+      // Every refusal leaves one line with its reason (bad proofs have their own, proof.failed).
+      if (name && !NOT_REFUSALS.has(name))
+        this.#log("info", "refused", { connId, message: message.type, reason: name });
     }
     this.#out.push({ type: "send", connId, message });
   }
@@ -1321,6 +1324,9 @@ export class PileCore {
 }
 
 // ---- input validation (inputs may come from anywhere: never trust their shape) -------------
+
+/** RESULT/ERROR reasons that are no refusal, or that are logged where they arise. */
+const NOT_REFUSALS = new Set<string>(["ACCEPTED", "STOPPED", "BAD_PROOF"]);
 
 const INPUT_TYPES = new Set<string>([
   "boot",
