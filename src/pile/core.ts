@@ -670,7 +670,6 @@ export class PileCore {
       this.#counters.faults++;
       this.#out.push({ type: "fault", code, detail });
     }
-    this.#log("error", "fault", { code, detail, latched: true });
     const s = this.#session;
     if (s && !s.ended && !s.faults.includes(code)) s.faults.push(code);
     if (code === "WELD") {
@@ -795,7 +794,6 @@ export class PileCore {
     this.#out.push({ type: "sessionEnded", record: this.#endRecord(s) });
     for (const id of s.waiters) this.#send(id, { type: "RESULT", reason: Reason.STOPPED });
     s.waiters.clear();
-    this.#log("info", "session.ended", { sessionId: toHex(s.sessionId), reason: s.stopReason ?? "FAULT" });
     this.#releaseLockToRest();
   }
 
@@ -1129,7 +1127,6 @@ export class PileCore {
     this.#out.push({ type: "sessionStarted", record: s.start });
     if (this.#conns.has(s.connId))
       this.#send(s.connId, { type: "RESULT", reason: Reason.ACCEPTED, sessionId: s.sessionId });
-    this.#log("info", "session.started", { sessionId: toHex(s.sessionId), codeId: toHex(s.code.codeId) });
     if (this.#lock.deadline === undefined) this.#lockConfirmed();
   }
 
@@ -1274,7 +1271,6 @@ export class PileCore {
     const codes = [...this.#faults];
     this.#faults.clear();
     this.#out.push({ type: "faultCleared", codes });
-    this.#log("info", "fault.cleared", { codes: codes.join(",") });
     if (this.#cfg.lockSafeState === "engaged") {
       if (this.#lock.cmd !== true) this.#commandLock(true, this.#cfg.lockConfirmMs);
     } else if (this.#lock.cmd !== false || this.#lock.fb !== false) this.#releaseLockToRest();
@@ -1318,6 +1314,10 @@ export class PileCore {
     this.#out.push({ type: "rejected", input: input as PileInput["type"], code, detail });
   }
 
+  /**
+   * A log line for what no other effect tells: session starts and ends, faults and their
+   * clearing are logged by the runtime from their own effects, once.
+   */
   #log(level: LogLevel, event: string, fields: Fields): void {
     this.#out.push({ type: "log", level, event, fields });
   }

@@ -651,3 +651,19 @@ test("field report: a code spent without moving anything has its session record 
     false,
   );
 });
+
+test("field report: session starts and ends, faults and their clearing are told by their effects, not logged twice", () => {
+  const rig = new Rig();
+  rig.boot();
+  const { carrier } = rig.startCharging();
+  carrier.stop();
+  rig.advance(rig.cfg.contactorOpenMs);
+  rig.feed({ type: "contactorFeedback", closed: false });
+  rig.feed({ type: "technician", command: "clearFault" });
+  const kinds = new Set(rig.log.map((e) => e.type));
+  for (const k of ["sessionStarted", "sessionEnded", "fault", "faultCleared"] as const)
+    assert.ok(kinds.has(k), k);
+  const events = rig.log.flatMap((e) => (e.type === "log" ? [e.event] : []));
+  for (const twice of ["session.started", "session.ended", "fault", "fault.cleared"])
+    assert.ok(!events.includes(twice), `${twice} is logged besides its effect: ${events.join(" ")}`);
+});
