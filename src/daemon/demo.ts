@@ -9,7 +9,7 @@
  *     --charge-s  how long each carrier charges (default 6)
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,6 +30,7 @@ const PILECTL = resolve(here, "..", "cli", "pilectl.js");
 const PILE_ID = "SZ-0042";
 const KEY_ID = 1;
 const TECH_SECRET = "desk-technician";
+const SETPRIV = "/usr/bin/setpriv";
 /** Exit codes by the shell's convention, 128 + the signal's number. */
 const SIGNAL_EXITS: [NodeJS.Signals, number][] = [
   ["SIGINT", 130],
@@ -134,7 +135,11 @@ async function main(): Promise<number> {
 
   const logPath = join(work, "piled.log");
   const logFile = createWriteStream(logPath);
-  daemon = spawn(process.execPath, [PILED, "--config", configPath], {
+  // The daemon dies with the demo even when the demo is killed outright (SIGKILL): the kernel
+  // sends it SIGTERM when its parent goes (setpriv --pdeathsig execs it, the pid stays).
+  const argv = [process.execPath, PILED, "--config", configPath];
+  const [cmd, ...args] = existsSync(SETPRIV) ? [SETPRIV, "--pdeathsig", "SIGTERM", "--", ...argv] : argv;
+  daemon = spawn(cmd as string, args, {
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });

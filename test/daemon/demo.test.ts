@@ -67,3 +67,10 @@ for (const [sig, want] of [
     assert.equal(alive(r.daemonPid), false, `piled (pid ${r.daemonPid}) outlives the demo`);
   });
 }
+
+test("field report: piled does not outlive a demo killed outright (SIGKILL)", async () => {
+  const r = await signalled("SIGKILL");
+  const until = Date.now() + 30_000;
+  while (alive(r.daemonPid) && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
+  assert.equal(alive(r.daemonPid), false, `piled (pid ${r.daemonPid}) is left running as an orphan`);
+});
