@@ -2,6 +2,7 @@
  * pilectl: the command-line companion of piled. Each command group lives in its own module,
  * loaded on demand so that `pilectl code …` never loads the BLE stack.
  */
+import { VERSION } from "../version.js";
 import { CliError, type CliIo, EXIT_USAGE } from "./io.js";
 
 type Runner = (args: string[], io: CliIo) => Promise<number>;
@@ -39,7 +40,7 @@ const CONTROL = [
 ];
 
 function usage(io: CliIo): void {
-  io.err("usage: pilectl <command> [options]\n");
+  io.err("usage: pilectl <command> [options] | pilectl --version\n");
   for (const [name, c] of Object.entries(COMMANDS)) io.err(`  ${name.padEnd(12)} ${c.summary}\n`);
   io.err(`  ${CONTROL.join(", ")}: ask the running daemon (see pilectl status --help)\n`);
 }
@@ -50,6 +51,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     if (cmd === undefined || cmd === "--help" || cmd === "-h" || cmd === "help") {
       usage(io);
       return cmd === undefined ? EXIT_USAGE : 0;
+    }
+    if (cmd === "--version" || cmd === "-V" || cmd === "version") {
+      io.out(`pilectl ${VERSION}\n`);
+      return 0;
     }
     // Own properties only: `pilectl constructor` or `__proto__` is an unknown command, not Object's.
     const entry = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;

@@ -61,6 +61,8 @@ export interface SessionView {
    */
   energySource: "meter" | "unknown" | null;
   reason: string | null;
+  /** The faults that ended the session (e.g. WELD behind a TECHNICIAN stop); empty for most. */
+  faults: string[];
 }
 
 /** How an ended session's energy is known, where it is not the plain meter difference at the end. */
@@ -245,7 +247,8 @@ const SPECS = {
         .map(
           (s) =>
             `${s.id.slice(0, 8)} ${ts(s.startedAt)} → ${ts(s.endedAt)} ${s.carrier} ${s.deviceId} code ${s.codeId.slice(0, 8)} ` +
-            `${s.energyWh} Wh${energyNote(s)} ${s.status}${s.reason ? ` ${s.reason}` : ""}`,
+            `${s.energyWh} Wh${energyNote(s)} ${s.status}${s.reason ? ` ${s.reason}` : ""}` +
+            `${(s.faults ?? []).length > 0 ? ` fault ${s.faults.join(",")}` : ""}`,
         )
         .join("\n");
     },

@@ -7,6 +7,7 @@
 import type { Clock } from "../hw/ports.js";
 import { toHex } from "../protocol/bytes.js";
 import type { Store } from "../store/index.js";
+import { VERSION } from "../version.js";
 import type {
   AuditEntry,
   AuditView,
@@ -23,8 +24,6 @@ import type { KeyDirectory } from "./keys.js";
 import { redactText, redactWords } from "./redact.js";
 import type { PileRuntime } from "./runtime.js";
 import type { SimControl } from "./sim-control.js";
-
-export const VERSION = "0.1.0";
 
 type Actor = "console" | "control" | "ble" | "daemon";
 const actorOf = (a: string): Actor => (a === "console" ? "console" : a === "daemon" ? "daemon" : "control");
@@ -124,6 +123,7 @@ export function pileControl(d: ControlDeps): PileControl {
         energySource: s.energySource,
         status: s.status,
         reason: s.stopReason,
+        faults: s.faults,
       }));
     },
     faults(): FaultView[] {

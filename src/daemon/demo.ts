@@ -9,7 +9,7 @@
  *     --charge-s  how long each carrier charges (default 6)
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,6 +30,13 @@ const PILECTL = resolve(here, "..", "cli", "pilectl.js");
 const PILE_ID = "SZ-0042";
 const KEY_ID = 1;
 const TECH_SECRET = "desk-technician";
+const SETPRIV = "/usr/bin/setpriv";
+/** Exit codes by the shell's convention, 128 + the signal's number. */
+const SIGNAL_EXITS: [NodeJS.Signals, number][] = [
+  ["SIGINT", 130],
+  ["SIGTERM", 143],
+  ["SIGHUP", 129],
+];
 
 const t0 = Date.now();
 const say = (who: string, text: string): void => {
@@ -40,6 +47,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function statusLine(s: Status): string {
   return `STATUS ${pileStateName(s.state) ?? s.state} energy ${s.energyWh} Wh, power ${s.powerW} W, ${s.elapsedS} s`;
+}
+
+/** The commands that play the platform and a carrier for one more unlock against the demo. */
+function unlockCommands(keyFile: string, codeFile: string, hciUart: string): string {
+  const field = (f: string) =>
+    `"$(node -e 'process.stdout.write(require(process.argv[1]).${f})' ${codeFile})"`;
+  return `  one more unlock (the platform issues a code, a carrier presents it):
+    node ${PILECTL} code issue --key ${keyFile} --device VIN-DESK-0001 --pile ${PILE_ID} --carrier mobile > ${codeFile}
+    node ${PILECTL} carrier unlock --pile ${PILE_ID} --code ${field("code")} --verify-secret ${field("verifySecret")} --hci-uart ${hciUart}
+    node ${PILECTL} carrier stop   --pile ${PILE_ID} --code ${field("code")} --verify-secret ${field("verifySecret")} --hci-uart ${hciUart}
+`;
 }
 
 async function main(): Promise<number> {
@@ -55,15 +73,23 @@ async function main(): Promise<number> {
   const chargeMs = chargeS * 1000;
   const cleanup: (() => Promise<void> | void)[] = [];
   let daemon: ChildProcess | undefined;
-  const teardown = async (): Promise<void> => {
-    for (const c of cleanup.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
-  };
-  let interrupted = false;
-  process.once("SIGINT", () => {
-    interrupted = true;
-    say("demo", "Ctrl-C: tearing down");
-    void teardown().then(() => process.exit(130));
-  });
+  // One teardown, however many paths ask for it: the exit waits for the folders to be gone.
+  let torn: Promise<void> | undefined;
+  const teardown = (): Promise<void> =>
+    (torn ??= (async () => {
+      for (const c of cleanup.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
+    })());
+  // Ctrl-C, a kill and a closed terminal all stop everything (the daemon's own SIGHUP means
+  // "reload keys"; it runs in its own process group, so the terminal's signals reach only us).
+  let interrupted: number | undefined;
+  for (const [sig, code] of SIGNAL_EXITS) {
+    process.on(sig, () => {
+      if (interrupted !== undefined) return;
+      interrupted = code;
+      say("demo", `${sig}: tearing down`);
+      void teardown().then(() => process.exit(code));
+    });
+  }
 
   const work = mkdtempSync(join(tmpdir(), "piled-demo-"));
   cleanup.push(() => rmSync(work, { recursive: true, force: true }));
@@ -90,6 +116,8 @@ async function main(): Promise<number> {
   const pileBridge = radio ? await radio.bridge() : undefined;
   const vehicleBridge = radio ? await radio.bridge() : undefined;
   const phoneBridge = radio ? await radio.bridge() : undefined;
+  // A spare controller for one more unlock from the command line once the drive is done.
+  const cliBridge = radio ? await radio.bridge() : undefined;
 
   // The technician console on a pty pair: the daemon holds one end, the technician the other.
   const consolePair: PtyPair = await openPtyPair();
@@ -107,7 +135,14 @@ async function main(): Promise<number> {
 
   const logPath = join(work, "piled.log");
   const logFile = createWriteStream(logPath);
-  daemon = spawn(process.execPath, [PILED, "--config", configPath], { stdio: ["ignore", "pipe", "pipe"] });
+  // The daemon dies with the demo even when the demo is killed outright (SIGKILL): the kernel
+  // sends it SIGTERM when its parent goes (setpriv --pdeathsig execs it, the pid stays).
+  const argv = [process.execPath, PILED, "--config", configPath];
+  const [cmd, ...args] = existsSync(SETPRIV) ? [SETPRIV, "--pdeathsig", "SIGTERM", "--", ...argv] : argv;
+  daemon = spawn(cmd as string, args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
   const d = daemon;
   cleanup.push(async () => {
     if (d.exitCode === null && d.signalCode === null && d.pid !== undefined) {
@@ -187,7 +222,7 @@ async function main(): Promise<number> {
       await sleep(2500); // the lock releases after the contactor is confirmed open
     };
     await drive(true);
-    if (interrupted) return 130;
+    if (interrupted !== undefined) return interrupted;
     await drive(false);
     const sessions = await requestControl(socket, "sessions", ["5"], 5000);
     if (sessions.ok && sessions.value.ok) {
@@ -210,12 +245,12 @@ The simulated pile keeps running. Explore it:
   node ${PILECTL} sim plug-out --socket ${socket}      (fault switches: weld, meter-silent, estop-press, clear …)
   technician console:  picocom -q ${consolePair.b}     (secret: ${TECH_SECRET}; exit picocom with Ctrl-A Ctrl-X)
   daemon log:          ${logPath}
-Ctrl-C stops everything.
+${cliBridge ? unlockCommands(join(work, "keys", `key-${KEY_ID}.json`), join(work, "code.json"), cliBridge.path) : "  (no radio: no carrier unlock from the command line)\n"}Ctrl-C stops everything.
 `);
   await new Promise<void>((r) => d.once("exit", () => r()));
-  if (!interrupted) say("demo", `piled exited (${d.exitCode ?? d.signalCode})`);
+  if (interrupted === undefined) say("demo", `piled exited (${d.exitCode ?? d.signalCode})`);
   await teardown();
-  return 0;
+  return interrupted ?? 0;
 }
 
 main().then(

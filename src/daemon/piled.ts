@@ -22,10 +22,26 @@
 import { parseArgs } from "node:util";
 import { forceSafeOutputs } from "../hw/gpio/safe.js";
 import { readLatchedFaults } from "../store/index.js";
+import { VERSION } from "../version.js";
 import { type Config, databasePath, loadConfig } from "./config.js";
 import { runDaemon } from "./daemon.js";
 
 const USAGE = "usage: piled --config FILE | piled --check-config FILE | piled --safe-outputs --config FILE\n";
+
+const HELP = `piled ${VERSION}: the charging pile's controller daemon
+
+usage:
+  piled --config FILE              run the pile (SIGTERM/SIGINT stop cleanly, SIGHUP reloads keys)
+  piled --check-config FILE        validate a configuration and exit
+  piled --safe-outputs --config FILE
+                                   drive every output to its safe state through sysfs and exit
+                                   (systemd's ExecStopPost); a latched WELD keeps the lock engaged
+  piled --version                  print the version
+  piled --help                     this text
+
+exit codes: 0 clean stop, 1 runtime failure (store, hardware), 2 configuration or key error
+(nothing was touched), 70 internal error (outputs were driven safe first)
+`;
 
 function fail(code: number, text: string): never {
   process.stderr.write(text.endsWith("\n") ? text : `${text}\n`);
@@ -69,11 +85,11 @@ try {
 }
 const v = args.values;
 if (v.help) {
-  process.stdout.write(USAGE);
+  process.stdout.write(HELP);
   process.exit(0);
 }
 if (v.version) {
-  process.stdout.write("piled 0.1.0\n");
+  process.stdout.write(`piled ${VERSION}\n`);
   process.exit(0);
 }
 if (v["check-config"] !== undefined) {

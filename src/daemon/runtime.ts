@@ -121,6 +121,7 @@ export class PileRuntime {
   #unsubs: Unsubscribe[] = [];
   #conns = new Map<string, ConnEntry>();
   #stopped = false;
+  #meterOutage: { since: number; failures: number } | undefined;
   #relayTestWaiters: ((r: { ok: boolean; detail: string }) => void)[] = [];
   #radioUp: Promise<void>;
   #radioUpResolve: () => void = () => {};
@@ -663,6 +664,12 @@ export class PileRuntime {
         (reading) => {
           this.lastMeter = reading;
           this.lastMeterError = undefined;
+          const outage = this.#meterOutage;
+          if (outage) {
+            this.#meterOutage = undefined;
+            const ms = this.#p.clock.monotonic() - outage.since;
+            this.#log.info({ failures: outage.failures, ms }, "meter outage ended");
+          }
           void this.feed({
             type: "meterReading",
             reading: {
@@ -673,10 +680,17 @@ export class PileRuntime {
           });
         },
         (e: unknown) => {
+          // A read cut short by a clean stop (the bus closing under it) is no outage.
+          if (this.#stopped) return;
           const code = e instanceof MeterError ? e.code : "PORT";
           this.lastMeterError = e instanceof MeterError ? e : new MeterError("PORT", String(e));
           this.#count(`meter.${code}`);
-          this.#log.warn({ code, err: e instanceof Error ? e.message : String(e) }, "meter read failed");
+          // One line when an outage begins and one when it ends, not one per poll.
+          if (this.#meterOutage) this.#meterOutage.failures++;
+          else {
+            this.#meterOutage = { since: this.#p.clock.monotonic(), failures: 1 };
+            this.#log.warn({ code, err: e instanceof Error ? e.message : String(e) }, "meter outage began");
+          }
           void this.feed({ type: "meterError", code });
         },
       )
@@ -748,6 +762,7 @@ export class PileRuntime {
       },
       radio: (state, detail) => {
         this.bleState = state;
+        void this.feed({ type: "radio", up: state === "up" });
         if (state === "up") {
           log.info({ detail }, "radio up, advertising");
           this.#radioUpResolve();

@@ -149,6 +149,7 @@ export class PileCore {
   /** Input lines whose last read failed. */
   readonly #unreadable = new Set<InputLine>();
   #unavailable = false;
+  #radioDown = false;
   #session: Session | undefined;
   /** A session given up before its record was acknowledged: a late acknowledgement closes it. */
   #abandoned: { sessionId: Uint8Array; codeId: Uint8Array } | undefined;
@@ -241,6 +242,7 @@ export class PileCore {
       phase: this.#phase,
       faults: [...this.#faults],
       unavailable: this.#unavailable,
+      unavailableBecause: this.#unavailableBecause(),
       outputs: { contactor: this.#contactor.cmd === true, lock: this.#lock.cmd },
       feedback: {
         contactor: this.#contactor.fb,
@@ -315,9 +317,14 @@ export class PileCore {
       case "meterReading":
         this.#meterReading(input.reading);
         return;
+      case "radio":
+        if (this.#radioDown === !input.up) return;
+        this.#radioDown = !input.up;
+        this.#log("info", "pile.radio", { up: input.up });
+        return;
       case "meterError":
+        // Counted only: the runtime logs an outage once when it begins and once when it ends.
         this.#counters.meterErrors++;
-        this.#log("warn", "meter.error", { code: input.code });
         return;
       case "codeRecorded":
         this.#codeRecorded(input.codeId, input.ok);
@@ -690,7 +697,6 @@ export class PileCore {
       this.#counters.faults++;
       this.#out.push({ type: "fault", code, detail });
     }
-    this.#log("error", "fault", { code, detail, latched: true });
     const s = this.#session;
     if (s && !s.ended && !s.faults.includes(code)) s.faults.push(code);
     if (code === "WELD") {
@@ -817,7 +823,6 @@ export class PileCore {
     this.#out.push({ type: "sessionEnded", record: this.#endRecord(s) });
     for (const id of s.waiters) this.#send(id, { type: "RESULT", reason: Reason.STOPPED });
     s.waiters.clear();
-    this.#log("info", "session.ended", { sessionId: toHex(s.sessionId), reason: s.stopReason ?? "FAULT" });
     this.#releaseLockToRest();
   }
 
@@ -894,8 +899,17 @@ export class PileCore {
       case "unlocking":
         return "FINISHING";
       case "idle":
-        return this.#unavailable ? "UNAVAILABLE" : "AVAILABLE";
+        return this.#unavailableBecause().length > 0 ? "UNAVAILABLE" : "AVAILABLE";
     }
+  }
+
+  /** An idle pile that cannot take a session says so: set unavailable, meter stale, radio down. */
+  #unavailableBecause(): string[] {
+    const why: string[] = [];
+    if (this.#unavailable) why.push("technician");
+    if (!this.#meterFresh()) why.push("meter stale");
+    if (this.#radioDown) why.push("radio down");
+    return why;
   }
 
   #syncState(): void {
@@ -1146,7 +1160,6 @@ export class PileCore {
     this.#out.push({ type: "sessionStarted", record: s.start });
     if (this.#conns.has(s.connId))
       this.#send(s.connId, { type: "RESULT", reason: Reason.ACCEPTED, sessionId: s.sessionId });
-    this.#log("info", "session.started", { sessionId: toHex(s.sessionId), codeId: toHex(s.code.codeId) });
     if (this.#lock.deadline === undefined) this.#lockConfirmed();
   }
 
@@ -1263,6 +1276,9 @@ export class PileCore {
     if (message.type === "RESULT" || message.type === "ERROR") {
       const name = reasonName(message.reason);
       if (name) this.#counters.reasons[name] = (this.#counters.reasons[name] ?? 0) + 1;
+      // Every refusal leaves one line with its reason (bad proofs have their own, proof.failed).
+      if (name && !NOT_REFUSALS.has(name))
+        this.#log("info", "refused", { connId, message: message.type, reason: name });
     }
     this.#out.push({ type: "send", connId, message });
   }
@@ -1329,7 +1345,6 @@ export class PileCore {
     const codes = [...this.#faults];
     this.#faults.clear();
     this.#out.push({ type: "faultCleared", codes });
-    this.#log("info", "fault.cleared", { codes: codes.join(",") });
     if (this.#cfg.lockSafeState === "engaged") {
       if (this.#lock.cmd !== true) this.#commandLock(true, this.#cfg.lockConfirmMs);
     } else if (this.#lock.cmd !== false || this.#lock.fb !== false) this.#releaseLockToRest();
@@ -1373,12 +1388,19 @@ export class PileCore {
     this.#out.push({ type: "rejected", input: input as PileInput["type"], code, detail });
   }
 
+  /**
+   * A log line for what no other effect tells: session starts and ends, faults and their
+   * clearing are logged by the runtime from their own effects, once.
+   */
   #log(level: LogLevel, event: string, fields: Fields): void {
     this.#out.push({ type: "log", level, event, fields });
   }
 }
 
 // ---- input validation (inputs may come from anywhere: never trust their shape) -------------
+
+/** RESULT/ERROR reasons that are no refusal, or that are logged where they arise. */
+const NOT_REFUSALS = new Set<string>(["ACCEPTED", "STOPPED", "BAD_PROOF"]);
 
 const INPUT_TYPES = new Set<string>([
   "boot",
@@ -1394,6 +1416,7 @@ const INPUT_TYPES = new Set<string>([
   "inputHealth",
   "meterReading",
   "meterError",
+  "radio",
   "codeRecorded",
   "technician",
 ]);
@@ -1458,6 +1481,8 @@ export function validateInput(input: unknown): string | undefined {
         : "present must be boolean or undefined";
     case "emergencyStop":
       return isBool(i.active) ? undefined : "active must be a boolean";
+    case "radio":
+      return isBool(i.up) ? undefined : "up must be a boolean";
     case "inputHealth":
       if (!INPUT_LINES.has(i.line)) return "line must name an input line";
       return isBool(i.readable) ? undefined : "readable must be a boolean";

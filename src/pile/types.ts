@@ -112,6 +112,8 @@ export type PileInput = At &
     | { type: "inputHealth"; line: InputLine; readable: boolean }
     | { type: "meterReading"; reading: MeterSample }
     | { type: "meterError"; code: string }
+    /** The radio went down (up false) or is up again; the pile is UNAVAILABLE while it is down. */
+    | { type: "radio"; up: boolean }
     /** Acknowledges a recordCode effect: ok = durably written. */
     | { type: "codeRecorded"; codeId: Uint8Array; ok: boolean }
     | ({ type: "technician" } & TechnicianCommand)
@@ -259,6 +261,8 @@ export interface PileSnapshot {
   phase: Phase;
   faults: FaultCode[];
   unavailable: boolean;
+  /** Why an idle pile reads UNAVAILABLE: "technician", "meter stale", "radio down" (empty when it does not). */
+  unavailableBecause: string[];
   outputs: { contactor: boolean; lock: boolean | undefined };
   feedback: {
     contactor: boolean | undefined;

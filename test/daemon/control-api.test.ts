@@ -153,6 +153,7 @@ test("field report: pilectl sessions tells an interrupted session's energy sourc
     endedAt: 1_699_000_360_000,
     meterStartWh: 1000,
     reason: "INTERRUPTED",
+    faults: [],
   };
   const out = formatResult("sessions", [
     { ...base, meterStopWh: 1003, energyWh: 3, energySource: "meter" },
@@ -193,4 +194,27 @@ test("field report: key material in any argument never reaches the audit, and ev
   assert.deepEqual(pile.audits[1]!.args, ["ADD", "17", "[redacted]"]);
   assert.deepEqual(pile.audits[2]!.args, ["retire", "16", "[redacted]"]);
   assert.equal(pile.keyHex.size, 0, "no key was added");
+});
+
+test("field report: pilectl sessions shows the faults that ended a session", () => {
+  const welded = {
+    id: "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+    codeId: "00112233445566778899aabbccddeeff",
+    carrier: "vehicle" as const,
+    deviceId: "VIN-1",
+    status: "finished",
+    startedAt: 1_699_000_000_000,
+    endedAt: 1_699_000_360_000,
+    meterStartWh: 1000,
+    meterStopWh: 1003,
+    energyWh: 3,
+    energySource: null,
+    reason: "TECHNICIAN",
+    faults: ["WELD"],
+  };
+  const out = formatResult("sessions", [welded, { ...welded, reason: "CARRIER_STOP", faults: [] }]).split(
+    "\n",
+  );
+  assert.match(out[0]!, /finished TECHNICIAN fault WELD$/);
+  assert.match(out[1]!, /finished CARRIER_STOP$/);
 });

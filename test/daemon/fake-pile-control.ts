@@ -34,6 +34,7 @@ export function fakePileControl(now = () => 1_700_000_000_000): FakePileControl 
       meterStartWh: 1000,
       meterStopWh: 8200,
       reason: "STOPPED_BY_CARRIER",
+      faults: [],
     },
   ];
   const refused = (code: string, message: string): ControlResult => ({ ok: false, code, message });

@@ -93,7 +93,14 @@ class FakeMeter implements Meter {
   energy = 1000;
   power = 0;
   silent = false;
+  /** Holds reads until close(), which fails them with CLOSED, as the real bus does. */
+  hold = false;
+  pending: ((e: Error) => void) | undefined;
   async read(): Promise<MeterReading> {
+    if (this.hold)
+      await new Promise<void>((_res, rej) => {
+        this.pending = rej;
+      });
     if (this.silent) throw new MeterError("TIMEOUT", "no reply");
     this.energy += this.power / 36_000; // ~100 ms polls
     return {
@@ -104,7 +111,9 @@ class FakeMeter implements Meter {
       takenAt: systemClock.monotonic(),
     };
   }
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.pending?.(new MeterError("CLOSED", "the meter bus is closed"));
+  }
 }
 
 interface Rig {
@@ -133,6 +142,7 @@ async function rig(
     meter?: FakeMeter;
     contactorFeedback?: (i: DigitalInput) => DigitalInput;
     clock?: Clock;
+    logLines?: string[];
   } = {},
 ): Promise<Rig> {
   const clock = before.clock ?? systemClock;
@@ -197,7 +207,9 @@ async function rig(
   const pl = plant.pileLines();
   const runtime = new PileRuntime({
     config,
-    log: createLogger({ level: "silent" }),
+    log: before.logLines
+      ? createLogger({ level: "info", destination: { write: (l: string) => before.logLines?.push(l) } })
+      : createLogger({ level: "silent" }),
     clock,
     store,
     keys,
@@ -219,7 +231,12 @@ async function rig(
     raw.close();
   });
   await runtime.start();
-  await waitFor("AVAILABLE", () => runtime.snapshot().state === "AVAILABLE");
+  // A silent meter keeps the pile UNAVAILABLE (its reading is stale), the snapshot says so.
+  if (meter.silent)
+    await waitFor("UNAVAILABLE: meter stale", () =>
+      runtime.snapshot().unavailableBecause.includes("meter stale"),
+    );
+  else await waitFor("AVAILABLE", () => runtime.snapshot().state === "AVAILABLE");
   return {
     runtime,
     plant,
@@ -447,4 +464,30 @@ test("field report: an idle BLE connection is dropped through the port after 30 
   await r.runtime.feed({ type: "tick" });
   assert.equal(r.runtime.counters["ble.drop.IDLE"], 1);
   await waitFor("dropped", () => r.runtime.snapshot().connections === 0);
+});
+
+test("field report: a missing meter logs its outage once when it begins and once when it ends; a clean stop logs no closed bus", async () => {
+  const lines: string[] = [];
+  const meter = new FakeMeter();
+  meter.silent = true;
+  const r = await rig(() => {}, { meter, logLines: lines });
+  const msgs = () => lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+  const failures = () => r.runtime.counters["meter.TIMEOUT"] ?? 0;
+  await waitFor("several failed polls", () => failures() >= 4);
+  assert.equal(msgs().filter((m) => m === "meter outage began").length, 1, msgs().join("\n"));
+  assert.equal(msgs().filter((m) => /meter read failed|meter\.error/.test(m)).length, 0);
+  meter.silent = false;
+  await waitFor("the outage's end", () => msgs().includes("meter outage ended"));
+  const end = lines
+    .map((l) => JSON.parse(l) as { msg: string; failures?: number })
+    .find((j) => j.msg === "meter outage ended");
+  assert.ok(end && (end.failures ?? 0) >= 4, JSON.stringify(end));
+  // A read cut short by the stop (the bus closing under it) is no warning.
+  meter.hold = true;
+  await waitFor("a read in flight", () => meter.pending !== undefined);
+  await r.runtime.stop();
+  await meter.close();
+  await new Promise((res) => setTimeout(res, 100));
+  assert.equal(msgs().filter((m) => m === "meter outage began").length, 1, msgs().join("\n"));
+  assert.ok(!lines.some((l) => l.includes("closed")), lines.join(""));
 });

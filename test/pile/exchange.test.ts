@@ -471,3 +471,22 @@ test("a session's STOP on the carrier's own exchange works without a new HELLO",
   rig.feed({ type: "contactorFeedback", closed: false });
   assert.deepEqual(carrier.lastReason(), result(Reason.STOPPED));
 });
+
+test("field report: a refusal other than a bad proof is logged once at info with its reason, no code or secret", () => {
+  const rig = booted();
+  const issued = issue({ pileId: "PILE-8" });
+  const car = new Carrier(rig, "c1", issued);
+  car.hello();
+  const fx = car.present();
+  assert.deepEqual(car.lastReason(), { type: "RESULT", reason: Reason.WRONG_PILE });
+  const logs = fx.filter((e) => e.type === "log" && e.event === "refused");
+  assert.equal(logs.length, 1, JSON.stringify(fx));
+  const line = logs[0];
+  assert.ok(line && line.type === "log");
+  assert.equal(line.level, "info");
+  assert.deepEqual(line.fields, { connId: "c1", message: "RESULT", reason: "WRONG_PILE" });
+  const text = JSON.stringify(
+    rig.log.filter((e) => e.type === "log").map((e) => e.type === "log" && e.fields),
+  );
+  for (const secret of [toHex(issued.v), toHex(issued.code), toHex(KEY)]) assert.ok(!text.includes(secret));
+});

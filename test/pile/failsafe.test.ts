@@ -42,6 +42,7 @@ test("contactor left energised by a crash opens when commanded: no fault, lock r
     feedback: { contactorClosed: true, lockEngaged: true, vehicle: true, emergencyStop: false },
     floor: 0n,
   });
+  rig.meter();
   rig.mono += 150;
   const fx = rig.feed({ type: "contactorFeedback", closed: false });
   assert.deepEqual(brief(fx), ["lock:false"]);
@@ -138,6 +139,7 @@ test("contactor welded after a STOP: lock stays engaged, FAULTED latched, the ST
   const cleared = rig.feed({ type: "technician", command: "clearFault" });
   assert.deepEqual(brief(cleared), ["lock:false", "faultCleared", "state:FINISHING"]);
   rig.feed({ type: "lockFeedback", engaged: false });
+  rig.meter();
   assert.equal(rig.state(), "AVAILABLE");
 });
 
@@ -234,7 +236,33 @@ test("meter silent while charging: the session stops meterStaleMs after the last
   assert.equal(rec.record.stopReason, "METER_LOST");
   assert.equal(rec.record.energyWh, 50);
   rig.feed({ type: "lockFeedback", engaged: false });
-  assert.equal(rig.state(), "AVAILABLE", "a meter outage stops the session but latches nothing");
+  assert.deepEqual(rig.core.snapshot().faults, [], "a meter outage stops the session but latches nothing");
+  assert.equal(rig.state(), "UNAVAILABLE", "a stale meter cannot take a session");
+  rig.meter();
+  assert.equal(rig.state(), "AVAILABLE", "a fresh reading makes the pile available again");
+});
+
+test("field report: the pile reads UNAVAILABLE while its meter is stale or its radio down, and the snapshot says why", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.meter();
+  assert.equal(rig.state(), "AVAILABLE");
+  assert.deepEqual(rig.core.snapshot().unavailableBecause, []);
+  rig.mono += rig.cfg.meterStaleMs;
+  const err = rig.feed({ type: "meterError", code: "TIMEOUT" });
+  assert.ok(brief(err).includes("state:UNAVAILABLE"), brief(err).join(" "));
+  assert.deepEqual(rig.core.snapshot().unavailableBecause, ["meter stale"]);
+  assert.ok(brief(rig.meter()).includes("state:AVAILABLE"));
+  const down = rig.feed({ type: "radio", up: false });
+  assert.ok(brief(down).includes("state:UNAVAILABLE"));
+  assert.deepEqual(rig.core.snapshot().unavailableBecause, ["radio down"]);
+  assert.ok(brief(rig.feed({ type: "radio", up: true })).includes("state:AVAILABLE"));
+  const bad = rig.feed({ type: "radio", up: "yes" } as never);
+  assert.deepEqual(
+    bad.map((e) => e.type),
+    ["rejected"],
+  );
+  assert.equal(rig.state(), "AVAILABLE");
 });
 
 test("meter erroring while charging: errors do not keep it fresh, the session stops", () => {
@@ -622,4 +650,20 @@ test("field report: a code spent without moving anything has its session record 
     brief(after).some((e) => e.startsWith("lock") || e.startsWith("rejected")),
     false,
   );
+});
+
+test("field report: session starts and ends, faults and their clearing are told by their effects, not logged twice", () => {
+  const rig = new Rig();
+  rig.boot();
+  const { carrier } = rig.startCharging();
+  carrier.stop();
+  rig.advance(rig.cfg.contactorOpenMs);
+  rig.feed({ type: "contactorFeedback", closed: false });
+  rig.feed({ type: "technician", command: "clearFault" });
+  const kinds = new Set(rig.log.map((e) => e.type));
+  for (const k of ["sessionStarted", "sessionEnded", "fault", "faultCleared"] as const)
+    assert.ok(kinds.has(k), k);
+  const events = rig.log.flatMap((e) => (e.type === "log" ? [e.event] : []));
+  for (const twice of ["session.started", "session.ended", "fault", "fault.cleared"])
+    assert.ok(!events.includes(twice), `${twice} is logged besides its effect: ${events.join(" ")}`);
 });
