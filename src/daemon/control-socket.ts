@@ -172,6 +172,16 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
   const sockets = new Set<Socket>();
   const line = (reply: ControlReply): string => `${JSON.stringify(reply)}\n`;
 
+  /** The id of a request line, for a reply that cannot carry its answer (null when unreadable). */
+  const requestId = (req: string): ControlReply["id"] => {
+    try {
+      const id = (JSON.parse(req) as { id?: unknown }).id;
+      return typeof id === "string" || typeof id === "number" ? id : null;
+    } catch {
+      return null;
+    }
+  };
+
   const handleLine = async (line: string): Promise<ControlReply> => {
     let value: unknown;
     try {
@@ -284,7 +294,7 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
           failed(e, "request");
           try {
             send({
-              id: null,
+              id: requestId(req),
               ok: false,
               error: { code: "INTERNAL", message: "the request could not be answered" },
             });
