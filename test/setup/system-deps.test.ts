@@ -9,13 +9,14 @@
  * imported whole), each writes the files of every module it loaded, and dpkg names their owners.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { openPtyPair } from "../helpers/pty.js";
+import { startSlave, stopSlave } from "../peers/modbus/slave-proc.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const PYTHON = "/usr/bin/python3";
@@ -138,42 +139,18 @@ test("field report: the README's test command fails on a fresh machine (the pymo
   const pty = await openPtyPair({ dir });
   const out = join(dir, "modules.json");
   const fault = join(dir, "fault");
-  writeFileSync(fault, "none");
-  const child = spawn(
-    PYTHON,
-    [
-      join(root, "test", "peers", "modbus", "slave.py"),
-      "--port",
-      pty.a,
-      "--model",
-      "sdm630",
-      "--values",
-      JSON.stringify({ voltageV: 230, currentA: 1, powerW: 230, energyImportWh: 1000 }),
-      "--fault-file",
-      fault,
-      "--modules-out",
-      out,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = await startSlave({
+    port: pty.a,
+    model: "sdm630",
+    values: { voltageV: 230, currentA: 1, powerW: 230, energyImportWh: 1000 },
+    faultFile: fault,
+    modulesOut: out,
+  }).catch(async (e: unknown) => {
+    await pty.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  });
   try {
-    let err = "";
-    child.stderr?.on("data", (d: Buffer) => {
-      err += d.toString();
-    });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`pymodbus slave not ready: ${err}`)), 15_000);
-      child.stdout?.on("data", (d: Buffer) => {
-        if (d.toString().includes("ready")) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.once("exit", (code) => {
-        clearTimeout(timer);
-        reject(new Error(`pymodbus slave exited (${code}): ${err}`));
-      });
-    });
     const files = JSON.parse(readFileSync(out, "utf8")) as string[];
     assert.ok(
       files.some((f) => f.includes("/pymodbus/")),
@@ -181,7 +158,7 @@ test("field report: the README's test command fails on a fresh machine (the pymo
     );
     assertCovered("the pymodbus peer tier", files);
   } finally {
-    if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, "SIGTERM");
+    await stopSlave(child);
     await pty.close();
     rmSync(dir, { recursive: true, force: true });
   }

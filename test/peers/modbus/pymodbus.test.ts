@@ -4,22 +4,19 @@
  * manufacturers' tables. The slave also corrupts CRCs and goes silent on request.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { ModbusBus } from "../../../src/hw/meter/bus.js";
-import { METER_MODELS, type MeterModel } from "../../../src/hw/meter/maps.js";
+import { METER_MODELS } from "../../../src/hw/meter/maps.js";
 import { ModbusMeter } from "../../../src/hw/meter/modbus-meter.js";
 import { MeterError } from "../../../src/hw/ports.js";
 import { openPtyPair, type PtyPair } from "../../helpers/pty.js";
+import { PEER_PYTHON, startSlave, stopSlave } from "./slave-proc.js";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "..");
-const slaveScript = join(root, "test", "peers", "modbus", "slave.py");
-/** The peer's interpreter: Debian's, or PILED_PEER_PYTHON (e.g. a wrapper that runs it in another release's root). */
-const PYTHON = process.env.PILED_PEER_PYTHON ?? "/usr/bin/python3";
+const PYTHON = PEER_PYTHON;
 
 function requirePymodbus(): void {
   const r = spawnSync(PYTHON, ["-c", "import pymodbus.server, pymodbus.datastore"], { encoding: "utf8" });
@@ -33,58 +30,6 @@ function requirePymodbus(): void {
 }
 
 const clock = { now: () => 0, monotonic: () => 0 };
-
-async function startSlave(
-  port: string,
-  model: MeterModel,
-  unit: number,
-  values: object,
-  faultFile: string,
-): Promise<ChildProcess> {
-  writeFileSync(faultFile, "none");
-  const child = spawn(
-    PYTHON,
-    [
-      slaveScript,
-      "--port",
-      port,
-      "--model",
-      model,
-      "--unit",
-      String(unit),
-      "--values",
-      JSON.stringify(values),
-      "--fault-file",
-      faultFile,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let err = "";
-  child.stderr?.on("data", (d: Buffer) => {
-    err += d.toString();
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`pymodbus slave not ready: ${err}`)), 15_000);
-    child.stdout?.on("data", (d: Buffer) => {
-      if (d.toString().includes("ready")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`pymodbus slave exited (${code}): ${err}`));
-    });
-  });
-  return child;
-}
-
-async function stopSlave(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const gone = new Promise<void>((r) => child.once("exit", () => r()));
-  process.kill(child.pid, "SIGTERM");
-  await gone;
-}
 
 async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
   try {
@@ -115,7 +60,7 @@ for (const model of METER_MODELS) {
   test(`${model} against pymodbus: values, CRC corruption, silence, recovery`, async () => {
     const faultFile = join(dir, `${model}.fault`);
     const unit = 17;
-    const slave = await startSlave(pair.b, model, unit, VALUES, faultFile);
+    const slave = await startSlave({ port: pair.b, model, unit, values: VALUES, faultFile });
     const bus = new ModbusBus({ path: pair.a, timeoutMs: 300, retries: 1, backoffMs: 10 });
     const meter = new ModbusMeter({ bus, model, unit, clock, ownsBus: true });
     try {
