@@ -138,12 +138,20 @@ test("field report: a state directory the daemon's user cannot write is named, n
     mkdirSync(join(box, "state"), { mode: 0o755 });
     const file = join(box, "piled.json");
     writeFileSync(file, JSON.stringify(simPileConfig({ pileId: "CFG-RO", dir: box })), { mode: 0o644 });
-    const r = spawnSync(process.execPath, [PILED, "--config", file], {
-      encoding: "utf8",
-      timeout: 20_000,
-      uid: 65534,
-      gid: 65534,
-    });
+    // The checkout may sit where nobody cannot reach it (under /root): the built tree is bound
+    // onto a folder nobody can enter, in a private mount namespace, and run from there.
+    const repo = resolve(PILED, "..", "..", "..", "..");
+    const code = mkdtempSync(join(tmpdir(), "piled-code-"));
+    chmodSync(code, 0o755);
+    const script =
+      'mount --bind "$0" "$1" && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$2" "$1/dist/src/daemon/piled.js" --config "$3"';
+    const r = spawnSync(
+      "unshare",
+      ["-m", "--propagation", "private", "sh", "-c", script, repo, code, process.execPath, file],
+      { encoding: "utf8", timeout: 20_000 },
+    );
+    rmSync(code, { recursive: true, force: true }); // the bind ended with its namespace
+    assert.equal(r.error, undefined, "needs unshare and setpriv (util-linux, scripts/system-deps.txt)");
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /state directory .*state is not writable by this user \(EACCES\)/);
     assert.doesNotMatch(r.stderr, /SQLITE_CANTOPEN/);
