@@ -17,9 +17,6 @@ import { PileRuntime } from "../../src/daemon/runtime.js";
 import { createNotifier } from "../../src/daemon/sd-notify.js";
 import { simPileConfig } from "../../src/daemon/sim-config.js";
 import {
-  type BleConnection,
-  type BleHandlers,
-  type BlePeripheral,
   type DigitalInput,
   type DigitalOutput,
   type Meter,
@@ -28,49 +25,14 @@ import {
   systemClock,
 } from "../../src/hw/ports.js";
 import { nodeSuite } from "../../src/protocol/node-suite.js";
-import type { CarrierLink } from "../../src/protocol/transport.js";
 import { unlock } from "../../src/sdk/carrier.js";
 import { Issuer } from "../../src/sdk/issuer.js";
 import { writeKeyFile } from "../../src/sdk/keyfile.js";
 import { SimPlant } from "../../src/sim/plant.js";
 import { openStore, openStoreWriter, type Store, type StoreWriter } from "../../src/store/index.js";
+import { LoopPeripheral } from "../helpers/loop-peripheral.js";
 
 export const PILE = "RT-D";
-
-/** A BLE peripheral stand-in: the carrier's link writes straight into the daemon's handlers. */
-class LoopPeripheral implements BlePeripheral {
-  handlers: BleHandlers | undefined;
-  async start(h: BleHandlers): Promise<void> {
-    this.handlers = h;
-    h.radio("up");
-  }
-  async stop(): Promise<void> {}
-  connect(mtu = 247): CarrierLink {
-    const h = this.handlers!;
-    const listeners = new Set<(f: Uint8Array) => void>();
-    const conn: BleConnection = {
-      id: `loop-${Math.random().toString(16).slice(2)}`,
-      mtu,
-      notify: (f) =>
-        setImmediate(() => {
-          for (const l of listeners) l(f);
-        }),
-      disconnect: () => setImmediate(() => h.disconnect(conn)),
-    };
-    h.connect(conn);
-    return {
-      mtu,
-      write: async (f) => h.write(conn, f),
-      onNotify: (l) => {
-        listeners.add(l);
-        return () => listeners.delete(l);
-      },
-      readInfo: async () => h.info(),
-      onDisconnect: () => () => {},
-      close: async () => h.disconnect(conn),
-    };
-  }
-}
 
 /** A meter whose energy follows the plant's contactor; it can be silenced. */
 export class FakeMeter implements Meter {

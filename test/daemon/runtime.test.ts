@@ -22,9 +22,6 @@ import { PileRuntime } from "../../src/daemon/runtime.js";
 import { createNotifier } from "../../src/daemon/sd-notify.js";
 import { simPileConfig } from "../../src/daemon/sim-config.js";
 import {
-  type BleConnection,
-  type BleHandlers,
-  type BlePeripheral,
   type Clock,
   type DigitalInput,
   type DigitalOutput,
@@ -41,52 +38,13 @@ import { Issuer } from "../../src/sdk/issuer.js";
 import { writeKeyFile } from "../../src/sdk/keyfile.js";
 import { SimPlant } from "../../src/sim/plant.js";
 import { openStore, type Store } from "../../src/store/index.js";
+import { LoopPeripheral } from "../helpers/loop-peripheral.js";
 
 const PILE = "RT-1";
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-/** A BLE peripheral stand-in: the carrier's link writes straight into the daemon's handlers. */
-class LoopPeripheral implements BlePeripheral {
-  handlers: BleHandlers | undefined;
-  /** Where each notification is journaled (`notify:<connId>`), when set. */
-  journal: string[] | undefined;
-  async start(h: BleHandlers): Promise<void> {
-    this.handlers = h;
-    h.radio("up");
-  }
-  async stop(): Promise<void> {}
-  connect(mtu = 247): CarrierLink & { id: string } {
-    const h = this.handlers!;
-    const listeners = new Set<(f: Uint8Array) => void>();
-    const conn: BleConnection = {
-      id: `loop-${Math.random().toString(16).slice(2)}`,
-      mtu,
-      notify: (f) => {
-        this.journal?.push(`notify:${conn.id}`);
-        setImmediate(() => {
-          for (const l of listeners) l(f);
-        });
-      },
-      disconnect: () => setImmediate(() => h.disconnect(conn)),
-    };
-    h.connect(conn);
-    return {
-      mtu,
-      write: async (f) => h.write(conn, f),
-      onNotify: (l) => {
-        listeners.add(l);
-        return () => listeners.delete(l);
-      },
-      readInfo: async () => h.info(),
-      id: conn.id,
-      onDisconnect: () => () => {},
-      close: async () => h.disconnect(conn),
-    };
-  }
-}
 
 /** A meter whose energy follows the plant's contactor; it can be silenced. */
 class FakeMeter implements Meter {
@@ -203,7 +161,7 @@ async function rig(
     meter.power = closed ? 7000 : 0;
   });
   const ble = new LoopPeripheral();
-  ble.journal = journal;
+  ble.onNotify = (id) => journal.push(`notify:${id}`);
   const pl = plant.pileLines();
   const runtime = new PileRuntime({
     config,
