@@ -16,42 +16,17 @@ import { createLogger } from "../../src/daemon/log.js";
 import { PileRuntime } from "../../src/daemon/runtime.js";
 import { createNotifier } from "../../src/daemon/sd-notify.js";
 import { simPileConfig } from "../../src/daemon/sim-config.js";
-import {
-  type DigitalInput,
-  type DigitalOutput,
-  type Meter,
-  MeterError,
-  type MeterReading,
-  systemClock,
-} from "../../src/hw/ports.js";
+import { type DigitalInput, type DigitalOutput, systemClock } from "../../src/hw/ports.js";
 import { nodeSuite } from "../../src/protocol/node-suite.js";
 import { unlock } from "../../src/sdk/carrier.js";
 import { Issuer } from "../../src/sdk/issuer.js";
 import { writeKeyFile } from "../../src/sdk/keyfile.js";
 import { SimPlant } from "../../src/sim/plant.js";
 import { openStore, openStoreWriter, type Store, type StoreWriter } from "../../src/store/index.js";
+import { FakeMeter } from "../helpers/fake-meter.js";
 import { LoopPeripheral } from "../helpers/loop-peripheral.js";
 
 export const PILE = "RT-D";
-
-/** A meter whose energy follows the plant's contactor; it can be silenced. */
-export class FakeMeter implements Meter {
-  energy = 1000;
-  power = 0;
-  silent = false;
-  async read(): Promise<MeterReading> {
-    if (this.silent) throw new MeterError("TIMEOUT", "no reply");
-    this.energy += this.power / 36_000;
-    return {
-      energyImportWh: this.energy,
-      powerW: this.power,
-      voltageV: 230,
-      currentA: this.power / 230,
-      takenAt: systemClock.monotonic(),
-    };
-  }
-  async close(): Promise<void> {}
-}
 
 export interface DiskRig {
   runtime: PileRuntime;

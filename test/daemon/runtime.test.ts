@@ -21,15 +21,7 @@ import { createLogger } from "../../src/daemon/log.js";
 import { PileRuntime } from "../../src/daemon/runtime.js";
 import { createNotifier } from "../../src/daemon/sd-notify.js";
 import { simPileConfig } from "../../src/daemon/sim-config.js";
-import {
-  type Clock,
-  type DigitalInput,
-  type DigitalOutput,
-  type Meter,
-  MeterError,
-  type MeterReading,
-  systemClock,
-} from "../../src/hw/ports.js";
+import { type Clock, type DigitalInput, type DigitalOutput, systemClock } from "../../src/hw/ports.js";
 import { encodeMessage, fragment } from "../../src/protocol/index.js";
 import { nodeSuite } from "../../src/protocol/node-suite.js";
 import type { CarrierLink } from "../../src/protocol/transport.js";
@@ -38,6 +30,7 @@ import { Issuer } from "../../src/sdk/issuer.js";
 import { writeKeyFile } from "../../src/sdk/keyfile.js";
 import { SimPlant } from "../../src/sim/plant.js";
 import { openStore, type Store } from "../../src/store/index.js";
+import { FakeMeter } from "../helpers/fake-meter.js";
 import { LoopPeripheral } from "../helpers/loop-peripheral.js";
 
 const PILE = "RT-1";
@@ -45,34 +38,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-/** A meter whose energy follows the plant's contactor; it can be silenced. */
-class FakeMeter implements Meter {
-  energy = 1000;
-  power = 0;
-  silent = false;
-  /** Holds reads until close(), which fails them with CLOSED, as the real bus does. */
-  hold = false;
-  pending: ((e: Error) => void) | undefined;
-  async read(): Promise<MeterReading> {
-    if (this.hold)
-      await new Promise<void>((_res, rej) => {
-        this.pending = rej;
-      });
-    if (this.silent) throw new MeterError("TIMEOUT", "no reply");
-    this.energy += this.power / 36_000; // ~100 ms polls
-    return {
-      energyImportWh: this.energy,
-      powerW: this.power,
-      voltageV: 230,
-      currentA: this.power / 230,
-      takenAt: systemClock.monotonic(),
-    };
-  }
-  async close(): Promise<void> {
-    this.pending?.(new MeterError("CLOSED", "the meter bus is closed"));
-  }
-}
 
 interface Rig {
   runtime: PileRuntime;
