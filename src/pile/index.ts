@@ -56,6 +56,7 @@ export { type LedgerView, PileCore, type PileCoreDeps, validateInput } from "./c
 export { EFFECT_ORDER, type EffectRank, effectRank } from "./effects.js";
 export { contactorInterlocks, type Interlock, type InterlockFacts, mayCloseContactor } from "./guard.js";
 export { infoBytes, infoMessage } from "./info.js";
+export { pileInputSchema } from "./input.js";
 export {
   ProofFailureWatch,
   type ProofPolicy,
@@ -63,4 +64,13 @@ export {
   protocolProofPolicy,
 } from "./rate-limit.js";
 export { TimeFloor } from "./time-floor.js";
+export {
+  INPUT_KINDS,
+  type InputKind,
+  inputKind,
+  PHASES,
+  TRANSITIONS,
+  type Transition,
+  transition,
+} from "./transitions.js";
 export * from "./types.js";
