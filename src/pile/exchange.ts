@@ -12,6 +12,7 @@ import {
   equalBytes,
   type Hello,
   openCode,
+  PROTOCOL_VERSION,
   type Present,
   pileProof,
   Reason,
@@ -79,7 +80,7 @@ function hello(k: Kernel, connId: string, conn: Conn, h: Hello): void {
     k.error(connId, "RATE_LIMITED");
     return;
   }
-  if (h.version !== 1) {
+  if (h.version !== PROTOCOL_VERSION) {
     k.error(connId, "UNSUPPORTED_VERSION");
     return;
   }

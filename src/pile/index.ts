@@ -46,11 +46,17 @@
  * A session's duration limit counts from the moment the contactor is commanded closed.
  */
 export {
+  deadlineFields,
   defaultPileCoreConfig,
+  lockSafeStateSchema,
+  meterFresh,
   type PileCoreConfig,
   type PileCoreConfigInput,
   parsePileCoreConfig,
   pileCoreConfigSchema,
+  pileIdSchema,
+  skewMsSchema,
+  statusIntervalMsSchema,
 } from "./config.js";
 export { type LedgerView, PileCore, type PileCoreDeps, validateInput } from "./core.js";
 export { EFFECT_ORDER, type EffectRank, effectRank } from "./effects.js";

@@ -14,7 +14,7 @@ import {
   reasonName,
 } from "../protocol/index.js";
 import { Actuator } from "./actuator.js";
-import type { PileCoreConfig } from "./config.js";
+import { meterFresh, type PileCoreConfig } from "./config.js";
 import { EffectBuffer } from "./effects.js";
 import { ProofFailureWatch, protocolProofPolicy } from "./rate-limit.js";
 import { TimeFloor } from "./time-floor.js";
@@ -174,7 +174,7 @@ export class Kernel {
 
   /** One freshness rule for the whole pile: a reading younger than meterStaleMs. */
   meterFresh(): boolean {
-    return this.meter !== undefined && this.now - this.meter.takenAt < this.cfg.meterStaleMs;
+    return this.meter !== undefined && meterFresh(this.now - this.meter.takenAt, this.cfg);
   }
 
   sessionEnergy(s: Session): number {
