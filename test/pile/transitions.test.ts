@@ -141,6 +141,20 @@ function variants<T extends Feed["type"]>(
 /** Refusals a handler itself gives (the plant's checks, an unknown record), not the table's. */
 const HANDLER_REFUSALS = new Set(["BAD_INPUT", "UNSAFE", "NOT_FAULTED"]);
 
+test("the table's refusals read as the core has always given them", () => {
+  const t = TRANSITIONS;
+  assert.deepEqual(t.unbooted.tick, { refuse: "NOT_BOOTED", detail: "feed boot first" });
+  assert.deepEqual(t.idle.boot, { refuse: "ALREADY_BOOTED", detail: "boot fed twice" });
+  assert.deepEqual(t.authorizing["technician.stop"], { refuse: "BUSY", detail: "session being set up" });
+  assert.deepEqual(t.unlocking["technician.stop"], { refuse: "NO_SESSION", detail: "no session running" });
+  assert.deepEqual(t.charging["technician.relayTest"], { refuse: "BUSY", detail: "pile is charging" });
+  assert.deepEqual(t.booting["technician.clearFault"], {
+    refuse: "BUSY",
+    detail: "pile is booting",
+    noFaultFirst: true,
+  });
+});
+
 test("every phase is reachable by inputs alone", () => {
   for (const phase of PHASES) assert.equal(phaseOf(BUILD[phase]().rig), phase, phase);
 });
@@ -161,10 +175,14 @@ for (const phase of PHASES) {
         const fx = feed(w);
         const after = phaseOf(w.rig);
         const where = `${phase} × ${kind}#${variant} → ${after}`;
-        const rejected = fx.flatMap((e) => (e.type === "rejected" ? [e.code] : []));
+        const refusals = fx.flatMap((e) => (e.type === "rejected" ? [`${e.code}: ${e.detail}`] : []));
+        const rejected = refusals.map((r) => r.slice(0, r.indexOf(":")));
         if ("refuse" in rule) {
-          const code = rule.noFaultFirst && !faulted ? "NOT_FAULTED" : rule.refuse;
-          assert.ok(rejected.includes(code), `${where}: expected ${code}, got ${JSON.stringify(rejected)}`);
+          const want =
+            rule.noFaultFirst && !faulted
+              ? "NOT_FAULTED: no fault latched"
+              : `${rule.refuse}: ${rule.detail}`;
+          assert.ok(refusals.includes(want), `${where}: expected ${want}, got ${JSON.stringify(refusals)}`);
           assert.equal(after, phase, where);
           assert.ok(
             !fx.some((e) => e.type === "contactor" || e.type === "lock"),
