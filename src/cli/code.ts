@@ -4,7 +4,14 @@
  * pile would, with node:crypto. It cannot know replay: that needs the pile's ledger.
  */
 import { fromBase64Url, toHex, U64_MAX } from "../protocol/bytes.js";
-import { type Carrier, checkClaims, KeyRing, type OpenedCode, openCode } from "../protocol/code.js";
+import {
+  type Carrier,
+  checkClaims,
+  DEFAULT_SKEW_MS,
+  KeyRing,
+  type OpenedCode,
+  openCode,
+} from "../protocol/code.js";
 import { nodeSuite } from "../protocol/node-suite.js";
 import { Issuer } from "../sdk/issuer.js";
 import { type KeyFileContents, readKeyFile } from "../sdk/keyfile.js";
@@ -25,7 +32,7 @@ const USAGE = `usage:
   pilectl code check --key FILE [--key FILE …] --pile ID [--now MS] [--skew-ms N] CODE
 `;
 
-export const DEFAULT_SKEW_MS = 120_000;
+export { DEFAULT_SKEW_MS };
 
 export async function run(args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args;

@@ -10,11 +10,16 @@
  */
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
+import {
+  deadlineFields,
+  lockSafeStateSchema,
+  pileIdSchema,
+  skewMsSchema,
+  statusIntervalMsSchema,
+} from "../pile/config.js";
 import { err, ok, type Result } from "../protocol/bytes.js";
 import { readSmallFile } from "../sdk/files.js";
 import { hashProblem } from "./console/secret.js";
-
-const utf8Bytes = (s: string): number => Buffer.byteLength(s, "utf8");
 
 const ms = (min: number, max: number, dflt: number) => z.int().min(min).max(max).default(dflt);
 
@@ -142,27 +147,18 @@ export const auditSchema = z.strictObject({
   maxRows: z.int().min(100).max(1_000_000).default(10_000),
 });
 
-export const deadlinesSchema = z.strictObject({
-  lockConfirmMs: ms(50, 30_000, 2000),
-  contactorCloseMs: ms(20, 10_000, 500),
-  contactorOpenMs: ms(20, 10_000, 500),
-  lockReleaseMs: ms(50, 30_000, 2000),
-  meterStaleMs: ms(500, 300_000, 5000),
-  /** PROTOCOL.md: an exchange not finished 10 s after its HELLO is dropped. */
-  exchangeTimeoutMs: ms(1000, 60_000, 10_000),
-});
+/** The pile core's own deadline fields (src/pile/config.ts): one range and default each. */
+export const deadlinesSchema = z.strictObject(deadlineFields);
 
 export const configSchema = z.strictObject({
-  pileId: z
-    .string()
-    .refine((s) => utf8Bytes(s) >= 1 && utf8Bytes(s) <= 64, { message: "must be 1..64 UTF-8 bytes" }),
+  pileId: pileIdSchema,
   keyDir: absPath.default("/etc/piled/keys"),
   /** Holds the SQLite file (piled.db) and the one-daemon lock (piled.lock, piled.pid). */
   stateDir: absPath.default("/var/lib/piled"),
   /** Tolerance on code time windows (PROTOCOL.md §3 `skew`). */
-  clockSkewMs: ms(0, 3_600_000, 120_000),
+  clockSkewMs: skewMsSchema,
   gpio: gpioSchema,
-  lockSafeState: z.enum(["released", "engaged"]).default("released"),
+  lockSafeState: lockSafeStateSchema,
   meter: meterSchema,
   ble: bleSchema.default({ enabled: true, controller: { kind: "hci", device: 0 } }),
   console: consoleSchema.default({
@@ -175,15 +171,8 @@ export const configSchema = z.strictObject({
   }),
   controlSocket: controlSocketSchema.default({ path: "/run/piled/control.sock", mode: "0660" }),
   audit: auditSchema.default({ maxRows: 10_000 }),
-  deadlines: deadlinesSchema.default({
-    lockConfirmMs: 2000,
-    contactorCloseMs: 500,
-    contactorOpenMs: 500,
-    lockReleaseMs: 2000,
-    meterStaleMs: 5000,
-    exchangeTimeoutMs: 10_000,
-  }),
-  statusIntervalMs: ms(100, 60_000, 1000),
+  deadlines: deadlinesSchema.default(() => deadlinesSchema.parse({})),
+  statusIntervalMs: statusIntervalMsSchema,
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

@@ -46,16 +46,23 @@
  * A session's duration limit counts from the moment the contactor is commanded closed.
  */
 export {
+  deadlineFields,
   defaultPileCoreConfig,
+  lockSafeStateSchema,
+  meterFresh,
   type PileCoreConfig,
   type PileCoreConfigInput,
   parsePileCoreConfig,
   pileCoreConfigSchema,
+  pileIdSchema,
+  skewMsSchema,
+  statusIntervalMsSchema,
 } from "./config.js";
 export { type LedgerView, PileCore, type PileCoreDeps, validateInput } from "./core.js";
 export { EFFECT_ORDER, type EffectRank, effectRank } from "./effects.js";
 export { contactorInterlocks, type Interlock, type InterlockFacts, mayCloseContactor } from "./guard.js";
 export { infoBytes, infoMessage } from "./info.js";
+export { pileInputSchema } from "./input.js";
 export {
   ProofFailureWatch,
   type ProofPolicy,
@@ -63,4 +70,13 @@ export {
   protocolProofPolicy,
 } from "./rate-limit.js";
 export { TimeFloor } from "./time-floor.js";
+export {
+  INPUT_KINDS,
+  type InputKind,
+  inputKind,
+  PHASES,
+  TRANSITIONS,
+  type Transition,
+  transition,
+} from "./transitions.js";
 export * from "./types.js";

@@ -1,5 +1,5 @@
 /** The Info characteristic's value (PROTOCOL.md §3) from a snapshot of the core. */
-import { encodeMessage, type Info, MAX_INFO_KEYS, PileState } from "../protocol/index.js";
+import { encodeMessage, type Info, MAX_INFO_KEYS, PileState, PROTOCOL_VERSION } from "../protocol/index.js";
 import type { PileSnapshot } from "./types.js";
 
 /** INFO for the snapshot; at most 16 key ids, lowest first (duplicates and non-u32 dropped). */
@@ -11,7 +11,13 @@ export function infoMessage(
     .filter((k) => Number.isInteger(k) && k >= 0 && k <= 0xffffffff)
     .sort((a, b) => a - b)
     .slice(0, MAX_INFO_KEYS);
-  return { type: "INFO", version: 1, state: PileState[snapshot.state], pileId: snapshot.pileId, keyIds: ids };
+  return {
+    type: "INFO",
+    version: PROTOCOL_VERSION,
+    state: PileState[snapshot.state],
+    pileId: snapshot.pileId,
+    keyIds: ids,
+  };
 }
 
 /** The encoded INFO, ready for the characteristic (one snapshot per read). */

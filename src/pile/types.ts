@@ -48,78 +48,17 @@ export const FAULT_CODES: readonly FaultCode[] = [
   "INTERNAL",
 ];
 
-/** The plant's input lines whose reads can fail (inputHealth). */
-export type InputLine = "contactorFeedback" | "lockFeedback" | "emergencyStop";
+export type {
+  BootFeedback,
+  InputLine,
+  InterruptedSession,
+  MeterSample,
+  PileInput,
+  PileInputType,
+  TechnicianCommand,
+} from "./input.js";
 
-/** Everything the daemon knows of the plant at boot, read after nothing else was done. */
-export interface BootFeedback {
-  contactorClosed: boolean;
-  lockEngaged: boolean;
-  /** undefined = the pile cannot tell. */
-  vehicle?: boolean | undefined;
-  emergencyStop?: boolean | undefined;
-}
-
-/** A session the store found open at boot (the daemon stopped without closing it). */
-export interface InterruptedSession {
-  sessionId: Uint8Array;
-  codeId: Uint8Array;
-  energyStartWh?: number | undefined;
-}
-
-export interface MeterSample {
-  energyImportWh: number;
-  powerW: number;
-  /** Monotonic ms when the reading arrived. */
-  takenAt: number;
-}
-
-export type TechnicianCommand =
-  | { command: "stop" }
-  | { command: "clearFault" }
-  | { command: "setAvailable"; available: boolean }
-  | { command: "relayTest" };
-
-interface At {
-  /** Monotonic ms (the daemon's Clock.monotonic()). Non-decreasing; an earlier value is taken as the latest seen. */
-  mono: number;
-  /** Unix ms from the board clock, where the daemon has it. */
-  wall?: number | undefined;
-}
-
-export type PileInput = At &
-  (
-    | {
-        type: "boot";
-        feedback: BootFeedback;
-        /** Time floor loaded from the store: newest issuedAt ever accepted, Unix ms. */
-        floor: bigint;
-        interrupted?: InterruptedSession | undefined;
-        /** Faults latched before the restart (the store keeps them): they stay latched. */
-        latched?: FaultCode[] | undefined;
-      }
-    | { type: "tick" }
-    | { type: "connected"; connId: string }
-    | { type: "message"; connId: string; bytes: Uint8Array }
-    /** The reassembler answered a fragment with an error (PROTOCOL.md §3). */
-    | { type: "fragmentError"; connId: string }
-    | { type: "disconnected"; connId: string }
-    | { type: "contactorFeedback"; closed: boolean }
-    | { type: "lockFeedback"; engaged: boolean }
-    | { type: "vehicle"; present: boolean | undefined }
-    | { type: "emergencyStop"; active: boolean }
-    /** A line's reads failed (readable false) or succeed again (true). */
-    | { type: "inputHealth"; line: InputLine; readable: boolean }
-    | { type: "meterReading"; reading: MeterSample }
-    | { type: "meterError"; code: string }
-    /** The radio went down (up false) or is up again; the pile is UNAVAILABLE while it is down. */
-    | { type: "radio"; up: boolean }
-    /** Acknowledges a recordCode effect: ok = durably written. */
-    | { type: "codeRecorded"; codeId: Uint8Array; ok: boolean }
-    | ({ type: "technician" } & TechnicianCommand)
-  );
-
-export type PileInputType = PileInput["type"];
+import type { PileInputType } from "./input.js";
 
 export interface SessionStartRecord {
   sessionId: Uint8Array;

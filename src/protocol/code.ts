@@ -26,6 +26,10 @@ export const TAG_LENGTH = 16;
 export const AAD_LENGTH = 21;
 export const HEADER_LENGTH = AAD_LENGTH + NONCE_LENGTH;
 export const MAX_ID_BYTES = 64;
+/** An identifier's length rule (§2 deviceId, pileId): 1..64 bytes of UTF-8. */
+export const idLengthOk = (bytes: number): boolean => bytes >= 1 && bytes <= MAX_ID_BYTES;
+/** Clock skew tolerated on both sides of a code's window by default (§2 check 4), ms. */
+export const DEFAULT_SKEW_MS = 120_000;
 export const MAX_VALID_FOR_S = 2_678_400;
 const PLAINTEXT_FIXED = 22;
 export const MIN_PLAINTEXT_LENGTH = PLAINTEXT_FIXED + 1 + 1 + 1;
@@ -136,8 +140,8 @@ export function encodePlaintext(c: CodeClaims): Result<Uint8Array, ClaimsError> 
   if (c.carrier !== "vehicle" && c.carrier !== "mobile") return err("CARRIER");
   const dev = utf8(c.deviceId);
   const pile = utf8(c.pileId);
-  if (dev.length < 1 || dev.length > MAX_ID_BYTES) return err("DEVICE_ID_LENGTH");
-  if (pile.length < 1 || pile.length > MAX_ID_BYTES) return err("PILE_ID_LENGTH");
+  if (!idLengthOk(dev.length)) return err("DEVICE_ID_LENGTH");
+  if (!idLengthOk(pile.length)) return err("PILE_ID_LENGTH");
   return ok(
     concat(
       u64(c.issuedAt),
@@ -163,11 +167,11 @@ export function parsePlaintext(p: Uint8Array): CodeClaims | undefined {
   const l1 = p[21]!;
   if (validFor < 1 || validFor > MAX_VALID_FOR_S) return undefined;
   if (carrierByte > 1) return undefined;
-  if (l1 < 1 || l1 > MAX_ID_BYTES) return undefined;
+  if (!idLengthOk(l1)) return undefined;
   const l2Off = PLAINTEXT_FIXED + l1;
   if (l2Off >= p.length) return undefined;
   const l2 = p[l2Off]!;
-  if (l2 < 1 || l2 > MAX_ID_BYTES) return undefined;
+  if (!idLengthOk(l2)) return undefined;
   if (l2Off + 1 + l2 !== p.length) return undefined;
   const deviceId = decodeUtf8(p.subarray(PLAINTEXT_FIXED, l2Off));
   const pileId = decodeUtf8(p.subarray(l2Off + 1));

@@ -2,7 +2,7 @@
  * Message codecs (PROTOCOL.md §3). Decoders never throw: they return a message or a reason.
  */
 import { concat, decodeUtf8, err, ok, type Result, readU32, u32, utf8 } from "./bytes.js";
-import { CODE_ID_LENGTH, MAX_ID_BYTES } from "./code.js";
+import { CODE_ID_LENGTH, idLengthOk } from "./code.js";
 import { isReasonCode, Reason, type ReasonCode } from "./reasons.js";
 
 export const MAX_MESSAGE_LENGTH = 512;
@@ -12,6 +12,8 @@ export const SESSION_ID_LENGTH = 16;
 /** PROTOCOL.md §3: a code is at least 72 bytes; a PRESENT shorter than 33 + 72 is malformed. */
 export const MIN_PRESENT_CODE = 72;
 export const MAX_INFO_KEYS = 16;
+/** The protocol version a HELLO and an INFO carry (§3); the only one spoken. */
+export const PROTOCOL_VERSION = 1;
 
 export const MsgType = {
   HELLO: 0x01,
@@ -106,7 +108,7 @@ export function encodeMessage(m: Message): Uint8Array {
       return Uint8Array.of(MsgType.ERROR, m.reason);
     case "INFO": {
       const id = utf8(m.pileId);
-      if (id.length < 1 || id.length > MAX_ID_BYTES) throw new RangeError("pileId length");
+      if (!idLengthOk(id.length)) throw new RangeError("pileId length");
       if (m.keyIds.length > MAX_INFO_KEYS) throw new RangeError("too many keys");
       return concat(
         Uint8Array.of(MsgType.INFO, m.version, m.state, id.length),
@@ -189,7 +191,7 @@ export function decodePileMessage(b: Uint8Array): Result<PileMessage, DecodeErro
 export function decodeInfo(b: Uint8Array): Result<Info, DecodeError> {
   if (b.length < 5 || b[0] !== MsgType.INFO || b[2]! > 6) return err("BAD_MESSAGE");
   const idLen = b[3]!;
-  if (idLen < 1 || idLen > MAX_ID_BYTES || b.length < 4 + idLen + 1) return err("BAD_MESSAGE");
+  if (!idLengthOk(idLen) || b.length < 4 + idLen + 1) return err("BAD_MESSAGE");
   const pileId = decodeUtf8(b.subarray(4, 4 + idLen));
   const count = b[4 + idLen]!;
   if (pileId === undefined || count > MAX_INFO_KEYS || b.length !== 5 + idLen + 4 * count)

@@ -24,6 +24,7 @@ import {
   encodeMessage,
   NONCE16,
   type PileMessage,
+  PROTOCOL_VERSION,
   type Status,
 } from "../protocol/messages.js";
 import { deviceProof, pileProof, stopProof } from "../protocol/proofs.js";
@@ -117,7 +118,7 @@ export function carrierStep(p: ExchangeParams, state: CarrierState, input: Carri
       if (state.stage !== "idle") return stay();
       const hello = encodeMessage({
         type: "HELLO",
-        version: 1,
+        version: PROTOCOL_VERSION,
         keyId: p.keyId,
         codeId: p.codeId,
         clientNonce: input.clientNonce,

@@ -25,6 +25,7 @@ import { Issuer } from "../../src/sdk/issuer.js";
 import { writeKeyFile } from "../../src/sdk/keyfile.js";
 import { SimCarrier } from "../../src/sim/carriers.js";
 import { type Radio, type RadioBridge, startRadio } from "../../src/sim/radio.js";
+import * as poll from "../helpers/poll.js";
 
 const repo = resolve(fileURLToPath(import.meta.url), "..", "..", "..", "..");
 const DRIVER = join(repo, "dist", "test", "daemon", "fixtures", "ns-driver.js");
@@ -75,19 +76,8 @@ async function ask(cmd: string): Promise<Record<string, unknown>> {
   return JSON.parse(line) as Record<string, unknown>;
 }
 
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  ms = 30_000,
-): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 30_000) =>
+  poll.waitFor(what, fn, { timeoutMs: ms, everyMs: 50 });
 
 before(async () => {
   requireTools();

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { requestControl } from "../../src/daemon/control-socket.js";
 import { simPileConfig } from "../../src/daemon/sim-config.js";
 import { writeKeyFile } from "../../src/sdk/keyfile.js";
+import * as poll from "../helpers/poll.js";
 
 const PILED = resolve(fileURLToPath(import.meta.url), "..", "..", "..", "src", "daemon", "piled.js");
 const work = mkdtempSync(join(tmpdir(), "piled-keys-"));
@@ -36,13 +37,13 @@ async function keyIds(): Promise<number[]> {
   return (r.result as { keyId: number }[]).map((k) => k.keyId);
 }
 
-async function waitFor(what: string, probe: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; log:\n${log.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** A probe that fails only means "not yet" here (the daemon may still be starting). */
+const waitFor = (what: string, probe: () => Promise<boolean>): Promise<true> =>
+  poll.waitFor(what, () => probe().catch(() => false) as Promise<boolean>, {
+    timeoutMs: 20_000,
+    everyMs: 100,
+    detail: () => `log:\n${log.slice(-3000)}`,
+  }) as Promise<true>;
 
 before(async () => {
   mkdirSync(keys, { mode: 0o700 });

@@ -50,3 +50,15 @@ test("the snapshot is JSON-safe", () => {
   assert.equal(round.session.sessionId.length, 32);
   assert.equal(round.timeFloorMs, String(T0), "raised to the accepted code's issuedAt");
 });
+
+test("a meter reading exactly meterStaleMs old makes an idle pile UNAVAILABLE (meter stale)", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.mono += rig.cfg.meterStaleMs - 1;
+  rig.feed({ type: "tick" });
+  assert.equal(rig.state(), "AVAILABLE");
+  rig.mono += 1;
+  rig.feed({ type: "tick" });
+  assert.equal(rig.state(), "UNAVAILABLE");
+  assert.deepEqual(rig.core.snapshot().unavailableBecause, ["meter stale"]);
+});

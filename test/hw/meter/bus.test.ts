@@ -5,6 +5,7 @@ import { METER_MAPS } from "../../../src/hw/meter/maps.js";
 import { readRequest } from "../../../src/hw/meter/rtu.js";
 import { MeterError } from "../../../src/hw/ports.js";
 import { SimMeter } from "../../../src/sim/meter/sim-meter.js";
+import { waitFor } from "../../helpers/poll.js";
 import { FakeSerial } from "./fake-serial.js";
 
 const clock = { now: () => 0, monotonic: () => 0 };
@@ -38,10 +39,9 @@ function setup(opts: { timeoutMs?: number; retries?: number; autoReply?: boolean
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !cond(); i++) await tick();
-  assert.ok(cond(), "condition never became true");
-}
+const until = async (cond: () => boolean): Promise<void> => {
+  await waitFor("the condition", cond, { everyMs: 0, timeoutMs: 5000 });
+};
 
 async function rejectsWith(p: Promise<unknown>, code: string): Promise<MeterError> {
   try {

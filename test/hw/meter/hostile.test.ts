@@ -17,13 +17,13 @@ import {
 import { matchReply, readRequest } from "../../../src/hw/meter/rtu.js";
 import { MeterError, type MeterReading } from "../../../src/hw/ports.js";
 import { SimMeter } from "../../../src/sim/meter/sim-meter.js";
+import { waitFor } from "../../helpers/poll.js";
 import { FakeSerial } from "./fake-serial.js";
 
 const tick = () => new Promise((r) => setImmediate(r));
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !cond(); i++) await tick();
-  assert.ok(cond(), "condition never became true");
-}
+const until = async (cond: () => boolean): Promise<void> => {
+  await waitFor("the condition", cond, { everyMs: 0, timeoutMs: 5000 });
+};
 
 function reading(p: Partial<MeterReading>): MeterReading {
   return { voltageV: 230, currentA: 10, powerW: 6900, energyImportWh: 1_000_000, takenAt: 0, ...p };

@@ -1,0 +1,50 @@
+/**
+ * One relay output with its feedback line and the deadline by which the feedback must match the
+ * command: the contactor and the lock are both one of these. Command, feedback, confirm and
+ * timeout live here once; what a confirmation or a silence means is the phase's business.
+ */
+
+/** What a feedback reading did to the actuator. */
+export type FeedbackOutcome =
+  /** The awaited feedback came: the command is confirmed (the deadline is cleared). */
+  | { kind: "confirmed" }
+  /** A command is still awaited and this reading does not answer it. */
+  | { kind: "pending" }
+  /** No command awaited: the reading is a change (or not) of a settled output. */
+  | { kind: "settled"; was: boolean | undefined };
+
+export class Actuator {
+  /** Last commanded position (undefined before the first command). */
+  cmd: boolean | undefined = undefined;
+  /** Last position read back (undefined = never read). */
+  fb: boolean | undefined = undefined;
+  /** Monotonic ms by which `fb` must match `cmd`; undefined = nothing awaited. */
+  deadline: number | undefined = undefined;
+
+  /** Commands a position; a deadline is set unless the feedback already matches. */
+  command(on: boolean, now: number, ms: number): void {
+    this.cmd = on;
+    this.deadline = this.fb === on ? undefined : now + ms;
+  }
+
+  /** Records a reading of the feedback line. */
+  feedback(on: boolean): FeedbackOutcome {
+    const was = this.fb;
+    this.fb = on;
+    if (this.deadline === undefined) return { kind: "settled", was };
+    if (on !== this.cmd) return { kind: "pending" };
+    this.deadline = undefined;
+    return { kind: "confirmed" };
+  }
+
+  /** Whether a reading of `on` would answer the awaited command. */
+  answers(on: boolean): boolean {
+    return this.deadline !== undefined && on === this.cmd;
+  }
+
+  /** The deadline passed: it is dropped; the caller reads `cmd` to know what failed. */
+  expire(): boolean | undefined {
+    this.deadline = undefined;
+    return this.cmd;
+  }
+}
