@@ -222,7 +222,13 @@ export function checkKeys(c: Config, env: DoctorEnv): CheckResult {
   if (problems.length > 0) return fail(name, problems.join("; "));
   const kd = new KeyDirectory(dir);
   const loaded = kd.load();
-  if (!loaded.ok) return fail(name, loaded.error.message);
+  if (!loaded.ok) {
+    const hint =
+      process.getuid?.() === 0 && env.account !== undefined && env.account.uid !== 0
+        ? ` (run the check as the daemon's user: sudo -u ${env.account.name} pilectl doctor)`
+        : "";
+    return fail(name, `${loaded.error.message}${hint}`);
+  }
   if (loaded.value === 0)
     return fail(name, `no key in ${dir}: the pile would accept no code (pilectl key new)`);
   return ok(name, `${loaded.value} key(s) in ${dir}, readable by ${env.account?.name ?? "?"} only`);

@@ -174,6 +174,26 @@ test("upgrade keeps config, keys, the database and an edited conffile; enables o
   assert.equal(nsOk("pilectl --version").trim(), `pilectl ${BUMPED}`);
 });
 
+test("pilectl doctor from the installed tree, as piled: the installed modes pass, the absent hardware fails", () => {
+  // The console's hash made as the README says, with the installed hash-secret tool.
+  nsOk(
+    [
+      "printf 'technician-secret\\n' | node /usr/lib/piled/dist/src/daemon/console/hash-secret.js > /etc/piled/console.hash",
+      "chown root:piled /etc/piled/console.hash && chmod 0640 /etc/piled/console.hash",
+    ].join(" && "),
+  );
+  const d = ns("runuser -u piled -- pilectl doctor --config /etc/piled/piled.json");
+  assert.equal(d.code, 1, d.stdout + d.stderr);
+  const status = (n: string): string | undefined =>
+    new RegExp(`^(ok|warn|fail)\\s+${n}\\s`, "m").exec(d.stdout)?.[1];
+  assert.equal(status("config"), "ok", d.stdout);
+  assert.equal(status("keys"), "ok", d.stdout);
+  assert.equal(status("disk"), "ok", d.stdout);
+  assert.equal(status("console"), "ok", d.stdout);
+  assert.equal(status("gpio"), "fail", d.stdout);
+  assert.equal(status("meter"), "fail", d.stdout);
+});
+
 test("purge removes what the package made; the user stays", () => {
   const r = ns("dpkg --purge piled");
   assert.equal(r.code, 0, r.stderr);
