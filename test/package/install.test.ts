@@ -172,6 +172,13 @@ test("upgrade keeps config, keys, the database and an edited conffile; enables o
   assert.equal(stat("/var/lib/piled"), "750 piled piled");
   assert.ok(exists(WANTS), "the unit is enabled now");
   assert.equal(nsOk("pilectl --version").trim(), `pilectl ${BUMPED}`);
+  // Disabled by the administrator, it stays disabled when the package is installed again.
+  nsOk("systemctl disable piled.service 2>/dev/null");
+  assert.ok(!exists(WANTS));
+  nsOk(`dpkg -i ${debIn(debs.v2)} >/dev/null`);
+  assert.ok(!exists(WANTS), "an administrator's disable survives an upgrade");
+  nsOk("dpkg-reconfigure piled >/dev/null");
+  assert.ok(exists(WANTS), "dpkg-reconfigure enables it again");
 });
 
 test("pilectl doctor from the installed tree, as piled: the installed modes pass, the absent hardware fails", () => {
