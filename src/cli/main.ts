@@ -18,6 +18,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Runner> }>
     summary: "store recover: start a new store when piled refuses a damaged one",
     load: async () => (await import("./store.js")).run,
   },
+  doctor: {
+    summary: "doctor: pre-flight checks after installing (GPIO, meter, BLE, keys, clock, disk)",
+    load: async () => (await import("./doctor.js")).run,
+  },
   carrier: {
     summary: "carrier unlock|stop: act as a carrier over BLE",
     load: async () => (await import("./carrier.js")).run,
