@@ -6,10 +6,33 @@
  */
 import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
-import { RPCClient } from "ocpp-rpc";
+import { createRequire } from "node:module";
+import { createValidator, RPCClient } from "ocpp-rpc";
 import { err, ok, type Result } from "../protocol/bytes.js";
 import { readSmallFile, type SafeFileError } from "../sdk/files.js";
 import type { OcppConfig } from "./config.js";
+
+/**
+ * ocpp-rpc's 2.0.1 validator with the error code spelt as OCPP-J 2.0.1 §4.3 spells it
+ * ("OccurrenceConstraintViolation"; ocpp-rpc uses 1.6's "Occurence" for every version).
+ */
+function strictValidator201() {
+  const schemas = createRequire(import.meta.url)("ocpp-rpc/lib/schemas/ocpp2_0_1.json") as object[];
+  const v = createValidator("ocpp2.0.1", schemas);
+  return {
+    subprotocol: "ocpp2.0.1",
+    validate(schemaId: string, params: unknown): boolean {
+      try {
+        return v.validate(schemaId, params) as boolean;
+      } catch (e) {
+        const x = e as { rpcErrorCode?: string };
+        if (x.rpcErrorCode === "OccurenceConstraintViolation")
+          x.rpcErrorCode = "OccurrenceConstraintViolation";
+        throw e;
+      }
+    },
+  };
+}
 
 export class NotConnectedError extends Error {
   override readonly name = "NotConnectedError";
@@ -38,7 +61,7 @@ export interface LinkCounters {
   unknownActions: number;
   /** Inbound calls answered with any CALLERROR. */
   callErrors: number;
-  /** Links closed because the CSMS sent a frame above maxFrameBytes. */
+  /** Links dropped because the CSMS sent a frame above maxFrameBytes (ws closes them, 1009). */
   oversizeFrames: number;
 }
 
@@ -97,6 +120,7 @@ export class OcppLink extends EventEmitter {
       password: o.password,
       protocols: ["ocpp2.0.1"],
       strictMode: true,
+      strictModeValidators: [strictValidator201()],
       callConcurrency: 1,
       callTimeoutMs: c.callTimeoutMs,
       reconnect: false,
@@ -117,8 +141,10 @@ export class OcppLink extends EventEmitter {
       n.callErrors++;
       if (e.error?.rpcErrorCode === "NotImplemented") n.unknownActions++;
     });
+    this.client.on("socketError", (e: { code?: string }) => {
+      if (e.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") n.oversizeFrames++;
+    });
     this.client.on("close", (e: { code?: number }) => {
-      if (e.code === 1009) n.oversizeFrames++;
       const was = this.open;
       this.open = false;
       if (was) this.emit("close", { code: e.code });
