@@ -103,7 +103,10 @@ function trimOutbox(db: Database, max: number): void {
         )
         .all() as { id: number }[]
     ).map((r) => r.id);
-    const victims = ids.filter((_, i) => i % 2 === 0).slice(0, over);
+    // One pass thins the whole queue evenly (1st, 3rd, 5th…) rather than losing its oldest stretch;
+    // the last Updated is kept while there are others, so the latest reading survives.
+    const pass = ids.length > 1 ? ids.slice(0, -1) : ids;
+    const victims = pass.filter((_, i) => i % 2 === 0);
     if (victims.length === 0) return;
     const del = db.prepare("DELETE FROM ocpp_outbox WHERE id = ?");
     for (const id of victims) del.run(id);
