@@ -1,0 +1,210 @@
+/**
+ * The WebSocket link to the CSMS: ocpp-rpc (OCPP-J, strict schema validation both ways, one CALL
+ * in flight) with the connection kept by this module: ocpp-rpc reconnects only after a first
+ * success, so every connect, the first included, is retried here forever with backoff. Calls are
+ * made only while the link is open (ocpp-rpc would queue them in memory without bound).
+ */
+import { EventEmitter } from "node:events";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createValidator, RPCClient } from "ocpp-rpc";
+import { err, ok, type Result } from "../protocol/bytes.js";
+import { readSmallFile, type SafeFileError } from "../sdk/files.js";
+import type { OcppConfig } from "./config.js";
+
+/**
+ * ocpp-rpc's 2.0.1 validator with the error code spelt as OCPP-J 2.0.1 §4.3 spells it
+ * ("OccurrenceConstraintViolation"; ocpp-rpc uses 1.6's "Occurence" for every version).
+ */
+function strictValidator201() {
+  const schemas = createRequire(import.meta.url)("ocpp-rpc/lib/schemas/ocpp2_0_1.json") as object[];
+  const v = createValidator("ocpp2.0.1", schemas);
+  return {
+    subprotocol: "ocpp2.0.1",
+    validate(schemaId: string, params: unknown): boolean {
+      try {
+        return v.validate(schemaId, params) as boolean;
+      } catch (e) {
+        const x = e as { rpcErrorCode?: string };
+        if (x.rpcErrorCode === "OccurenceConstraintViolation")
+          x.rpcErrorCode = "OccurrenceConstraintViolation";
+        throw e;
+      }
+    },
+  };
+}
+
+export class NotConnectedError extends Error {
+  override readonly name = "NotConnectedError";
+}
+
+/** Reads the Basic-auth password: owned by this user or root, mode 0600 or tighter. */
+export function readPassword(path: string): Result<string, SafeFileError> {
+  const r = readSmallFile(path, {
+    what: "OCPP password file",
+    owner: true,
+    forbidMode: 0o077,
+    maxBytes: 1024,
+  });
+  if (!r.ok) return r;
+  return ok(r.value.replace(/\r?\n$/, ""));
+}
+
+export interface LinkCounters {
+  connects: number;
+  connectFailures: number;
+  /** Frames that are not OCPP-J (not JSON, not an array, bad type or id). */
+  badFrames: number;
+  /** Inbound calls or results failing the 2.0.1 schemas. */
+  schemaRejects: number;
+  /** Inbound calls for actions this station does not handle. */
+  unknownActions: number;
+  /** Inbound calls answered with any CALLERROR. */
+  callErrors: number;
+  /** Links dropped because the CSMS sent a frame above maxFrameBytes (ws closes them, 1009). */
+  oversizeFrames: number;
+}
+
+export type Handler = (params: Record<string, unknown>) => Promise<Record<string, unknown>>;
+
+export interface LinkOptions {
+  cfg: OcppConfig;
+  password: string | null;
+  /** PEM of the operator's CA (wss://). */
+  ca?: string | undefined;
+}
+
+/** Loads the link's secrets named by the config; errors name the file, never its content. */
+export function linkOptions(cfg: OcppConfig): Result<LinkOptions, Error> {
+  let password: string | null = null;
+  if (cfg.passwordFile !== undefined) {
+    const p = readPassword(cfg.passwordFile);
+    if (!p.ok) return err(p.error);
+    password = p.value;
+  }
+  let ca: string | undefined;
+  if (cfg.caFile !== undefined) {
+    try {
+      ca = readFileSync(cfg.caFile, "utf8");
+    } catch {
+      return err(new Error(`OCPP CA file ${cfg.caFile} cannot be read`));
+    }
+  }
+  return ok({ cfg, password, ca });
+}
+
+/** Events: "open", "close" ({code}), "error" (Error). */
+export class OcppLink extends EventEmitter {
+  readonly counters: LinkCounters = {
+    connects: 0,
+    connectFailures: 0,
+    badFrames: 0,
+    schemaRejects: 0,
+    unknownActions: 0,
+    callErrors: 0,
+    oversizeFrames: 0,
+  };
+  lastError: string | undefined;
+  private readonly client: RPCClient;
+  private stopped = true;
+  private attempt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private open = false;
+
+  constructor(private readonly o: LinkOptions) {
+    super();
+    const c = o.cfg;
+    this.client = new RPCClient({
+      endpoint: c.url ?? "",
+      identity: c.identity ?? "",
+      password: o.password,
+      protocols: ["ocpp2.0.1"],
+      strictMode: true,
+      strictModeValidators: [strictValidator201()],
+      callConcurrency: 1,
+      callTimeoutMs: c.callTimeoutMs,
+      reconnect: false,
+      respondWithDetailedErrors: false,
+      wsOpts: { maxPayload: c.maxFrameBytes, ...(o.ca !== undefined ? { ca: o.ca } : {}) },
+    } as never);
+    this.watch();
+  }
+
+  private watch(): void {
+    const n = this.counters;
+    this.client.on("badMessage", () => n.badFrames++);
+    this.client.on("strictValidationFailure", (e: { outbound: boolean }) => {
+      if (!e.outbound) n.schemaRejects++;
+    });
+    this.client.on("callError", (e: { outbound: boolean; error?: { rpcErrorCode?: string } }) => {
+      if (e.outbound) return;
+      n.callErrors++;
+      if (e.error?.rpcErrorCode === "NotImplemented") n.unknownActions++;
+    });
+    this.client.on("socketError", (e: { code?: string }) => {
+      if (e.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") n.oversizeFrames++;
+    });
+    this.client.on("close", (e: { code?: number }) => {
+      const was = this.open;
+      this.open = false;
+      if (was) this.emit("close", { code: e.code });
+      this.schedule();
+    });
+  }
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  handle(method: string, fn: Handler): void {
+    this.client.handle(method, async ({ params }) => fn((params ?? {}) as Record<string, unknown>));
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.attempt = 0;
+    void this.dial();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.client.close({ code: 1000, reason: "station stopping", force: true }).catch(() => undefined);
+  }
+
+  private async dial(): Promise<void> {
+    this.timer = undefined;
+    if (this.stopped) return;
+    try {
+      await this.client.connect();
+    } catch (e) {
+      this.counters.connectFailures++;
+      this.lastError = e instanceof Error ? `${e.name}: ${e.message}` : "connect failed";
+      this.schedule();
+      return;
+    }
+    if (this.stopped) return;
+    this.attempt = 0;
+    this.counters.connects++;
+    this.open = true;
+    this.emit("open");
+  }
+
+  /** Next connect after the backoff: initial·2^n, at most max, with ±20 % jitter. */
+  private schedule(): void {
+    if (this.stopped || this.timer !== undefined || this.open) return;
+    const c = this.o.cfg;
+    const base = Math.min(c.backoffMaxMs, c.backoffInitialMs * 2 ** Math.min(this.attempt, 30));
+    this.attempt++;
+    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    this.timer = setTimeout(() => void this.dial(), delay);
+  }
+
+  /** One CALL; refused at once when the link is not open (nothing is queued in memory). */
+  async call(method: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
+    if (!this.open) throw new NotConnectedError(`not connected (${method})`);
+    return (await this.client.call(method, params)) as Record<string, unknown>;
+  }
+}
