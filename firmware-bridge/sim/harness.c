@@ -110,11 +110,24 @@ static int permit_from_regs(void) {
   return (ddr & 0x80) && (port & 0x80) ? 1 : 0;
 }
 
+/* Noise is put on the wire between the MCU's lines (never inside one), so counts stay exact. */
+static char noise_buf[4096];
+static size_t noise_len;
+static int mid_line;
+
+static void flush_noise(void) {
+  if (noise_len && write(pty_master, noise_buf, noise_len) < 0) {
+  }
+  noise_len = 0;
+}
+
 static void on_uart_out(avr_irq_t *irq, uint32_t value, void *param) {
   (void)irq, (void)param;
   unsigned char c = (unsigned char)value;
   if (write(pty_master, &c, 1) < 0) { /* nobody reading: the byte is lost, as on a wire */
   }
+  mid_line = c != '\n';
+  if (!mid_line) flush_noise();
 }
 static void on_xon(avr_irq_t *irq, uint32_t v, void *p) { (void)irq, (void)v, (void)p, uart_xon = 1; }
 static void on_xoff(avr_irq_t *irq, uint32_t v, void *p) { (void)irq, (void)v, (void)p, uart_xon = 0; }
@@ -169,6 +182,16 @@ static void command(char *line) {
   } else if (sscanf(line, "pilot %d %d", &x, &y) == 2) {
     override = 1, ov_hi = x, ov_lo = y;
     out("ok pilot t=%llu hi=%d lo=%d", t, x, y);
+  } else if (strncmp(line, "noise ", 6) == 0) {
+    /* Line noise on the MCU -> board wire: the text (and a line end) as if the MCU sent it. */
+    size_t n = strlen(line + 6);
+    if (noise_len + n + 1 < sizeof noise_buf) {
+      memcpy(noise_buf + noise_len, line + 6, n);
+      noise_buf[noise_len + n] = '\n';
+      noise_len += n + 1;
+    }
+    if (!mid_line) flush_noise();
+    out("ok noise t=%llu n=%zu", t, n + 1);
   } else if (strcmp(line, "go") == 0) {
     running = 1;
     out("ok go t=%llu", t);
