@@ -171,6 +171,7 @@ static void reply_pwm(void) {
 static void command(char *line) {
   char a[32] = "";
   int x = 0, y = 0;
+  double w = 0;
   unsigned long long t = t_us();
   if (sscanf(line, "vehicle %1[ABCDEF]", a) == 1) {
     vehicle = a[0];
@@ -215,8 +216,8 @@ static void command(char *line) {
   } else if (sscanf(line, "speed %31s", a) == 1) {
     speed = atof(a);
     out("ok speed t=%llu v=%g", t, speed);
-  } else if (sscanf(line, "wait %d", &x) == 1 && x >= 0) {
-    wait_until = avr->cycle + (uint64_t)x * (F_CPU / 1000) + 1;
+  } else if (sscanf(line, "wait %lf", &w) == 1 && w >= 0 && w < 1e7) {
+    wait_until = avr->cycle + (uint64_t)(w * (double)(F_CPU / 1000)) + 1;
   } else if (strcmp(line, "quit") == 0) {
     out("ok quit t=%llu", t);
     exit(0);
