@@ -3,7 +3,7 @@
  * the pty. Deadlines are measured in simulated time (the harness stamps every event).
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { before, type TestContext, test } from "node:test";
 import { encodeFrame } from "../../src/hw/pilot/frame.js";
 import { openPilotSerial } from "../../src/hw/pilot/link.js";
 import type { McuHello } from "../../src/hw/pilot/messages.js";
@@ -24,15 +24,8 @@ interface Rig {
   vehicle: (v: string) => Promise<HarnessLine>;
 }
 
-const rigs: Rig[] = [];
-after(async () => {
-  for (const r of rigs) {
-    await r.mcu.close().catch(() => {});
-    await r.h.stop();
-  }
-});
-
-async function rig(): Promise<Rig> {
+/** A harness and an adapter for one test, ended with it. */
+async function rig(t: TestContext): Promise<Rig> {
   const h = await Harness.start();
   const link = await openPilotSerial({ path: h.pty });
   const mcu = new PilotMcu({ link, heartbeatMs: 50, silenceMs: 400 });
@@ -55,9 +48,12 @@ async function rig(): Promise<Rig> {
   h.onLine((l) => {
     if (l.kind === "permit" && l.fields.v === "1") r.grants.push({ t: l.t, vehicle, diode });
   });
+  t.after(async () => {
+    await mcu.close().catch(() => {});
+    await h.stop();
+  });
   await mcu.start();
   await mcu.heartbeat();
-  rigs.push(r);
   return r;
 }
 
@@ -78,8 +74,8 @@ function onlyInCD(r: Rig): void {
     assert.ok(g.vehicle === "C" || g.vehicle === "D", `permit granted in ${g.vehicle}`);
 }
 
-test("boot: HELLO with the power-on cause and the permit off; an external reset says EXT", async () => {
-  const r = await rig();
+test("boot: HELLO with the power-on cause and the permit off; an external reset says EXT", async (t) => {
+  const r = await rig(t);
   assert.deepEqual(r.boot, { fw: "1.0.0", cause: "POR", permit: false, heartbeatLimitMs: 500 });
   const again = new Promise<McuHello>((resolve) => r.mcu.once("reset", resolve));
   await r.h.cmd("reset");
@@ -88,8 +84,8 @@ test("boot: HELLO with the power-on cause and the permit off; an external reset 
   assert.equal(hello.permit, false);
 });
 
-test("SET: PWM measured on the pin at 1 kHz and the IEC 61851 duty within 0.5 %", async () => {
-  const r = await rig();
+test("SET: PWM measured on the pin at 1 kHz and the IEC 61851 duty within 0.5 %", async (t) => {
+  const r = await rig(t);
   for (const [amps, duty] of [
     [6, 10],
     [16, 16 / 0.6],
@@ -123,8 +119,8 @@ test("SET: PWM measured on the pin at 1 kHz and the IEC 61851 duty within 0.5 %"
   assert.equal((await r.h.cmd("pwm")).fields.on, "0");
 });
 
-test("a session: B -> C grants the permit; leaving C removes it within 20 simulated ms", async () => {
-  const r = await rig();
+test("a session: B -> C grants the permit; leaving C removes it within 20 simulated ms", async (t) => {
+  const r = await rig(t);
   const states: string[] = [];
   r.mcu.on("pilot", (s) => states.push(s));
   await charging(r);
@@ -141,8 +137,8 @@ test("a session: B -> C grants the permit; leaving C removes it within 20 simula
   onlyInCD(r);
 });
 
-test("heartbeat stops: the MCU drops the permit on its own at the configured limit", async () => {
-  const r = await rig();
+test("heartbeat stops: the MCU drops the permit on its own at the configured limit", async (t) => {
+  const r = await rig(t);
   await r.mcu.setHeartbeatLimit(200);
   await charging(r);
   const off = permitEvent(r.h, 0);
@@ -153,8 +149,8 @@ test("heartbeat stops: the MCU drops the permit on its own at the configured lim
   onlyInCD(r);
 });
 
-test("MCU frozen: the watchdog resets it, the permit is off through the reset, HELLO says WDT", async () => {
-  const r = await rig();
+test("MCU frozen: the watchdog resets it, the permit is off through the reset, HELLO says WDT", async (t) => {
+  const r = await rig(t);
   await charging(r);
   const reset = new Promise<McuHello>((resolve) => r.mcu.once("reset", resolve));
   const off = permitEvent(r.h, 0);
@@ -172,8 +168,8 @@ test("MCU frozen: the watchdog resets it, the permit is off through the reset, H
   onlyInCD(r);
 });
 
-test("diode missing, state E, state F: no permit, and the reason says why", async () => {
-  const r = await rig();
+test("diode missing, state E, state F: no permit, and the reason says why", async (t) => {
+  const r = await rig(t);
   await r.vehicle("B");
   await r.h.cmd("diode 0");
   await r.mcu.setCurrent(16);
@@ -194,8 +190,8 @@ test("diode missing, state E, state F: no permit, and the reason says why", asyn
   assert.equal(r.grants.length, 0);
 });
 
-test("relay test: a test permit only in A with the PWM off", async () => {
-  const r = await rig();
+test("relay test: a test permit only in A with the PWM off", async (t) => {
+  const r = await rig(t);
   const on = permitEvent(r.h, 1);
   await r.mcu.relayTest(true);
   await on;
@@ -216,8 +212,8 @@ test("relay test: a test permit only in A with the PWM off", async () => {
   );
 });
 
-test("garbage, split lines and bad CRCs in both directions: dropped, counted, nothing moves", async () => {
-  const r = await rig();
+test("garbage, split lines and bad CRCs in both directions: dropped, counted, nothing moves", async (t) => {
+  const r = await rig(t);
   await r.mcu.setCurrent(16);
   const before = await r.mcu.counters();
   r.mcu.sendRaw("garbage on the line\n");
@@ -242,4 +238,53 @@ test("garbage, split lines and bad CRCs in both directions: dropped, counted, no
   assert.equal(events, 0);
   assert.deepEqual(r.mcu.status, statusBefore);
   assert.equal((await r.h.cmd("permit")).fields.v, "0");
+});
+
+test("randomised plant, 1000 steps: no permit outside C/D with the diode, none kept 20 ms past", async (t) => {
+  const r = await rig(t);
+  await r.mcu.setHeartbeatLimit(5000); /* unthrottled below: real-time heartbeats are sparse */
+  await r.h.cmd("speed 0");
+  let seed = 0x2545f491;
+  const rand = (n: number) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const from = r.h.lines.length;
+  for (let i = 0; i < 1000; i++) {
+    const k = rand(20);
+    if (k < 12) await r.vehicle("ABCCCDEFBC"[rand(10)] as string);
+    else if (k < 14) await r.h.cmd(`diode ${rand(3) === 0 ? 0 : 1}`);
+    else if (k < 16) await r.mcu.setCurrent(rand(4) === 0 ? null : 6 + rand(75));
+    else await r.h.wait(rand(4) === 0 ? 120 : rand(8));
+  }
+  await r.h.wait(30);
+  let vehicle = "A";
+  let diode = true;
+  let permit = false;
+  let badSince: number | undefined;
+  let grants = 0;
+  for (const l of r.h.lines.slice(from)) {
+    if (badSince !== undefined && permit) {
+      assert.ok(l.t - badSince <= 20_000, `permit still on ${(l.t - badSince) / 1000} ms into ${vehicle}`);
+    }
+    if (l.kind === "ok vehicle") vehicle = l.fields.v as string;
+    if (l.kind === "ok diode") diode = l.fields.v === "1";
+    if (l.kind === "permit") {
+      permit = l.fields.v === "1";
+      if (permit) {
+        grants++;
+        assert.ok(
+          (vehicle === "C" || vehicle === "D") && diode,
+          `permit granted in ${vehicle}, diode ${diode}`,
+        );
+      }
+    }
+    const bad = !((vehicle === "C" || vehicle === "D") && diode);
+    if (bad && badSince === undefined) badSince = l.t;
+    if (!bad) badSince = undefined;
+  }
+  assert.ok(grants > 5, `only ${grants} grants: the run did not exercise the permit`);
+  assert.equal((await r.h.cmd("permit")).fields.v === "1", permit);
 });
