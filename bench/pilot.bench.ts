@@ -1,7 +1,8 @@
 /**
  * The pilot MCU in the harness: permit-off latency after the pilot leaves C (simulated ms, from
  * the vehicle's change to the permit pin's edge, ≥ 50 runs, the harness unthrottled), heartbeat
- * round trip over the pty (wall ms, real-time harness), and the firmware's flash and RAM use.
+ * round trip over the pty (wall ms, real-time harness), permit-off after a freeze (watchdog) and
+ * after the heartbeats stop (simulated ms), and the firmware's flash and RAM use.
  */
 import { spawnSync } from "node:child_process";
 import { openPilotSerial } from "../src/hw/pilot/link.js";
@@ -52,6 +53,59 @@ async function permitOff(): Promise<number[]> {
   return out;
 }
 
+const permitEdge = (h: Harness, v: 0 | 1) =>
+  h.next((l) => l.kind === "permit" && l.fields.v === String(v), 20000);
+
+async function intoC(h: Harness, mcu: PilotMcu): Promise<void> {
+  await mcu.heartbeat();
+  await h.cmd("vehicle B");
+  await mcu.setCurrent(16);
+  const on = permitEdge(h, 1);
+  await h.cmd("vehicle C");
+  await on;
+}
+
+/** A hung MCU (frozen while charging): simulated ms until the watchdog's reset drops the permit. */
+async function afterFreeze(): Promise<number[]> {
+  const out: number[] = [];
+  const { h, mcu } = await rig(0);
+  try {
+    await mcu.setHeartbeatLimit(10000);
+    for (let i = 0; i < 5; i++) {
+      await intoC(h, mcu);
+      const off = permitEdge(h, 0);
+      const reset = new Promise((r) => mcu.once("reset", r));
+      const frozen = await h.cmd("freeze");
+      out.push(((await off).t - frozen.t) / 1000);
+      await reset;
+      await mcu.setHeartbeatLimit(10000);
+    }
+  } finally {
+    await mcu.close();
+    await h.stop();
+  }
+  return out;
+}
+
+/** Heartbeats stop (limit 200 ms, real-time harness): simulated ms until the permit drops. */
+async function afterHeartbeatStops(): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const { h, mcu } = await rig(1);
+    try {
+      await mcu.setHeartbeatLimit(200);
+      await intoC(h, mcu);
+      const off = permitEdge(h, 0);
+      await mcu.close();
+      const stopped = await h.cmd("time");
+      out.push(((await off).t - stopped.t) / 1000);
+    } finally {
+      await h.stop();
+    }
+  }
+  return out;
+}
+
 async function heartbeatRtt(): Promise<number[]> {
   const { h, mcu } = await rig(1);
   const out: number[] = [];
@@ -73,6 +127,8 @@ export async function run(): Promise<Record<string, unknown>> {
   const m = /flash (\d+) bytes .*RAM (\d+) bytes/.exec(size);
   const lat = (await permitOff()).sort((x, y) => x - y);
   const rtt = await heartbeatRtt();
+  const frozen = await afterFreeze();
+  const silent = await afterHeartbeatStops();
   const round = (x: number) => Math.round(x * 1000) / 1000;
   return {
     firmwareFlashBytes: Number(m?.[1]),
@@ -82,6 +138,17 @@ export async function run(): Promise<Record<string, unknown>> {
       p50: round(median(lat)),
       max: round(lat[lat.length - 1] as number),
       min: round(lat[0] as number),
+    },
+    permitOffAfterFreeze_simMs: {
+      runs: frozen.length,
+      p50: round(median(frozen)),
+      max: round(Math.max(...frozen)),
+    },
+    permitOffAfterHeartbeatStops_simMs: {
+      limitMs: 200,
+      runs: silent.length,
+      p50: round(median(silent)),
+      max: round(Math.max(...silent)),
     },
     heartbeatRoundTripMs: { p50: round(median(rtt)), max: round(Math.max(...rtt)) },
   };

@@ -296,7 +296,7 @@ int main(void) {
   pilot_deb_init(&deb, PS_X);
   diode_init(&dio);
   hw_init();
-  wdt_enable(WDTO_120MS);
+  wdt_enable(WDTO_60MS); /* a hang drops the permit within 100 ms (IEC 61851-1 Table A.6) */
   sei();
   send_hello();
   for (;;) {
