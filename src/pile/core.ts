@@ -150,6 +150,7 @@ export class PileCore {
   readonly #unreadable = new Set<InputLine>();
   #unavailable = false;
   #radioDown = false;
+  #storeProblems: string[] = [];
   #session: Session | undefined;
   /** A session given up before its record was acknowledged: a late acknowledgement closes it. */
   #abandoned: { sessionId: Uint8Array; codeId: Uint8Array } | undefined;
@@ -321,6 +322,9 @@ export class PileCore {
         if (this.#radioDown === !input.up) return;
         this.#radioDown = !input.up;
         this.#log("info", "pile.radio", { up: input.up });
+        return;
+      case "store":
+        this.#storeProblems = [...input.problems];
         return;
       case "meterError":
         // Counted only: the runtime logs an outage once when it begins and once when it ends.
@@ -909,6 +913,7 @@ export class PileCore {
     if (this.#unavailable) why.push("technician");
     if (!this.#meterFresh()) why.push("meter stale");
     if (this.#radioDown) why.push("radio down");
+    why.push(...this.#storeProblems);
     return why;
   }
 
@@ -1119,6 +1124,7 @@ export class PileCore {
   #refusal(ownSession: boolean): ReasonName | undefined {
     if (ownSession ? this.#phase !== "authorizing" : this.#phase !== "idle" || this.#session) return "BUSY";
     if (this.#faults.size > 0 || this.#unavailable || this.#estop || !this.#meterFresh()) return "FAULTED";
+    if (this.#storeProblems.length > 0) return "FAULTED";
     if (this.#vehicle === false) return "NO_VEHICLE";
     return undefined;
   }
@@ -1417,6 +1423,7 @@ const INPUT_TYPES = new Set<string>([
   "meterReading",
   "meterError",
   "radio",
+  "store",
   "codeRecorded",
   "technician",
 ]);
@@ -1483,6 +1490,12 @@ export function validateInput(input: unknown): string | undefined {
       return isBool(i.active) ? undefined : "active must be a boolean";
     case "radio":
       return isBool(i.up) ? undefined : "up must be a boolean";
+    case "store":
+      return Array.isArray(i.problems) &&
+        i.problems.length <= 8 &&
+        i.problems.every((p) => typeof p === "string" && p.length > 0 && p.length <= 200)
+        ? undefined
+        : "problems must list up to 8 reasons";
     case "inputHealth":
       if (!INPUT_LINES.has(i.line)) return "line must name an input line";
       return isBool(i.readable) ? undefined : "readable must be a boolean";

@@ -114,6 +114,12 @@ export type PileInput = At &
     | { type: "meterError"; code: string }
     /** The radio went down (up false) or is up again; the pile is UNAVAILABLE while it is down. */
     | { type: "radio"; up: boolean }
+    /**
+     * What keeps the store from taking a new session's records (a record that could not be
+     * written, the state directory nearly full); empty when it is healthy. While any is set the
+     * pile is UNAVAILABLE with these reasons and refuses new codes (FAULTED).
+     */
+    | { type: "store"; problems: string[] }
     /** Acknowledges a recordCode effect: ok = durably written. */
     | { type: "codeRecorded"; codeId: Uint8Array; ok: boolean }
     | ({ type: "technician" } & TechnicianCommand)
