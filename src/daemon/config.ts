@@ -147,7 +147,11 @@ export const storeSchema = z.strictObject({
    * Free bytes the state directory must keep: below it the pile is UNAVAILABLE ("disk low"), before
    * a record could fail to be written. 0 turns the check off.
    */
-  minFreeBytes: z.int().min(0).max(2 ** 40).default(1_048_576),
+  minFreeBytes: z
+    .int()
+    .min(0)
+    .max(2 ** 40)
+    .default(1_048_576),
   /** How often the free space is measured and records held after a failed write are tried again. */
   retryMs: ms(100, 600_000, 2000),
 });

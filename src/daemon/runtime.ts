@@ -430,32 +430,36 @@ export class PileRuntime {
         const r = e.session;
         const problems = this.storeHealth.measure();
         this.#syncStoreProblems();
-        const ok = problems.length === 0 && this.#guardStore("sessions.beginWithCode", () =>
-          store.sessions.beginWithCode(
-            {
-              codeId: e.codeId,
-              keyId: e.keyId,
-              issuedAt: e.issuedAt,
-              expiresAt: e.expiresAt,
-              carrier: r.carrier,
-              deviceId: r.deviceId,
+        const ok =
+          problems.length === 0 &&
+          this.#guardStore(
+            "sessions.beginWithCode",
+            () =>
+              store.sessions.beginWithCode(
+                {
+                  codeId: e.codeId,
+                  keyId: e.keyId,
+                  issuedAt: e.issuedAt,
+                  expiresAt: e.expiresAt,
+                  carrier: r.carrier,
+                  deviceId: r.deviceId,
+                },
+                {
+                  sessionId: r.sessionId,
+                  codeId: r.codeId,
+                  keyId: r.keyId,
+                  deviceId: r.deviceId,
+                  carrier: r.carrier,
+                  startedAt: Number(r.startedAt),
+                  meterStartWh: r.meterStartWh ?? null,
+                },
+              ),
+            (err) => {
+              if (!isRetryable(err)) return;
+              this.storeHealth.recordFailed(err);
+              this.#syncStoreProblems();
             },
-            {
-              sessionId: r.sessionId,
-              codeId: r.codeId,
-              keyId: r.keyId,
-              deviceId: r.deviceId,
-              carrier: r.carrier,
-              startedAt: Number(r.startedAt),
-              meterStartWh: r.meterStartWh ?? null,
-            },
-          ),
-          (err) => {
-            if (!isRetryable(err)) return;
-            this.storeHealth.recordFailed(err);
-            this.#syncStoreProblems();
-          },
-        );
+          );
         if (!ok)
           this.#log.error({ codeId: toHex(e.codeId), problems }, "cannot record the code id: refusing it");
         this.#feedFirst({ type: "codeRecorded", codeId: e.codeId, ok });
@@ -635,7 +639,8 @@ export class PileRuntime {
     const problems = this.storeHealth.problems();
     const key = problems.join("\n");
     if (key === this.#storeProblems) return;
-    if (problems.length > 0) this.#log.error({ problems }, "pile unavailable: its store cannot take a session");
+    if (problems.length > 0)
+      this.#log.error({ problems }, "pile unavailable: its store cannot take a session");
     else if (this.#storeProblems !== "") this.#log.info("store healthy again: the pile takes codes");
     this.#storeProblems = key;
     void this.feed({ type: "store", problems });
@@ -650,7 +655,7 @@ export class PileRuntime {
    * before the effect after it (the lock's release) is performed.
    */
   async #storeWrite(o: StoreOp): Promise<void> {
-    const { writer, store } = this.#p;
+    const { writer } = this.#p;
     const live = this.#booted && this.contactorMayBeLive();
     if (this.storeHealth.holding()) {
       // records are held after a failed write: this one waits behind them, in order

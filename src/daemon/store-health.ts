@@ -65,7 +65,10 @@ export class StoreHealth {
       } catch (e) {
         this.#free = undefined;
         if (!this.#measureFailed)
-          this.#o.log.warn({ dir, err: e instanceof Error ? e.message : String(e) }, "cannot measure free space");
+          this.#o.log.warn(
+            { dir, err: e instanceof Error ? e.message : String(e) },
+            "cannot measure free space",
+          );
         this.#measureFailed = true;
       }
     }
@@ -76,7 +79,8 @@ export class StoreHealth {
   problems(): string[] {
     const out: string[] = [];
     if (this.#fault) out.push(this.#fault.reason);
-    if (this.diskLow()) out.push(`disk low: ${kib(this.#free ?? 0)} free (below ${kib(this.#o.minFreeBytes)})`);
+    if (this.diskLow())
+      out.push(`disk low: ${kib(this.#free ?? 0)} free (below ${kib(this.#o.minFreeBytes)})`);
     return out;
   }
 
@@ -108,7 +112,13 @@ export class StoreHealth {
    */
   recordFailed(e: unknown): void {
     const reason = `store fault: session record not written (${errText(e)})`;
-    const entry: AuditEntry = { at: this.#o.now(), actor: "daemon", action: "store", outcome: "fault", detail: reason };
+    const entry: AuditEntry = {
+      at: this.#o.now(),
+      actor: "daemon",
+      action: "store",
+      outcome: "fault",
+      detail: reason,
+    };
     this.#held.push({ op: "audit.append", entry });
     this.raise(reason);
   }
@@ -142,9 +152,9 @@ export class StoreHealth {
     this.#fault = undefined;
     if (was)
       this.#o.log.info(
-      { written, faultSince: was?.since, droppedAudit: this.droppedAudit },
-      "store recovered: held records written, new codes taken again",
-    );
+        { written, faultSince: was?.since, droppedAudit: this.droppedAudit },
+        "store recovered: held records written, new codes taken again",
+      );
     return true;
   }
 
