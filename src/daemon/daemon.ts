@@ -132,6 +132,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
     process.stderr.write(`piled: keys refused, nothing was touched: ${loaded.error.message}\n`);
     return 2;
   }
+  for (const w of keys.warnings) dlog.warn({ keyDir: config.keyDir }, w);
   if (keys.ids().length === 0)
     dlog.warn({ keyDir: config.keyDir }, "no key in the key directory: no code can be accepted");
   else dlog.info({ keyIds: keys.ids(), keyDir: config.keyDir }, "keys loaded");
