@@ -147,6 +147,20 @@ export const auditSchema = z.strictObject({
   maxRows: z.int().min(100).max(1_000_000).default(10_000),
 });
 
+export const storeSchema = z.strictObject({
+  /**
+   * Free bytes the state directory must keep: below it the pile is UNAVAILABLE ("disk low"), before
+   * a record could fail to be written. 0 turns the check off.
+   */
+  minFreeBytes: z
+    .int()
+    .min(0)
+    .max(2 ** 40)
+    .default(1_048_576),
+  /** How often the free space is measured and records held after a failed write are tried again. */
+  retryMs: ms(100, 600_000, 2000),
+});
+
 /** The pile core's own deadline fields (src/pile/config.ts): one range and default each. */
 export const deadlinesSchema = z.strictObject(deadlineFields);
 
@@ -171,6 +185,7 @@ export const configSchema = z.strictObject({
   }),
   controlSocket: controlSocketSchema.default({ path: "/run/piled/control.sock", mode: "0660" }),
   audit: auditSchema.default({ maxRows: 10_000 }),
+  store: storeSchema.default({ minFreeBytes: 1_048_576, retryMs: 2000 }),
   deadlines: deadlinesSchema.default(() => deadlinesSchema.parse({})),
   statusIntervalMs: statusIntervalMsSchema,
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

@@ -23,6 +23,19 @@ export interface StatusView {
   meterFresh: boolean;
   /** Latched fault codes. */
   faults: string[];
+  /** Why an idle pile cannot take a session (technician, meter stale, radio down, store fault, disk low). */
+  unavailableBecause: string[];
+  /**
+   * The store: free bytes on the state directory (null: not measured) and the "disk low" threshold,
+   * a fault (a record that could not be written; no new codes until it is) and the records held.
+   */
+  store: {
+    freeBytes: number | null;
+    minFreeBytes: number;
+    fault: string | null;
+    faultSince: number | null;
+    pending: number;
+  };
   /**
    * Failed proofs over BLE (PROTOCOL.md §3): within the last 60 s, all connections; alarm = more
    * than 20 (a security event is under way); events raised since start and the last one, Unix ms.
@@ -192,6 +205,15 @@ const fromResult = (r: ControlResult): CommandOutcome =>
     : { ok: false, error: { code: r.code, message: r.message } };
 
 const ts = (ms: number | null): string => (ms === null ? "-" : new Date(ms).toISOString());
+const kib = (n: number): string => `${Math.floor(n / 1024)} KiB`;
+
+function storeLine(st: StatusView["store"]): string {
+  const disk =
+    st.freeBytes === null ? "free space unknown" : `${kib(st.freeBytes)} free (min ${kib(st.minFreeBytes)})`;
+  const fault = st.fault === null ? "ok" : `FAULT since ${ts(st.faultSince ?? 0)}: ${st.fault}`;
+  return `store ${fault}  held records ${st.pending}  disk ${disk}`;
+}
+
 const detailText = (r: unknown): string => String((r as { detail?: string }).detail ?? "done");
 
 type KeysArgs = { op: "list" } | { op: "add"; keyId: number; hex: string } | { op: "retire"; keyId: number };
@@ -211,6 +233,8 @@ const SPECS = {
         `pile ${s.pileId}  state ${s.state} since ${ts(s.since)}`,
         `contactor ${s.contactor}  lock ${s.lock}  vehicle ${s.vehiclePresent === null ? "n/a" : s.vehiclePresent ? "present" : "absent"}`,
         `ble ${s.ble}  meter ${s.meterFresh ? "fresh" : "stale"}  faults ${s.faults.length ? s.faults.join(",") : "none"}`,
+        ...(s.unavailableBecause.length ? [`unavailable because: ${s.unavailableBecause.join("; ")}`] : []),
+        storeLine(s.store),
         `security ${s.security.alarm ? "ALARM" : "ok"}  failed proofs ${s.security.recentFailedProofs} in 60 s  events ${s.security.events}${s.security.lastEventAt === null ? "" : ` (last ${ts(s.security.lastEventAt)})`}`,
         s.session
           ? `session code ${s.session.codeId} since ${ts(s.session.startedAt)} energy ${s.session.energyWh ?? "-"} Wh`

@@ -77,6 +77,8 @@ export function pileControl(d: ControlDeps): PileControl {
         ble: runtime.bleState,
         meterFresh: s.meter !== undefined && s.meter.ageMs <= d.meterStaleMs,
         faults: [...s.faults],
+        unavailableBecause: [...s.unavailableBecause],
+        store: runtime.storeHealth.view(),
         security: {
           recentFailedProofs: s.proofs.recentFailures,
           alarm: s.proofs.alarm,

@@ -89,6 +89,28 @@ export async function failSafeOutputs(
   return lock;
 }
 
+/**
+ * The console's secret hash (undefined when the console is off), read and checked: a hash nobody
+ * can match would start a console nobody can log into. Also run by `piled --check-config`.
+ */
+export function consoleSecretHash(config: Config): Result<string | undefined, string> {
+  if (!config.console.enabled) return { ok: true, value: undefined };
+  let where = "console.secretHash";
+  let secretHash: string;
+  if (config.console.secretHash !== undefined) secretHash = config.console.secretHash;
+  else {
+    where = `console secret hash file ${config.console.secretHashFile}`;
+    const read = readSmallFile(config.console.secretHashFile!, {
+      what: "console secret hash file",
+      owner: true,
+    });
+    if (!read.ok) return { ok: false, error: read.error.message };
+    secretHash = read.value.replace(/^\uFEFF/, "").trim();
+  }
+  const problem = hashProblem(secretHash);
+  return problem ? { ok: false, error: `${where} refused: ${problem}` } : { ok: true, value: secretHash };
+}
+
 export async function runDaemon(config: Config): Promise<number> {
   const logErrors = logErrorReporter();
   const log = createLogger({ level: config.logLevel, onWriteError: logErrors.onWriteError });
@@ -110,33 +132,17 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
     process.stderr.write(`piled: keys refused, nothing was touched: ${loaded.error.message}\n`);
     return 2;
   }
+  for (const w of keys.warnings) dlog.warn({ keyDir: config.keyDir }, w);
   if (keys.ids().length === 0)
     dlog.warn({ keyDir: config.keyDir }, "no key in the key directory: no code can be accepted");
   else dlog.info({ keyIds: keys.ids(), keyDir: config.keyDir }, "keys loaded");
 
-  let secretHash: string | undefined;
-  if (config.console.enabled) {
-    // A hash nobody can match would start a console nobody can log into: refuse it here.
-    let where = "console.secretHash";
-    if (config.console.secretHash !== undefined) secretHash = config.console.secretHash;
-    else {
-      where = `console secret hash file ${config.console.secretHashFile}`;
-      const read = readSmallFile(config.console.secretHashFile!, {
-        what: "console secret hash file",
-        owner: true,
-      });
-      if (!read.ok) {
-        process.stderr.write(`piled: ${read.error.message}; nothing was touched\n`);
-        return 2;
-      }
-      secretHash = read.value.replace(/^\uFEFF/, "").trim();
-    }
-    const problem = hashProblem(secretHash);
-    if (problem) {
-      process.stderr.write(`piled: ${where} refused: ${problem}; nothing was touched\n`);
-      return 2;
-    }
+  const secret = consoleSecretHash(config);
+  if (!secret.ok) {
+    process.stderr.write(`piled: ${secret.error}; nothing was touched\n`);
+    return 2;
   }
+  const secretHash = secret.value;
 
   // One daemon per state directory (instance-lock.ts): the lock is taken before any line is
   // opened and held until the process ends; a second daemon is refused here, touching nothing.

@@ -9,12 +9,13 @@
  *     --charge-s  how long each carrier charges (default 6)
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { pileStateName, type Status } from "../protocol/index.js";
+import { writeFileDurable } from "../sdk/files.js";
 import { Issuer } from "../sdk/issuer.js";
 import { writeKeyFile } from "../sdk/keyfile.js";
 import { SimCarrier } from "../sim/carriers.js";
@@ -23,6 +24,12 @@ import { type Radio, startRadio } from "../sim/radio.js";
 import { hashSecret } from "./console/secret.js";
 import { requestControl } from "./control-socket.js";
 import { simPileConfig } from "./sim-config.js";
+
+/** A file the demo's daemon reads, fsynced with its directory (writeFileDurable). */
+function durable(path: string, body: string, mode: number): void {
+  const w = writeFileDurable(path, body, { mode });
+  if (!w.ok) throw new Error(`cannot write ${path}: ${w.error.errno ?? w.error.code}`);
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PILED = resolve(here, "piled.js");
@@ -123,7 +130,7 @@ async function main(): Promise<number> {
   const consolePair: PtyPair = await openPtyPair();
   cleanup.push(() => consolePair.close());
   const secretHashFile = join(work, "console-secret.hash");
-  writeFileSync(secretHashFile, `${await hashSecret(TECH_SECRET)}\n`, { mode: 0o600 });
+  durable(secretHashFile, `${await hashSecret(TECH_SECRET)}\n`, 0o600);
 
   const socket = join(work, "control.sock");
   const config = {
@@ -131,7 +138,7 @@ async function main(): Promise<number> {
     console: { enabled: true, port: consolePair.a, secretHashFile },
   };
   const configPath = join(work, "piled.json");
-  writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+  durable(configPath, `${JSON.stringify(config, null, 2)}\n`, 0o644);
 
   const logPath = join(work, "piled.log");
   const logFile = createWriteStream(logPath);

@@ -49,6 +49,12 @@ export class KeyDirectory {
   ring = new KeyRing(nodeSuite);
   files = new Map<number, KeyFileInfo>();
 
+  /**
+   * What the last load found worth a warning but not a refusal: a directory others may list (the
+   * key ids show; the 0600 files stay unreadable). 0700 is what `pilectl` makes.
+   */
+  warnings: string[] = [];
+
   constructor(readonly dir: string) {}
 
   /** Reads every *.json in the directory; on any error nothing changes. */
@@ -59,6 +65,16 @@ export class KeyDirectory {
       return err(
         new KeyDirError(trusted.error.code === "NOT_FOUND" ? "UNREADABLE" : "BAD_DIR", trusted.error.message),
       );
+    const warnings: string[] = [];
+    try {
+      const mode = statSync(this.dir).mode & 0o777;
+      if ((mode & 0o007) !== 0)
+        warnings.push(
+          `key directory ${this.dir} is ${mode.toString(8).padStart(4, "0")}: other users may list it; 0700 is advised`,
+        );
+    } catch {
+      // checked just above; a race is caught by the read below
+    }
     let names: string[];
     try {
       names = readdirSync(this.dir)
@@ -87,6 +103,7 @@ export class KeyDirectory {
     }
     this.ring = ring;
     this.files = files;
+    this.warnings = warnings;
     return ok(files.size);
   }
 

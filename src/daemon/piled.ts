@@ -24,7 +24,7 @@ import { forceSafeOutputs } from "../hw/gpio/safe.js";
 import { readLatchedFaults } from "../store/index.js";
 import { VERSION } from "../version.js";
 import { type Config, databasePath, loadConfig } from "./config.js";
-import { runDaemon } from "./daemon.js";
+import { consoleSecretHash, runDaemon } from "./daemon.js";
 
 const USAGE = "usage: piled --config FILE | piled --check-config FILE | piled --safe-outputs --config FILE\n";
 
@@ -93,7 +93,9 @@ if (v.version) {
   process.exit(0);
 }
 if (v["check-config"] !== undefined) {
-  load(v["check-config"]);
+  const checked = load(v["check-config"]);
+  const secret = consoleSecretHash(checked);
+  if (!secret.ok) fail(2, `piled: configuration ${v["check-config"]} refused: ${secret.error}\n`);
   process.stdout.write(`${v["check-config"]}: ok\n`);
   process.exit(0);
 }

@@ -44,6 +44,7 @@ import type { Config } from "./config.js";
 import type { KeyDirectory } from "./keys.js";
 import { traceFrame } from "./log.js";
 import type { Notifier } from "./sd-notify.js";
+import { isRetryable, StoreHealth } from "./store-health.js";
 
 export interface PileLinesPorts {
   contactor: DigitalOutput;
@@ -90,7 +91,7 @@ interface ConnEntry {
 const PRUNE_EVERY_MS = 3_600_000;
 
 /** Worker failures that say nothing about the record itself: it is written on the loop later. */
-const RETRY_ON_LOOP: ReadonlySet<string> = new Set(["IO", "LOCKED", "CLOSED"]);
+const RETRY_ON_LOOP: ReadonlySet<string> = new Set(["IO", "LOCKED", "CLOSED", "READONLY"]);
 
 /** Heartbeat of the control loop: the watchdog is fed only when a heartbeat got through. */
 const HEARTBEAT_MS = 1000;
@@ -108,6 +109,8 @@ export class PileRuntime {
   /** The last security event (failed proofs past the threshold, PROTOCOL.md §3), Unix ms. */
   lastSecurityEvent: { at: number; failures: number } | undefined;
   readonly skewMs: number;
+  /** Records that could not be written, the free space of the state directory (store-health.ts). */
+  readonly storeHealth: StoreHealth;
 
   readonly #p: RuntimeParts;
   readonly #log: Logger;
@@ -118,6 +121,9 @@ export class PileRuntime {
   #meterTimer: NodeJS.Timeout | undefined;
   #beatTimer: NodeJS.Timeout | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
+  #storeTimer: NodeJS.Timeout | undefined;
+  /** The store problems last handed to the core. */
+  #storeProblems = "";
   #unsubs: Unsubscribe[] = [];
   #conns = new Map<string, ConnEntry>();
   #stopped = false;
@@ -156,6 +162,12 @@ export class PileRuntime {
       keys: { get: (id) => keys.ring.get(id) },
       ledger: { isUsed: (codeId) => parts.store.ledger.isUsed(codeId) },
       random: parts.random ?? ((n) => nodeSuite.randomBytes(n)),
+    });
+    this.storeHealth = new StoreHealth({
+      log: this.#log,
+      now: () => parts.clock.now(),
+      stateDir: c.stateDir,
+      minFreeBytes: c.store.minFreeBytes,
     });
     this.startedAt = parts.clock.now();
     this.stateSince = this.startedAt;
@@ -232,6 +244,8 @@ export class PileRuntime {
       await this.feed({ type: "emergencyStop", active: now.emergencyStop });
     this.#pruneLedger();
     this.#pruneTimer = setInterval(() => this.#pruneLedger(), PRUNE_EVERY_MS);
+    this.#storeTick();
+    this.#storeTimer = setInterval(() => this.#storeTick(), this.#p.config.store.retryMs);
     this.#pollMeter();
     this.#heartbeat();
     if (this.#p.ble) await this.#startBle(this.#p.ble);
@@ -414,28 +428,40 @@ export class PileRuntime {
         // The code id and its session's start in one transaction: a code is never spent (nor
         // its lock moved) without a session record. Nothing is live yet (no output has moved).
         const r = e.session;
-        const ok = this.#guardStore("sessions.beginWithCode", () =>
-          store.sessions.beginWithCode(
-            {
-              codeId: e.codeId,
-              keyId: e.keyId,
-              issuedAt: e.issuedAt,
-              expiresAt: e.expiresAt,
-              carrier: r.carrier,
-              deviceId: r.deviceId,
+        const problems = this.storeHealth.measure();
+        this.#syncStoreProblems();
+        const ok =
+          problems.length === 0 &&
+          this.#guardStore(
+            "sessions.beginWithCode",
+            () =>
+              store.sessions.beginWithCode(
+                {
+                  codeId: e.codeId,
+                  keyId: e.keyId,
+                  issuedAt: e.issuedAt,
+                  expiresAt: e.expiresAt,
+                  carrier: r.carrier,
+                  deviceId: r.deviceId,
+                },
+                {
+                  sessionId: r.sessionId,
+                  codeId: r.codeId,
+                  keyId: r.keyId,
+                  deviceId: r.deviceId,
+                  carrier: r.carrier,
+                  startedAt: Number(r.startedAt),
+                  meterStartWh: r.meterStartWh ?? null,
+                },
+              ),
+            (err) => {
+              if (!isRetryable(err)) return;
+              this.storeHealth.recordFailed(err);
+              this.#syncStoreProblems();
             },
-            {
-              sessionId: r.sessionId,
-              codeId: r.codeId,
-              keyId: r.keyId,
-              deviceId: r.deviceId,
-              carrier: r.carrier,
-              startedAt: Number(r.startedAt),
-              meterStartWh: r.meterStartWh ?? null,
-            },
-          ),
-        );
-        if (!ok) this.#log.error({ codeId: toHex(e.codeId) }, "cannot record the code id: refusing it");
+          );
+        if (!ok)
+          this.#log.error({ codeId: toHex(e.codeId), problems }, "cannot record the code id: refusing it");
         this.#feedFirst({ type: "codeRecorded", codeId: e.codeId, ok });
         return;
       }
@@ -551,7 +577,7 @@ export class PileRuntime {
    * logged) while the contactor may be live: an fsync that stalls there would hold up the
    * emergency stop, the feedbacks and the watchdog.
    */
-  #guardStore(what: string, fn: () => unknown): boolean {
+  #guardStore(what: string, fn: () => unknown, onError?: (e: unknown) => void): boolean {
     if (this.#booted && this.contactorMayBeLive()) {
       this.#count("store.refusedWhileLive");
       this.#log.error({ op: what }, "synchronous store write refused while the contactor may be live");
@@ -564,8 +590,60 @@ export class PileRuntime {
     } catch (e) {
       this.#count("store.errors");
       this.#log.error({ op: what, err: e instanceof Error ? e.message : String(e) }, "store write failed");
+      onError?.(e);
       return false;
     }
+  }
+
+  /**
+   * One record written on the loop now (nothing is live). Behind records already held it waits
+   * its turn; one that fails for a reason a later attempt may get past is held, the store faulted.
+   */
+  #applyNow(o: StoreOp): void {
+    if (this.storeHealth.holding()) {
+      this.storeHealth.hold(o);
+      this.#retryHeld();
+      return;
+    }
+    this.#guardStore(
+      o.op,
+      () => applyStoreOp(this.#p.store, o),
+      (e) => {
+        if (!isRetryable(e)) return;
+        this.storeHealth.failed(o, e);
+        this.#syncStoreProblems();
+      },
+    );
+  }
+
+  /** Held records are tried again (never while the contactor may be live). */
+  #retryHeld(): void {
+    if (this.#booted && this.contactorMayBeLive()) return;
+    const { store } = this.#p;
+    const changed = this.storeHealth.retry((o) => {
+      applyStoreOp(store, o);
+      this.#count("store.durableWrites");
+    });
+    if (changed) this.#syncStoreProblems();
+  }
+
+  /** The free space measured, held records tried again, the core told what changed. */
+  #storeTick(): void {
+    if (this.#stopped) return;
+    this.storeHealth.measure();
+    this.#retryHeld();
+    this.#syncStoreProblems();
+  }
+
+  #syncStoreProblems(): void {
+    const problems = this.storeHealth.problems();
+    const key = problems.join("\n");
+    if (key === this.#storeProblems) return;
+    if (problems.length > 0)
+      this.#log.error({ problems }, "pile unavailable: its store cannot take a session");
+    else if (this.#storeProblems !== "") this.#log.info("store healthy again: the pile takes codes");
+    this.#storeProblems = key;
+    void this.feed({ type: "store", problems });
   }
 
   /**
@@ -577,12 +655,19 @@ export class PileRuntime {
    * before the effect after it (the lock's release) is performed.
    */
   async #storeWrite(o: StoreOp): Promise<void> {
-    const { writer, store } = this.#p;
+    const { writer } = this.#p;
     const live = this.#booted && this.contactorMayBeLive();
+    if (this.storeHealth.holding()) {
+      // records are held after a failed write: this one waits behind them, in order
+      this.#count("store.held");
+      this.storeHealth.hold(o);
+      if (!live) this.#retryHeld();
+      return;
+    }
     if (!live) {
       this.#flushDeferred();
       if ((writer?.pending() ?? 0) === 0) {
-        this.#guardStore(o.op, () => applyStoreOp(store, o));
+        this.#applyNow(o);
         return;
       }
     }
@@ -617,8 +702,7 @@ export class PileRuntime {
   /** Writes held back while the contactor was live, now that it reads open. */
   #flushDeferred(): void {
     if (this.#deferred.length === 0 || this.contactorMayBeLive()) return;
-    const { store } = this.#p;
-    for (const o of this.#deferred.splice(0)) this.#guardStore(o.op, () => applyStoreOp(store, o));
+    for (const o of this.#deferred.splice(0)) this.#applyNow(o);
   }
 
   /** An audit entry of the front ends (console, control socket), written as the loop's own are. */
@@ -827,16 +911,19 @@ export class PileRuntime {
     for (const t of [this.#deadlineTimer, this.#meterTimer]) if (t) clearTimeout(t);
     if (this.#beatTimer) clearInterval(this.#beatTimer);
     if (this.#pruneTimer) clearInterval(this.#pruneTimer);
+    if (this.#storeTimer) clearInterval(this.#storeTimer);
     if (this.#p.ble) await this.#p.ble.stop().catch(() => {});
     // The loop is over: records still held back (a contactor that never read open) are written now.
-    for (const o of this.#deferred.splice(0)) {
-      try {
-        applyStoreOp(this.#p.store, o);
-        this.#count("store.durableWrites");
-      } catch (e) {
-        this.#count("store.errors");
-        this.#log.error({ op: o.op, err: e instanceof Error ? e.message : String(e) }, "store write failed");
-      }
-    }
+    for (const o of this.#deferred.splice(0)) this.storeHealth.hold(o);
+    this.storeHealth.retry((o) => {
+      applyStoreOp(this.#p.store, o);
+      this.#count("store.durableWrites");
+    });
+    const lost = this.storeHealth.held().length;
+    if (lost > 0)
+      this.#log.error(
+        { records: lost },
+        "records could not be written before the stop: an open session is closed as interrupted at the next start",
+      );
   }
 }

@@ -194,6 +194,9 @@ export class PileCore {
       case "radio":
         radio(k, input.up);
         return;
+      case "store":
+        k.storeProblems = [...input.problems];
+        return;
       case "meterError":
         // Counted only: the runtime logs an outage once when it begins and once when it ends.
         k.counters.meterErrors++;

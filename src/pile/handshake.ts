@@ -24,6 +24,7 @@ import type { SessionStartRecord, StopReason } from "./types.js";
 function refusal(k: Kernel, ownSession: boolean): ReasonName | undefined {
   if (ownSession ? k.phase !== "authorizing" : k.phase !== "idle" || k.session) return "BUSY";
   if (k.faults.size > 0 || k.unavailable || k.estop || !k.meterFresh()) return "FAULTED";
+  if (k.storeProblems.length > 0) return "FAULTED";
   if (k.vehicle === false) return "NO_VEHICLE";
   return undefined;
 }

@@ -79,6 +79,12 @@ export const pileInputSchema = z.discriminatedUnion("type", [
   input("meterError", { code: z.string() }),
   /** The radio went down (up false) or is up again; the pile is UNAVAILABLE while it is down. */
   input("radio", { up: bool }),
+  /**
+   * What keeps the store from taking a new session's records (a record that could not be
+   * written, the state directory nearly full); empty when it is healthy. While any is set the
+   * pile is UNAVAILABLE with these reasons and refuses new codes (FAULTED).
+   */
+  input("store", { problems: z.array(z.string().min(1).max(200)).max(8) }),
   /** Acknowledges a recordCode effect: ok = durably written. */
   input("codeRecorded", { codeId: bytes, ok: bool }),
   z.discriminatedUnion("command", [

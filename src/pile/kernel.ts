@@ -143,6 +143,8 @@ export class Kernel {
   readonly unreadable = new Set<InputLine>();
   unavailable = false;
   radioDown = false;
+  /** What keeps the store from taking a new session's records (the runtime's "store" input). */
+  storeProblems: readonly string[] = [];
   session: Session | undefined;
   /** A session given up before its record was acknowledged: a late acknowledgement closes it. */
   abandoned: { sessionId: Uint8Array; codeId: Uint8Array } | undefined;

@@ -38,6 +38,7 @@ export function unavailableBecause(k: Kernel): string[] {
   if (k.unavailable) why.push("technician");
   if (!k.meterFresh()) why.push("meter stale");
   if (k.radioDown) why.push("radio down");
+  why.push(...k.storeProblems);
   return why;
 }
 

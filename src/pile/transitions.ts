@@ -33,6 +33,7 @@ export type InputKind =
   | "meterReading"
   | "meterError"
   | "radio"
+  | "store"
   | "codeRecorded"
   | "technician.stop"
   | "technician.clearFault"
@@ -79,6 +80,7 @@ export const INPUT_KINDS: readonly InputKind[] = [
   "meterReading",
   "meterError",
   "radio",
+  "store",
   "codeRecorded",
   "technician.stop",
   "technician.clearFault",

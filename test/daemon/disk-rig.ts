@@ -81,6 +81,8 @@ export async function diskRig(o: DiskRigOptions = {}): Promise<DiskRig> {
   const parsed = validateConfig(simPileConfig({ pileId: PILE, dir }));
   assert.ok(parsed.ok);
   const config = parsed.value;
+  // the store below lives here: its free space is what the runtime measures
+  config.stateDir = dir;
   config.meter.pollIntervalMs = 100;
   o.config?.(config);
   const journal: string[] = [];

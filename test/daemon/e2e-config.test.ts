@@ -75,6 +75,22 @@ test("--check-config validates without running", () => {
   assertNothingTouched();
 });
 
+test("--check-config reads the console secret hash file: a malformed or missing one is refused by name", () => {
+  const file = join(work, "check-console.json");
+  const hashFile = join(work, "console.hash");
+  const c = { ...good(), console: { enabled: true, port: "/dev/null", secretHashFile: hashFile } };
+  writeFileSync(file, JSON.stringify(c));
+  writeFileSync(hashFile, "not-a-hash\n", { mode: 0o600 });
+  const bad = spawnSync(process.execPath, [PILED, "--check-config", file], { encoding: "utf8" });
+  assert.equal(bad.status, 2, bad.stdout);
+  assert.match(bad.stderr, /console secret hash file .*console\.hash refused/);
+  rmSync(hashFile);
+  const missing = spawnSync(process.execPath, [PILED, "--check-config", file], { encoding: "utf8" });
+  assert.equal(missing.status, 2, missing.stdout);
+  assert.match(missing.stderr, /console\.hash/);
+  assertNothingTouched();
+});
+
 test("a key file readable by others is refused by name: exit 2, no line opened, no socket", () => {
   mkdirSync(join(work, "keys"), { recursive: true });
   const key = join(work, "keys", "key-3.json");

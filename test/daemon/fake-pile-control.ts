@@ -58,6 +58,8 @@ export function fakePileControl(now = () => 1_700_000_000_000): FakePileControl 
         meterFresh: true,
         security: { recentFailedProofs: 0, alarm: false, events: 0, lastEventAt: null },
         faults: [...f.latched],
+        unavailableBecause: [],
+        store: { freeBytes: 52_428_800, minFreeBytes: 1_048_576, fault: null, faultSince: null, pending: 0 },
         session: f.charging ? { codeId: "aa".repeat(16), startedAt: now() - 60_000, energyWh: 120 } : null,
         uptimeMs: 3_600_000,
         version: "0.1.0",

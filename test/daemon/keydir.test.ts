@@ -53,6 +53,18 @@ test("field report: a key directory writable by group or others is refused; 0700
   }
 });
 
+test("field report: a key directory others may list (0755) loads with a warning; 0700 and 0750 without", () => {
+  const open = new KeyDirectory(keyDir(0o755));
+  assert.ok(open.load().ok);
+  assert.equal(open.warnings.length, 1);
+  assert.match(open.warnings[0]!, /is 0755: other users may list it/);
+  for (const mode of [0o700, 0o750]) {
+    const d = new KeyDirectory(keyDir(mode));
+    assert.ok(d.load().ok);
+    assert.deepEqual(d.warnings, [], `mode ${mode.toString(8)}`);
+  }
+});
+
 test("field report: a symbolically linked key directory is refused", () => {
   const real = keyDir();
   const link = join(work, "keys-link");

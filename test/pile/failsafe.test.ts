@@ -667,3 +667,36 @@ test("field report: session starts and ends, faults and their clearing are told 
   for (const twice of ["session.started", "session.ended", "fault", "fault.cleared"])
     assert.ok(!events.includes(twice), `${twice} is logged besides its effect: ${events.join(" ")}`);
 });
+
+test("field report: a store that cannot take a session's records makes the pile UNAVAILABLE with the reason; codes are refused FAULTED, none recorded", () => {
+  const rig = new Rig();
+  rig.boot();
+  rig.meter();
+  const fx = rig.feed({
+    type: "store",
+    problems: ["store fault: sessions.finish not written (SQLITE_FULL)"],
+  });
+  assert.ok(brief(fx).includes("state:UNAVAILABLE"), brief(fx).join(" "));
+  assert.deepEqual(rig.core.snapshot().unavailableBecause, [
+    "store fault: sessions.finish not written (SQLITE_FULL)",
+  ]);
+  const carrier = new Carrier(rig, "c1", issue());
+  rig.feed({ type: "connected", connId: "c1" });
+  carrier.hello();
+  const presented = carrier.present();
+  assert.equal(
+    presented.some((e) => e.type === "recordCode"),
+    false,
+    "no code is recorded while the store is faulted",
+  );
+  assert.deepEqual(carrier.lastReason(), { type: "RESULT", reason: Reason.FAULTED });
+  assert.ok(brief(rig.feed({ type: "store", problems: [] })).includes("state:AVAILABLE"));
+  for (const bad of [{ problems: "full" }, { problems: [""] }, { problems: Array(9).fill("x") }]) {
+    assert.deepEqual(
+      rig.feed({ type: "store", ...bad } as never).map((e) => e.type),
+      ["rejected"],
+    );
+  }
+  assert.equal(rig.state(), "AVAILABLE");
+  rig.startCharging();
+});

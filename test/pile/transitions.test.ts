@@ -114,6 +114,7 @@ const FEED: Record<InputKind, ((w: World) => PileEffect[])[]> = {
   meterReading: [(w) => w.rig.meter()],
   meterError: [(w) => w.rig.feed({ type: "meterError", code: "TIMEOUT" })],
   ...variants("radio", [{ up: false }, { up: true }]),
+  ...variants("store", [{ problems: ["disk low"] }, { problems: [] }]),
   codeRecorded: [
     (w) => (w.recordFx ? w.rig.ackRecord(w.recordFx) : ack(w, true)),
     (w) => (w.recordFx ? w.rig.ackRecord(w.recordFx, false) : ack(w, false)),
