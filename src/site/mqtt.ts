@@ -118,6 +118,11 @@ export class MqttBridge {
     return this.client?.connected ?? false;
   }
 
+  /** Resolves once everything queued so far is published (or has failed). */
+  async flushed(): Promise<void> {
+    await this.chain;
+  }
+
   private enqueue(f: () => Promise<unknown>): void {
     this.chain = this.chain.then(f).catch(() => this.counters.inc("mqtt.publishFailed"));
   }
