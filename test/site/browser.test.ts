@@ -35,9 +35,9 @@ test("the dashboard in headless chromium: live session, technician stop, weld cl
     assert.ok(statSync(path).size > 1000, `screenshot ${name} written`);
   };
   // Locators run in playwright's own world: the page's CSP (no eval) does not stop them.
-  const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const reEscape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const textIs = (sel: string, text: string) =>
-    page.locator(sel, { hasText: new RegExp(`^${escape(text)}$`) }).waitFor();
+    page.locator(sel, { hasText: new RegExp(`^${reEscape(text)}$`) }).waitFor();
   const textHas = (sel: string, text: string) => page.locator(sel, { hasText: text }).waitFor();
   await page.goto(rig.url);
   await page.waitForSelector("#live.on");
