@@ -121,6 +121,29 @@ async function firstPaint(): Promise<Record<string, unknown>> {
   return { firstContentfulPaintMedianMs: Number(median(paints).toFixed(1)), loads: paints.length };
 }
 
+/** RSS of a child with the site front ends on against off (same modules loaded both ways). */
+async function rss(): Promise<Record<string, unknown>> {
+  if (!existsSync(MOSQUITTO)) return { skipped: `${MOSQUITTO} missing (Debian mosquitto)` };
+  const { execFileSync } = await import("node:child_process");
+  const { writeFileSync } = await import("node:fs");
+  const broker = new Broker();
+  await broker.start();
+  const pw = `${broker.dir}/pass`;
+  writeFileSync(pw, BROKER_PASSWORD, { mode: 0o600 });
+  const child = new URL("./site-rss-child.js", import.meta.url).pathname;
+  const one = (mode: string) =>
+    Number(execFileSync(process.execPath, [child, mode, broker.url, pw], { encoding: "utf8" }).trim());
+  const off: number[] = [];
+  const on: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    off.push(one("off"));
+    on.push(one("on"));
+  }
+  await broker.close();
+  const mib = (b: number) => Number((b / 1048576).toFixed(1));
+  return { rssOffMiB: mib(median(off)), rssOnMiB: mib(median(on)), extraMiB: mib(median(on) - median(off)) };
+}
+
 export async function run(): Promise<Record<string, unknown>> {
   const gz = [PAGE_HTML, PAGE_CSS, PAGE_JS].reduce((n, s) => n + gzipSync(s).length, 0);
   return {
@@ -129,5 +152,6 @@ export async function run(): Promise<Record<string, unknown>> {
     sse: await sseDelay(),
     mqtt: await mqttDelay(),
     browser: await firstPaint(),
+    rss: await rss(),
   };
 }
