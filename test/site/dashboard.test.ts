@@ -157,3 +157,35 @@ test("a flood of connections above the cap gets a 503 and is counted; the dashbo
     await rig.close();
   }
 });
+
+test("live views above the cap are refused and counted; each open view gets the pile's events", async () => {
+  const rig = await startRig({ maxEventClients: 2 });
+  const streams: AbortController[] = [];
+  try {
+    const open = async () => {
+      const c = new AbortController();
+      streams.push(c);
+      return fetch(`${rig.url}/events`, { signal: c.signal });
+    };
+    const a = await open();
+    const b = await open();
+    assert.equal(a.status, 200);
+    assert.equal(b.headers.get("content-type"), "text/event-stream");
+    const third = await open();
+    assert.equal(third.status, 503);
+    assert.equal(((await third.json()) as { code: string }).code, "BUSY");
+    assert.equal(rig.counters.get("http.streamRefused"), 1);
+    const reader = a.body!.getReader();
+    let text = "";
+    rig.port.startSession();
+    while (!text.includes('"state":"CHARGING"')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    assert.match(text, /event: snapshot\ndata: .*"state":"CHARGING"/);
+  } finally {
+    for (const c of streams) c.abort();
+    await rig.close();
+  }
+});
