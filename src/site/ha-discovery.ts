@@ -74,28 +74,40 @@ export function discoveryDocuments(d: DiscoveryInput): { topic: string; payload:
       },
     },
   ];
-  if (d.commandTopic !== undefined) {
-    docs.push({
-      topic: at("button", "stop"),
-      payload: {
-        ...common("stop", "Stop session"),
-        command_topic: d.commandTopic,
-        payload_press: '{"command":"stop"}',
-      },
-    });
-    docs.push({
-      topic: at("switch", "available"),
-      payload: {
-        ...common("available", "Available"),
-        command_topic: d.commandTopic,
-        state_topic: `${d.base}/state`,
-        value_template: "{{ 'ON' if value_json.state != 'UNAVAILABLE' else 'OFF' }}",
-        state_on: "ON",
-        state_off: "OFF",
-        payload_on: '{"command":"availability","available":true}',
-        payload_off: '{"command":"availability","available":false}',
-      },
-    });
-  }
+  if (d.commandTopic !== undefined) docs.push(...commandDocuments(d.commandTopic, common, at, d.base));
   return docs;
+}
+
+type Common = (key: string, name: string) => Record<string, unknown>;
+
+/** The stop button and the availability switch, only when MQTT commands are enabled. */
+function commandDocuments(
+  commandTopic: string,
+  common: Common,
+  at: (component: string, key: string) => string,
+  base: string,
+): { topic: string; payload: Record<string, unknown> }[] {
+  const out: { topic: string; payload: Record<string, unknown> }[] = [];
+  out.push({
+    topic: at("button", "stop"),
+    payload: {
+      ...common("stop", "Stop session"),
+      command_topic: commandTopic,
+      payload_press: '{"command":"stop"}',
+    },
+  });
+  out.push({
+    topic: at("switch", "available"),
+    payload: {
+      ...common("available", "Available"),
+      command_topic: commandTopic,
+      state_topic: `${base}/state`,
+      value_template: "{{ 'ON' if value_json.state != 'UNAVAILABLE' else 'OFF' }}",
+      state_on: "ON",
+      state_off: "OFF",
+      payload_on: '{"command":"availability","available":true}',
+      payload_off: '{"command":"availability","available":false}',
+    },
+  });
+  return out;
 }
