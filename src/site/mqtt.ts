@@ -1,0 +1,244 @@
+/**
+ * The pile on an MQTT broker (the `mqtt` package): retained availability (with a last will
+ * "offline"), state, meter and faults; session events in order (QoS 1, not retained); Home
+ * Assistant discovery documents. Everything retained is published again on every (re)connect,
+ * so a broker that restarted without persistence has it all back. Commands (stop,
+ * availability) only when enabled and only on the configured topic; anything else on it, or
+ * under it, is refused and counted (mqtt.<kind>).
+ */
+import { readFileSync } from "node:fs";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import { z } from "zod";
+import { readSmallFile } from "../sdk/files.js";
+import { VERSION } from "../version.js";
+import { faultAdvice } from "./advice.js";
+import type { MqttConfig } from "./config.js";
+import type { SiteCounters } from "./counters.js";
+import { discoveryDocuments } from "./ha-discovery.js";
+import type { SiteEvent, SitePilePort, SiteSnapshot } from "./port.js";
+
+const MAX_COMMAND_BYTES = 1024;
+const ACTOR = "mqtt";
+
+const commandPayload = z.discriminatedUnion("command", [
+  z.strictObject({ command: z.literal("stop") }),
+  z.strictObject({ command: z.literal("availability"), available: z.boolean() }),
+]);
+
+/** A pile id made safe for topic levels and HA object ids. */
+export const topicId = (pileId: string): string =>
+  pileId.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64) || "pile";
+
+export type MqttSetupError = { code: "PASSWORD_FILE" | "TLS_FILE"; message: string };
+
+/** The client options from the config; the password file is read with the key-file checks. */
+export function clientOptions(
+  c: MqttConfig,
+  will: { topic: string },
+): { ok: true; options: IClientOptions } | { ok: false; error: MqttSetupError } {
+  const o: IClientOptions = {
+    keepalive: c.keepaliveS,
+    reconnectPeriod: c.reconnectMs,
+    connectTimeout: 10_000,
+    clean: true,
+    will: { topic: will.topic, payload: Buffer.from("offline"), qos: 1, retain: true },
+  };
+  if (c.username !== undefined) o.username = c.username;
+  if (c.passwordFile !== undefined) {
+    const r = readSmallFile(c.passwordFile, {
+      what: "MQTT password file",
+      owner: true,
+      forbidMode: 0o077,
+      maxBytes: 1024,
+    });
+    if (!r.ok) return { ok: false, error: { code: "PASSWORD_FILE", message: r.error.message } };
+    o.password = r.value.replace(/\r?\n$/, "");
+  }
+  try {
+    if (c.caFile !== undefined) o.ca = readFileSync(c.caFile);
+    if (c.certFile !== undefined && c.keyFile !== undefined) {
+      o.cert = readFileSync(c.certFile);
+      const k = readSmallFile(c.keyFile, { what: "MQTT client key", owner: true, forbidMode: 0o077 });
+      if (!k.ok) return { ok: false, error: { code: "TLS_FILE", message: k.error.message } };
+      o.key = k.value;
+    }
+  } catch (e) {
+    return {
+      ok: false,
+      error: { code: "TLS_FILE", message: `MQTT TLS file cannot be read (${(e as Error).message})` },
+    };
+  }
+  return { ok: true, options: o };
+}
+
+export class MqttBridge {
+  private client: MqttClient | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private base = "";
+  private id = "";
+  private commandTopic: string | undefined;
+  /** Publishes in the order the events came, one at a time. */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly port: SitePilePort,
+    private readonly config: MqttConfig,
+    private readonly counters: SiteCounters,
+  ) {}
+
+  /** Connects (and keeps reconnecting); a bad password or TLS file is a typed error. */
+  async start(): Promise<{ ok: true } | { ok: false; error: MqttSetupError }> {
+    const snap = await this.port.snapshot();
+    this.id = topicId(snap.status.pileId);
+    this.base = `${this.config.baseTopic}/${this.id}`;
+    if (this.config.commands.enabled)
+      this.commandTopic = this.config.commands.topic ?? `${this.base}/command`;
+    const opts = clientOptions(this.config, { topic: `${this.base}/availability` });
+    if (!opts.ok) return opts;
+    const client = mqtt.connect(this.config.url, opts.options);
+    this.client = client;
+    client.on("connect", () => {
+      this.counters.inc("mqtt.connects");
+      this.enqueue(() => this.publishAll());
+      if (this.commandTopic !== undefined)
+        client.subscribe([this.commandTopic, `${this.commandTopic}/#`], { qos: 1 }, () => undefined);
+    });
+    client.on("error", () => this.counters.inc("mqtt.errors"));
+    client.on("message", (topic, payload) => this.enqueue(() => this.command(topic, payload)));
+    this.unsubscribe = this.port.subscribe((e) => this.enqueue(() => this.onEvent(e)));
+    return { ok: true };
+  }
+
+  /** Topics of this pile: <base>/state, <base>/meter, … */
+  get topicBase(): string {
+    return this.base;
+  }
+
+  get connected(): boolean {
+    return this.client?.connected ?? false;
+  }
+
+  /** Resolves once everything queued so far is published (or has failed). */
+  async flushed(): Promise<void> {
+    await this.chain;
+  }
+
+  private enqueue(f: () => Promise<unknown>): void {
+    this.chain = this.chain.then(f).catch(() => this.counters.inc("mqtt.publishFailed"));
+  }
+
+  private pub(topic: string, payload: unknown, retain: boolean): Promise<unknown> {
+    const c = this.client;
+    if (!c) return Promise.resolve();
+    const text = typeof payload === "string" ? payload : JSON.stringify(payload);
+    return c.publishAsync(topic, text, { qos: 1, retain });
+  }
+
+  private async publishAll(): Promise<void> {
+    await this.pub(`${this.base}/availability`, "online", true);
+    if (this.config.discoveryPrefix !== "") {
+      const docs = discoveryDocuments({
+        prefix: this.config.discoveryPrefix,
+        id: this.id,
+        pileId: (await this.port.snapshot()).status.pileId,
+        base: this.base,
+        version: VERSION,
+        commandTopic: this.commandTopic,
+      });
+      for (const d of docs) await this.pub(d.topic, d.payload, true);
+    }
+    await this.publishRetained(await this.port.snapshot());
+  }
+
+  private async publishRetained(s: SiteSnapshot): Promise<void> {
+    const st = s.status;
+    await this.pub(
+      `${this.base}/state`,
+      {
+        state: st.state,
+        since: st.since,
+        contactor: st.contactor,
+        lock: st.lock,
+        vehiclePresent: st.vehiclePresent,
+        ble: st.ble,
+        pilot: s.pilot,
+        session: st.session,
+      },
+      true,
+    );
+    if (s.meter?.ok) await this.pub(`${this.base}/meter`, s.meter, true);
+    await this.pub(
+      `${this.base}/faults`,
+      s.faults.map((f) => ({ ...f, advice: faultAdvice(f.code) })),
+      true,
+    );
+  }
+
+  private async onEvent(e: SiteEvent): Promise<void> {
+    if (!this.client?.connected) return; // everything retained goes out again on the next connect
+    if (e.kind === "session")
+      await this.pub(
+        `${this.base}/session`,
+        {
+          phase: e.phase,
+          at: e.at,
+          id: e.session.id,
+          codeId: e.session.codeId,
+          carrier: e.session.carrier,
+          energyWh: e.session.energyWh,
+          startedAt: e.session.startedAt,
+          endedAt: e.session.endedAt,
+          reason: e.session.reason,
+        },
+        false,
+      );
+    if (e.kind === "meter" && e.meter.ok) await this.pub(`${this.base}/meter`, e.meter, true);
+    else if (e.kind === "state" || e.kind === "fault" || e.kind === "session")
+      await this.publishRetained(await this.port.snapshot());
+  }
+
+  private async command(topic: string, payload: Buffer): Promise<void> {
+    if (this.commandTopic === undefined || topic !== this.commandTopic) {
+      this.counters.inc("mqtt.wrongTopic");
+      return;
+    }
+    let parsed: z.infer<typeof commandPayload> | undefined;
+    if (payload.length <= MAX_COMMAND_BYTES) {
+      try {
+        const p = commandPayload.safeParse(JSON.parse(payload.toString("utf8")));
+        if (p.success) parsed = p.data;
+      } catch {
+        // not JSON: refused below
+      }
+    }
+    if (parsed === undefined) {
+      this.counters.inc("mqtt.badPayload");
+      this.port.audit({ actor: ACTOR, action: "command", outcome: "USAGE" });
+      await this.pub(
+        `${this.base}/command_result`,
+        {
+          ok: false,
+          code: "USAGE",
+          message: 'commands: {"command":"stop"}, {"command":"availability","available":true|false}',
+        },
+        false,
+      );
+      return;
+    }
+    const r =
+      parsed.command === "stop"
+        ? await this.port.stop(ACTOR)
+        : await this.port.setAvailability(parsed.available, ACTOR);
+    await this.pub(`${this.base}/command_result`, { command: parsed.command, ...r }, false);
+  }
+
+  /** Says "offline" (retained) and disconnects; a crash leaves that to the last will. */
+  async close(): Promise<void> {
+    this.unsubscribe?.();
+    const c = this.client;
+    if (!c) return;
+    await this.chain;
+    if (c.connected) await this.pub(`${this.base}/availability`, "offline", true).catch(() => undefined);
+    await c.endAsync();
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * The port over the daemon's PileControl and command table: commands run through the table
+ * (so they are audited as at the console), the secret is checked by the console's scrypt
+ * verifier, and status changes become events.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { hashSecret } from "../../src/daemon/console/secret.js";
+import { ControlPort } from "../../src/site/control-adapter.js";
+import type { SiteEvent } from "../../src/site/port.js";
+import { fakePileControl } from "../daemon/fake-pile-control.js";
+
+test("commands go through the command table and its audit; the secret through the console's verifier", async () => {
+  const pile = fakePileControl();
+  const port = new ControlPort({
+    pile,
+    secretHash: await hashSecret("tech secret 1", { N: 1024, r: 8, p: 1 }),
+    watchMs: 0,
+  });
+  assert.equal(await port.verifyTechnician("tech secret 1"), true);
+  assert.equal(await port.verifyTechnician("tech secret 2"), false);
+  const snap = await port.snapshot();
+  assert.equal(snap.status.state, "CHARGING");
+  assert.deepEqual(snap.links, { "ble.badFragment": 2 });
+  assert.equal(snap.meter?.ok, true);
+  assert.deepEqual(await port.relayTest("dashboard"), {
+    ok: false,
+    code: "BUSY",
+    message: "a session is running",
+  });
+  assert.deepEqual(await port.stop("dashboard"), { ok: true, detail: "session stopped" });
+  assert.deepEqual(await port.stop("dashboard"), {
+    ok: false,
+    code: "NO_SESSION",
+    message: "no session to stop",
+  });
+  const bad = await port.clearFault("NOT A CODE!", "dashboard");
+  assert.equal(bad.ok, false);
+  assert.equal(!bad.ok && bad.code, "USAGE");
+  assert.deepEqual(await port.clearFault("all", "mqtt"), { ok: true, detail: "cleared all" });
+  const avail = await port.setAvailability(false, "mqtt");
+  assert.equal(!avail.ok && avail.code, "UNSUPPORTED");
+  assert.deepEqual(
+    pile.audits.map((a) => `${a.actor} ${a.action} ${a.outcome}`),
+    [
+      "dashboard relay-test BUSY",
+      "dashboard stop ok",
+      "dashboard stop NO_SESSION",
+      "dashboard clear-fault USAGE",
+      "mqtt clear-fault ok",
+      "mqtt availability UNSUPPORTED",
+    ],
+  );
+});
+
+test("status changes become state, fault and session events", async () => {
+  const pile = fakePileControl();
+  const port = new ControlPort({ pile, secretHash: "x", watchMs: 20 });
+  const events: SiteEvent[] = [];
+  const off = port.subscribe((e) => events.push(e));
+  try {
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(events.length, 0, "nothing changed, nothing sent");
+    await pile.stop("test");
+    await pile.clearFault("all", "test");
+    const end = Date.now() + 5000;
+    while (events.length < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(events.map((e) => e.kind).sort(), ["fault", "session", "state"]);
+    const s = events.find((e) => e.kind === "session");
+    assert.equal(s?.kind === "session" && s.phase, "ended");
+  } finally {
+    off();
+  }
+});
