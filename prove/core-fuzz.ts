@@ -210,10 +210,10 @@ export function runCase(steps: Step[], t: FuzzTally, opts: { plantValid?: boolea
   };
   const check = (fx: PileEffect[], what: string, message: boolean) => {
     t.inputs++;
-    if (message) {
-      if (fx.some((e) => e.type === "send" && e.connId === "c1")) t.answered++;
-      else t.counted++;
-    }
+    // a message is answered on its connection; any other input by an effect (a `rejected` at least)
+    const answered = message ? fx.some((e) => e.type === "send" && e.connId === "c1") : fx.length > 0;
+    if (answered) t.answered++;
+    else t.counted++;
     for (const e of fx) {
       if (e.type === "recordCode")
         t.violations.push(`${what}: recordCode ${hex(e.codeId)} without a valid proof and code`);
@@ -281,7 +281,10 @@ export function runCase(steps: Step[], t: FuzzTally, opts: { plantValid?: boolea
             if (out.kind === "message") msg("reassembled fragments", out.message);
             else if (out.kind === "error")
               guarded("fragment error", true, { type: "fragmentError", connId: "c1" });
-            else t.counted++;
+            else {
+              t.inputs++; // a partial or dropped fragment: counted by the reassembler's outcome
+              t.counted++;
+            }
           }
         }
         // and a genuine HELLO cut into fragments with one flipped, through the same path
