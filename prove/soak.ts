@@ -86,6 +86,8 @@ export class SimDaemon {
   child!: ChildProcess;
   issuer!: Issuer;
   keyId = 1;
+  /** performance.now() right after the spawn. */
+  spawnedAt = 0;
 
   async start(opts: { ble?: boolean; env?: Record<string, string>; wrap?: string[] } = {}): Promise<void> {
     mkdirSync(join(this.dir, "keys"), { mode: 0o700 });
@@ -100,6 +102,7 @@ export class SimDaemon {
     writeFileSync(cfg, JSON.stringify(simPileConfig({ pileId: this.pileId, dir: this.dir, blePath })));
     const argv = [...(opts.wrap ?? []), process.execPath, PILED, "--config", cfg];
     this.child = spawn(argv[0]!, argv.slice(1), { stdio: "ignore", env: { ...process.env, ...opts.env } });
+    this.spawnedAt = performance.now();
     const until = Date.now() + 30_000;
     for (;;) {
       const s = await this.status();
