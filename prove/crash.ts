@@ -46,6 +46,8 @@ export interface CrashSummary {
   powerCuts: number;
   powerCutModel: string;
   sessions: number;
+  /** Faults latched by the daemon during the campaign (fail-safe; cleared to go on). */
+  findings: string[];
   violations: string[];
 }
 
@@ -101,6 +103,8 @@ interface Ctx {
   rig: Rig;
   rng: Rng;
   violations: string[];
+  /** Faults the daemon latched during the campaign (each cleared to go on). */
+  findings: string[];
   /** Sessions read back so far, by id: the closed ones must never change. */
   known: Map<string, SessionView>;
   /** Accepted outcomes seen per code id. */
@@ -118,6 +122,7 @@ async function crashInside(o: CrashOptions): Promise<CrashSummary> {
     rig,
     rng: new Rng(o.seed),
     violations: [],
+    findings: [],
     known: new Map(),
     accepted: new Map(),
     codes: [],
@@ -127,6 +132,8 @@ async function crashInside(o: CrashOptions): Promise<CrashSummary> {
   const perPhase: Record<string, number> = Object.fromEntries(PHASES.map((p) => [p, 0]));
   let skipped = 0;
   let cuts = 0;
+  let reported = 0;
+  let found = 0;
   try {
     await rig.start({ ble: true, shim: true });
     rig.spawnDaemon();
@@ -149,6 +156,11 @@ async function crashInside(o: CrashOptions): Promise<CrashSummary> {
       const phase =
         r.phase === "authorizing-before-commit" && recorded ? "authorizing-after-commit" : r.phase;
       perPhase[phase] = (perPhase[phase] ?? 0) + 1;
+      for (const x of cx.violations.slice(reported))
+        log(`crash: violation (${phase}, stop step ${skipStop ? "skipped" : "run"}, power cut ${cut}): ${x}`);
+      reported = cx.violations.length;
+      for (const x of cx.findings.slice(found)) log(`crash: finding (${phase}, kill ${k}): ${x}`);
+      found = cx.findings.length;
       if ((k + 1) % 10 === 0 || k + 1 === o.kills)
         log(`crash: ${k + 1}/${o.kills} kills, ${cx.violations.length} violations`);
     }
@@ -168,6 +180,7 @@ async function crashInside(o: CrashOptions): Promise<CrashSummary> {
       ? "each state file rolled back to its content at its last fsync/fdatasync; never-synced files deleted"
       : "none (gcc missing: no fsync shadow shim)",
     sessions: cx.known.size,
+    findings: cx.findings,
     violations: cx.violations,
   };
   if (process.env.PROVE_NS === "1") process.stdout.write(`PROVE-RESULT ${JSON.stringify(s)}\n`);
@@ -402,8 +415,14 @@ async function afterKill(cx: Ctx, a: After): Promise<boolean> {
   if (replay) await present(cx, replay, a.plant === "replay");
   if (rig.value("contactor") !== "0" && (await rig.status())?.state !== "CHARGING")
     v.push(`${tag}: contactor closed at idle`);
-  // back to idle for the next round
-  const s = await rig.status();
+  // back to idle for the next round; a latched fault is a finding (fail-safe, not a broken
+  // promise of the campaign): noted, then cleared where the plant allows it
+  let s = await rig.status();
+  if (s?.state === "FAULTED") {
+    cx.findings.push(`${tag}: ${s.faults.join(",")} latched`);
+    await rig.control("clear-fault", ["all"]).catch(() => undefined);
+    s = await rig.status();
+  }
   if (s && s.state !== "AVAILABLE") {
     await rig.killDaemon();
     rig.safeOutputs();
