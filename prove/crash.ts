@@ -167,7 +167,7 @@ async function crashInside(o: CrashOptions): Promise<CrashSummary> {
   } catch (e) {
     cx.violations.push(`campaign aborted: ${e instanceof Error ? e.message : String(e)}`);
   } finally {
-    await rig.close(cx.violations.length > 0);
+    await rig.close(cx.violations.length > 0 && o.plant === undefined);
     if (cx.violations.length > 0) log(`crash: work folder kept: ${rig.work}`);
   }
   const s: CrashSummary = {
