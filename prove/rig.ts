@@ -69,6 +69,7 @@ export class Rig {
   carrierBridge!: RadioBridge;
   private pileBridge!: RadioBridge;
   private pty!: PtyPair;
+  private ptyDir: string | undefined;
   private plant: ChildProcess | undefined;
   private notify: RecvSocket | undefined;
   private powerTimer: NodeJS.Timeout | undefined;
@@ -84,7 +85,8 @@ export class Rig {
     if (!w.ok) throw w.error;
     this.issuer = new Issuer({ keys: [{ keyId: 9, key }] });
     if (opts.shim) this.shim = buildShadowShim(this.work);
-    this.pty = await openPtyPair({ dir: mkdtempSync(join(tmpdir(), "piled-prove-pty-")) });
+    this.ptyDir = mkdtempSync(join(tmpdir(), "piled-prove-pty-"));
+    this.pty = await openPtyPair({ dir: this.ptyDir });
     await this.meter.attach(this.pty.a, { baudRate: 9600 });
     const ble = opts.ble !== false;
     if (ble) {
@@ -236,6 +238,7 @@ export class Rig {
     }
     await this.meter.detach?.();
     await this.pty?.close();
+    if (this.ptyDir) rmSync(this.ptyDir, { recursive: true, force: true });
     await this.carrierBridge?.close().catch(() => undefined);
     await this.pileBridge?.close().catch(() => undefined);
     await this.radio?.close().catch(() => undefined);
