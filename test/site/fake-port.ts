@@ -47,6 +47,8 @@ export class FakePort implements SitePilePort {
       ble: "up",
       meterFresh: true,
       faults: this.faults.filter((f) => f.latched).map((f) => f.code),
+      unavailableBecause: [],
+      store: { freeBytes: null, minFreeBytes: 0, fault: null, faultSince: null, pending: 0 },
       security: { recentFailedProofs: 0, alarm: false, events: 0, lastEventAt: null },
       session: a ? { codeId: a.codeId, startedAt: a.startedAt, energyWh: a.energyWh } : null,
       uptimeMs: 1000,
