@@ -9,6 +9,11 @@
 //   2. The fixed secrets of the test files, listed below in CONSTANTS with their file.
 //   3. Every key file found in DIR itself ({"keyId": N, "key": "<64 hex>"}): the random keys
 //      the tests made (tests write their keys through the SDK's writeKeyFile).
+//      A file that is wholly one key file is allowed wherever it is (tests keep key files under
+//      many names), besides the path patterns of ALLOW.
+// A key (or half) with fewer than MIN_DISTINCT byte values (all zeros, 0x06 × 32) is searched as
+// hex only: as raw bytes or base64 ("AAAA…") such runs are in every database page and hash.
+// A half of a text secret is searched only when it holds a non-letter ("technici" is not).
 // Each secret is looked for whole and by halves (halves of at least 8 bytes/characters) as
 //   hex (any case), base64 and base64url at each of the three byte alignments (so also inside a
 //   longer encoding), raw bytes (in binary files: SQLite databases, -wal, -journal), and text
@@ -43,8 +48,16 @@ const CONSTANTS = [
  */
 const ALLOW = [
   // Key files in key directories: the key itself is their content.
-  { re: /(^|\/)keys(\/retired)?\/[^/]+$/, why: "a key directory's file" },
+  { re: /(^|\/)keys(-[^/]*)?(\/retired)?\/[^/]+$/, why: "a key directory's file (keys/, a test's keys-N/)" },
   { re: /(^|\/)[^/]*\.key(\.json)?$/, why: "a key file" },
+  // test/sdk/keyfile.test.ts writes malformed key files (a bad keyId, a key one nibble short…)
+  // to see each refused: each holds (most of) its KEY by design.
+  {
+    re: /(^|\/)([0-9]+-[0-9]+-)?piled-keyfile-[^/]*\/bad-[0-9]+\.json$/,
+    why: "a deliberately malformed key file",
+  },
+  // The OCPP station's basic-auth password file (config `passwordFile`) holds the password.
+  { re: /(^|\/)([0-9]+-[0-9]+-)?piled-ocpp-[^/]*\/password$/, why: "the OCPP password file" },
   // The scanner's own self-test plants every encoding on purpose.
   { re: /(^|\/)([0-9]+-[0-9]+-)?piled-secrets-scan-[^/]*\//, why: "the scanner's self-test tree" },
 ];
@@ -111,16 +124,26 @@ function read(path, size) {
   }
 }
 
-/** Keys of key files in the tree: {"keyId": N, "key": "<64 hex>"}. */
+/** A whole file in the SDK's key-file form (src/sdk/keyfile.ts), wherever a test wrote it. */
+const KEY_FILE = /^\s*\{\s*"keyId"\s*:\s*-?\d+\s*,\s*"key"\s*:\s*"([0-9a-fA-F]{64})"\s*\}\s*$/;
+
+/** Keys of key files in the tree, and the files (allowed: a key file holds its key by design). */
 function harvestKeys(root) {
   const out = [];
+  const files = new Set();
   for (const f of walk(root)) {
-    if (f.size > 4096 || !/\.json$/.test(f.path)) continue;
-    const m = /"key"\s*:\s*"([0-9a-fA-F]{64})"/.exec(read(f.path, f.size).toString("latin1"));
+    if (f.size > 4096) continue;
+    const text = read(f.path, f.size).toString("latin1");
+    const whole = KEY_FILE.exec(text);
+    if (whole) files.add(f.path);
+    const m = whole ?? (/\.json$/.test(f.path) ? /"key"\s*:\s*"([0-9a-fA-F]{64})"/.exec(text) : null);
     if (m) out.push({ src: `key file ${relative(root, f.path)}`, hex: m[1] });
   }
-  return out;
+  return { out, files };
 }
+
+/** Fewer distinct byte values than this: found in any padding or filler, not searched as raw bytes. */
+const MIN_DISTINCT = 4;
 
 /** base64 characters fully determined by `b` when it sits at byte offset `shift` (mod 3). */
 function b64Aligned(b, shift) {
@@ -142,15 +165,20 @@ function needles(secret) {
       : Buffer.from(secret.bytes);
   const parts = [{ part: "whole", b: bytes }];
   const half = Math.floor(bytes.length / 2);
+  // A text half of letters only ("technici" of technician-secret) is a fragment of ordinary words.
+  const halfOk = (b) => !isText || /[^A-Za-z]/.test(b.toString("latin1"));
   if (half >= 8)
-    parts.push(
-      { part: "first half", b: bytes.subarray(0, half) },
-      { part: "second half", b: bytes.subarray(half) },
-    );
+    for (const [part, b] of [
+      ["first half", bytes.subarray(0, half)],
+      ["second half", bytes.subarray(half)],
+    ])
+      if (halfOk(b)) parts.push({ part, b });
   const out = [];
   for (const { part, b } of parts) {
     if (isText) out.push({ kind: `text (${part})`, s: b.toString("latin1").toLowerCase(), ci: true });
     out.push({ kind: `hex (${part})`, s: b.toString("hex"), hex: true });
+    // A run of (nearly) one byte value is in every page, hash and padding: only its hex is searched.
+    if (!isText && new Set(b).size < MIN_DISTINCT) continue;
     if (!isText) out.push({ kind: `raw bytes (${part})`, s: b.toString("latin1"), raw: true });
     for (let shift = 0; shift < 3; shift++) {
       const s = b64Aligned(b, shift);
@@ -201,7 +229,8 @@ export function scan(root) {
   const { out: vec, files: vectorFiles } = vectorSecrets();
   // One entry per value (the two vector files hold the same vectors): the sources joined.
   const byValue = new Map();
-  for (const s of [...vec, ...CONSTANTS, ...harvestKeys(root)]) {
+  const harvested = harvestKeys(root);
+  for (const s of [...vec, ...CONSTANTS, ...harvested.out]) {
     const v =
       s.text !== undefined
         ? `t:${s.text}`
@@ -229,7 +258,7 @@ export function scan(root) {
   let bytes = 0;
   for (const f of walk(root)) {
     const rel = relative(root, f.path);
-    if (ALLOW.some((a) => a.re.test(rel))) continue;
+    if (harvested.files.has(f.path) || ALLOW.some((a) => a.re.test(rel))) continue;
     const buf = read(f.path, f.size);
     scanned++;
     bytes += buf.length;

@@ -63,6 +63,8 @@ test("a key, V and secret planted in each encoding are each caught, by file and 
     "console.history": "login\nCORRECT HORSE\n",
     "secret-in-word.log": "xxcorrect horseyy",
     "harvested.log": `leaked ${random.toString("hex")}`,
+    // A key of one repeated byte (test/daemon/keydir.test.ts) is still caught as hex.
+    "repeated-byte.log": `key ${"06".repeat(32)}`,
   };
   for (const [name, body] of Object.entries(planted)) writeFileSync(join(dir, name), body);
   const r = scan(dir);
@@ -89,10 +91,14 @@ test("a tree with keys only in its key directory, and random data elsewhere, pas
     JSON.stringify({ keyId: 7, key: KEY.toString("hex") }),
   );
   writeFileSync(join(dir, "piled.log"), `${filler(50)}\n${randomBytes(64).toString("hex")}\n`);
-  writeFileSync(join(dir, "piled.db"), randomBytes(8192));
+  writeFileSync(join(dir, "piled.db"), Buffer.concat([randomBytes(4096), Buffer.alloc(4096)]));
+  // A key file is allowed wherever a test keeps it; its all-zero key is in every page as bytes.
+  writeFileSync(join(dir, "k1.json"), JSON.stringify({ keyId: 1, key: "00".repeat(32) }));
+  // "technici", the first half of a test's "technician-secret", is a fragment of ordinary words.
+  writeFileSync(join(dir, "journal.log"), "session ended TECHNICIAN by the technician\n");
   const r = scan(dir);
   assert.equal(r.code, 0, r.out);
-  assert.match(r.out, /4 files|2 files/);
+  assert.match(r.out, /: 3 files/);
   assert.match(r.out, /clean/);
 });
 
