@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { type TestContext, test } from "node:test";
@@ -106,4 +106,43 @@ test("no directory given: usage, exit 2", () => {
   const r = spawnSync(process.execPath, [SCANNER], { encoding: "utf8" });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /usage/);
+});
+
+test("what a test deletes under the run's TMPDIR is kept for the scan, and is gone from its place", (t) => {
+  const art = tree(t);
+  mkdirSync(join(art, "tmp"));
+  const script = `
+    import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+    import { rm } from "node:fs/promises";
+    import { tmpdir } from "node:os";
+    import { join } from "node:path";
+    const a = mkdtempSync(join(tmpdir(), "piled-a-"));
+    writeFileSync(join(a, "piled.db"), "A");
+    rmSync(a, { recursive: true, force: true });
+    const b = mkdtempSync(join(tmpdir(), "piled-b-"));
+    writeFileSync(join(b, "console.history"), "B");
+    await rm(b, { recursive: true });
+    rmSync(join(tmpdir(), "never-there"), { force: true });
+    console.log(JSON.stringify({ gone: !existsSync(a) && !existsSync(b) }));`;
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+    encoding: "utf8",
+    env: {
+      ...process.env,
+      PILED_TEST_ARTIFACTS: art,
+      TMPDIR: join(art, "tmp"),
+      NODE_OPTIONS: `--import=${join(root, "scripts/keep-test-files.mjs")}`,
+    },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { gone: true });
+  const kept = readdirSync(join(art, "kept")).sort();
+  assert.equal(kept.length, 2, kept.join(" "));
+  assert.equal(
+    readFileSync(join(art, "kept", kept.find((k) => k.includes("piled-a-"))!, "piled.db"), "utf8"),
+    "A",
+  );
+  assert.equal(
+    readFileSync(join(art, "kept", kept.find((k) => k.includes("piled-b-"))!, "console.history"), "utf8"),
+    "B",
+  );
 });
