@@ -3,14 +3,15 @@
 // Tiers that need system tools (socat, python3 peers, btvirt, unshare) check for them
 // themselves and fail saying what is missing; scripts/ensure-system-deps.sh installs them.
 //
-// Each run gets a fresh PILED_TEST_ARTIFACTS=<repo>/.test-artifacts/<run> (gitignored; earlier
+// Each run gets a fresh PILED_TEST_ARTIFACTS=$TMPDIR/piled-test-artifacts/<run> (earlier
 // runs are removed): the tests' TMPDIR is <run>/tmp, what they delete there is kept in
 // <run>/kept (scripts/keep-test-files.mjs, preloaded into every Node process), the runner's
 // output goes to <run>/test-output.log as well, and scripts/secrets-scan.mjs then checks the
 // whole directory for the suite's keys, V values and secrets. The exit code is the tests', or
 // the scan's when the tests passed and the scan did not.
 import { spawn, spawnSync } from "node:child_process";
-import { createWriteStream, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { chmodSync, createWriteStream, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -33,11 +34,14 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-// Short: unix socket paths under TMPDIR must stay within 108 bytes.
-const artifactsTop = join(top, ".test-artifacts");
+// Under the system's temporary directory, not the checkout: unix socket paths under TMPDIR must
+// stay within 108 bytes wherever the checkout sits, and tiers that run as another user (nobody)
+// must be able to reach the tests' TMPDIR, which a checkout under /root would not allow.
+const artifactsTop = join(tmpdir(), "piled-test-artifacts");
 rmSync(artifactsTop, { recursive: true, force: true });
 const run = join(artifactsTop, `r${Math.floor(Date.now() / 1000)}`);
-mkdirSync(join(run, "tmp"), { recursive: true });
+mkdirSync(join(run, "tmp"), { recursive: true, mode: 0o755 });
+chmodSync(join(run, "tmp"), 0o1777);
 const env = {
   ...process.env,
   PILED_TEST_ARTIFACTS: run,
