@@ -13,6 +13,7 @@ import { z } from "zod";
 import {
   deadlineFields,
   lockSafeStateSchema,
+  parsePileCoreConfig,
   pileIdSchema,
   skewMsSchema,
   statusIntervalMsSchema,
@@ -373,3 +374,20 @@ export const databasePath = (c: Config): string => `${c.stateDir}/piled.db`;
 
 /** The control socket's mode as a number (0660 → 0o660). */
 export const socketMode = (c: Config): number => Number.parseInt(c.controlSocket.mode, 8);
+
+/**
+ * The pile core's config, straight from the shared schema: the daemon's fields are the core's
+ * (src/pile/config.ts), only renamed where the file says more (`clockSkewMs` is `skewMs`).
+ */
+export const pileCoreConfigOf = (
+  c: Config,
+  progressIntervalMs?: number,
+): ReturnType<typeof parsePileCoreConfig> =>
+  parsePileCoreConfig({
+    pileId: c.pileId,
+    skewMs: c.clockSkewMs,
+    ...c.deadlines,
+    statusIntervalMs: c.statusIntervalMs,
+    lockSafeState: c.lockSafeState,
+    ...(progressIntervalMs !== undefined ? { progressIntervalMs } : {}),
+  });

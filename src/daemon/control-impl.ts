@@ -5,6 +5,7 @@
  */
 
 import type { Clock } from "../hw/ports.js";
+import { meterFresh } from "../pile/index.js";
 import { toHex } from "../protocol/bytes.js";
 import type { Store } from "../store/index.js";
 import { VERSION } from "../version.js";
@@ -75,7 +76,7 @@ export function pileControl(d: ControlDeps): PileControl {
         lock: s.feedback.lock === undefined ? "unknown" : s.feedback.lock ? "engaged" : "released",
         vehiclePresent: s.feedback.vehicle ?? null,
         ble: runtime.bleState,
-        meterFresh: s.meter !== undefined && s.meter.ageMs <= d.meterStaleMs,
+        meterFresh: s.meter !== undefined && meterFresh(s.meter.ageMs, d),
         faults: [...s.faults],
         unavailableBecause: [...s.unavailableBecause],
         store: runtime.storeHealth.view(),

@@ -21,7 +21,7 @@ import { createLogger } from "../../src/daemon/log.js";
 import { PileRuntime } from "../../src/daemon/runtime.js";
 import { createNotifier } from "../../src/daemon/sd-notify.js";
 import { simPileConfig } from "../../src/daemon/sim-config.js";
-import { type Clock, type DigitalInput, type DigitalOutput, systemClock } from "../../src/hw/ports.js";
+import type { DigitalInput, DigitalOutput } from "../../src/hw/ports.js";
 import { encodeMessage, fragment } from "../../src/protocol/index.js";
 import { nodeSuite } from "../../src/protocol/node-suite.js";
 import type { CarrierLink } from "../../src/protocol/transport.js";
@@ -30,8 +30,10 @@ import { Issuer } from "../../src/sdk/issuer.js";
 import { writeKeyFile } from "../../src/sdk/keyfile.js";
 import { SimPlant } from "../../src/sim/plant.js";
 import { openStore, type Store } from "../../src/store/index.js";
+import { DrivenClock } from "../helpers/driven-clock.js";
 import { FakeMeter } from "../helpers/fake-meter.js";
 import { LoopPeripheral } from "../helpers/loop-peripheral.js";
+import { waitFor as poll } from "../helpers/poll.js";
 
 const PILE = "RT-1";
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -47,6 +49,7 @@ interface Rig {
   journal: string[];
   issuer: Issuer;
   store: Store;
+  clock: DrivenClock;
 }
 
 const journaled = (out: DigitalOutput, name: string, journal: string[]): DigitalOutput => ({
@@ -64,11 +67,11 @@ async function rig(
     dir?: string;
     meter?: FakeMeter;
     contactorFeedback?: (i: DigitalInput) => DigitalInput;
-    clock?: Clock;
     logLines?: string[];
   } = {},
 ): Promise<Rig> {
-  const clock = before.clock ?? systemClock;
+  // the runtime, the plant and the meter on one manual clock, moved by each turn of the loop
+  const clock = new DrivenClock({ now: Date.now() }); // the issuer stamps codes with the real time
   const dir = before.dir ?? mkdtempSync(join(tmpdir(), "piled-runtime-"));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, "keys"), { mode: 0o700, recursive: true });
@@ -120,8 +123,9 @@ async function rig(
   };
   const keys = new KeyDirectory(join(dir, "keys"));
   assert.ok(keys.load().ok);
-  const plant = new SimPlant({ plugPresent: true, contactorMs: 10, lockMs: 20 });
+  const plant = new SimPlant({ plugPresent: true, contactorMs: 10, lockMs: 20, timers: clock });
   const meter = before.meter ?? new FakeMeter();
+  meter.clock = clock;
   plant.onContactor((closed) => {
     meter.power = closed ? 7000 : 0;
   });
@@ -148,8 +152,10 @@ async function rig(
     ble,
     notifier: createNotifier({}),
   });
+  const stopDriving = clock.drive();
   cleanups.push(async () => {
     await runtime.stop();
+    stopDriving();
     plant.dispose();
     raw.close();
   });
@@ -168,16 +174,12 @@ async function rig(
     journal,
     issuer: new Issuer({ keys: [{ keyId: 1, key }] }),
     store: raw,
+    clock,
   };
 }
 
-async function waitFor(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Asks again at each turn of the loop (each one moves the rig's clock). */
+const waitFor = (what: string, ok: () => boolean): Promise<true> => poll(what, ok, { everyMs: 0 });
 
 /** The journal without the notifications and progress writes (periodic, from earlier inputs). */
 const outputsAndRecords = (j: string[]) =>
@@ -374,16 +376,14 @@ test("field report: more than 20 failed proofs within 60 s raise a security even
 });
 
 test("field report: an idle BLE connection is dropped through the port after 30 s", async () => {
-  let offset = 0;
-  const clock: Clock = { now: () => Date.now(), monotonic: () => performance.now() + offset };
-  const r = await rig(undefined, { clock });
+  const r = await rig();
   r.ble.connect();
   await waitFor("connected", () => r.runtime.snapshot().connections === 1);
-  offset += 29_000;
+  await r.clock.sleep(29_000);
   await r.runtime.feed({ type: "tick" });
   assert.equal(r.runtime.snapshot().connections, 1, "not before 30 s");
   assert.equal(r.runtime.counters["ble.drop.IDLE"], undefined);
-  offset += 1_500;
+  await r.clock.sleep(1_500);
   await r.runtime.feed({ type: "tick" });
   assert.equal(r.runtime.counters["ble.drop.IDLE"], 1);
   await waitFor("dropped", () => r.runtime.snapshot().connections === 0);
@@ -410,7 +410,7 @@ test("field report: a missing meter logs its outage once when it begins and once
   await waitFor("a read in flight", () => meter.pending !== undefined);
   await r.runtime.stop();
   await meter.close();
-  await new Promise((res) => setTimeout(res, 100));
+  await r.clock.sleep(100);
   assert.equal(msgs().filter((m) => m === "meter outage began").length, 1, msgs().join("\n"));
   assert.ok(!lines.some((l) => l.includes("closed")), lines.join(""));
 });
