@@ -80,6 +80,7 @@ export function pileControl(d: ControlDeps): PileControl {
         faults: [...s.faults],
         unavailableBecause: [...s.unavailableBecause],
         store: runtime.storeHealth.view(),
+        links: runtime.linkCounters(),
         security: {
           recentFailedProofs: s.proofs.recentFailures,
           alarm: s.proofs.alarm,

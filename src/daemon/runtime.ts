@@ -31,6 +31,7 @@ import {
   within,
 } from "./runtime/context.js";
 import { type EffectEnv, Outputs, performEffect } from "./runtime/effects.js";
+import { type LinkCounters, LinkWatch } from "./runtime/link-counters.js";
 import { MeterPoller } from "./runtime/meter-poller.js";
 import { StoreWrites } from "./runtime/store-writes.js";
 import type { StoreHealth } from "./store-health.js";
@@ -65,6 +66,7 @@ export class PileRuntime {
   readonly #meter: MeterPoller;
   readonly #outputs: Outputs;
   readonly #env: EffectEnv;
+  readonly #links: LinkWatch;
   readonly #queue: Job[] = [];
   #running = false;
   #deadlineTimer: unknown;
@@ -122,6 +124,7 @@ export class PileRuntime {
         for (const w of this.#relayTestWaiters.splice(0)) w(r);
       },
     };
+    this.#links = new LinkWatch(() => this.linkCounters(), log);
     this.startedAt = parts.clock.now();
     this.stateSince = this.startedAt;
     this.lastBeat = parts.clock.monotonic();
@@ -156,6 +159,7 @@ export class PileRuntime {
       void this.feed({ type: "tick" }).then(() => {
         this.lastBeat = this.#p.clock.monotonic();
       });
+      this.#links.check();
     });
     await this.#ble.start();
   }
@@ -249,6 +253,14 @@ export class PileRuntime {
   /** An audit entry of the front ends (console, control socket), written as the loop's own are. */
   recordAudit(entry: AuditEntry): void {
     this.#writes.audit(entry);
+  }
+
+  /**
+   * The link-level fault counters: the adapters' (Modbus bus, BLE peripheral, GPIO inputs) and
+   * the partial BLE messages expired. Logged when they move (at each heartbeat).
+   */
+  linkCounters(): LinkCounters {
+    return { ...(this.#p.links?.() ?? {}), "ble.fragmentsExpired": this.#ble.fragmentsExpired() };
   }
 
   /** The control loop got a heartbeat through recently: feed the systemd watchdog. */

@@ -22,7 +22,7 @@ import { PileRuntime } from "../../src/daemon/runtime.js";
 import { createNotifier } from "../../src/daemon/sd-notify.js";
 import { simPileConfig } from "../../src/daemon/sim-config.js";
 import type { DigitalInput, DigitalOutput } from "../../src/hw/ports.js";
-import { encodeMessage, fragment } from "../../src/protocol/index.js";
+import { encodeMessage, fragment, PARTIAL_TIMEOUT_MS } from "../../src/protocol/index.js";
 import { nodeSuite } from "../../src/protocol/node-suite.js";
 import type { CarrierLink } from "../../src/protocol/transport.js";
 import { stop, unlock } from "../../src/sdk/carrier.js";
@@ -68,6 +68,7 @@ async function rig(
     meter?: FakeMeter;
     contactorFeedback?: (i: DigitalInput) => DigitalInput;
     logLines?: string[];
+    links?: () => Record<string, number>;
   } = {},
 ): Promise<Rig> {
   // the runtime, the plant and the meter on one manual clock, moved by each turn of the loop
@@ -151,6 +152,7 @@ async function rig(
     meter,
     ble,
     notifier: createNotifier({}),
+    links: before.links,
   });
   const stopDriving = clock.drive();
   cleanups.push(async () => {
@@ -413,4 +415,40 @@ test("field report: a missing meter logs its outage once when it begins and once
   await r.clock.sleep(100);
   assert.equal(msgs().filter((m) => m === "meter outage began").length, 1, msgs().join("\n"));
   assert.ok(!lines.some((l) => l.includes("closed")), lines.join(""));
+});
+
+test("field report: link fault counters (the adapters' and the expired BLE fragments) are logged when they move", async () => {
+  const lines: string[] = [];
+  const adapters = { "modbus.crcErrors": 0 };
+  const r = await rig(() => {}, { logLines: lines, links: () => ({ ...adapters }) });
+  const link = r.ble.connect(23);
+  const code = r.issuer.issue({ deviceId: "VIN-RT", pileId: PILE, validForS: 600 });
+  assert.ok(code.ok);
+  const hello = encodeMessage({
+    type: "HELLO",
+    version: 1,
+    keyId: code.value.keyId,
+    codeId: code.value.codeId,
+    clientNonce: new Uint8Array(16),
+  });
+  const frags = fragment(hello, link.mtu);
+  assert.ok(frags.length > 1, "HELLO takes several fragments at the least MTU");
+  await link.write(frags[0]!);
+  await r.clock.sleep(PARTIAL_TIMEOUT_MS + 100);
+  await link.write(frags[0]!); // the stale partial expires; this one starts anew
+  adapters["modbus.crcErrors"] = 2;
+  await r.clock.sleep(1_100); // a heartbeat looks
+  assert.equal(r.runtime.linkCounters()["ble.fragmentsExpired"], 1);
+  assert.equal(r.runtime.linkCounters()["modbus.crcErrors"], 2);
+  const moved = lines
+    .map((l) => JSON.parse(l) as { msg: string; moved?: Record<string, number> })
+    .filter((j) => j.msg === "link fault counters moved");
+  assert.ok(
+    moved.some((j) => j.moved?.["modbus.crcErrors"] === 2 && j.moved?.["ble.fragmentsExpired"] === 1),
+    JSON.stringify(moved),
+  );
+  const before = moved.length;
+  await r.clock.sleep(2_100);
+  const after = lines.filter((l) => l.includes("link fault counters moved")).length;
+  assert.equal(after, before, "no line while they stand still");
 });

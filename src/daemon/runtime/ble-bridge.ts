@@ -22,6 +22,8 @@ export class BleBridge {
   readonly #conns = new Map<string, ConnEntry>();
   readonly #log: LoopContext["log"];
   #upResolve: () => void = () => {};
+  /** Partial messages expired on connections that are gone. */
+  #expiredGone = 0;
 
   constructor(ctx: LoopContext, snapshot: () => PileSnapshot) {
     this.#ctx = ctx;
@@ -52,6 +54,7 @@ export class BleBridge {
       },
       write: (conn, data) => this.#write(conn, data),
       disconnect: (conn) => {
+        this.#expiredGone += this.#conns.get(conn.id)?.reassembler.expired ?? 0;
         this.#conns.delete(conn.id);
         log.info({ conn: conn.id }, "central disconnected");
         void feed({ type: "disconnected", connId: conn.id });
@@ -81,6 +84,13 @@ export class BleBridge {
         void feed({ type: "fragmentError", connId: conn.id });
       } else if (out.kind === "dropped") count("ble.fragment.dropped");
     }
+  }
+
+  /** Partial messages the reassemblers let expire, over every connection so far. */
+  fragmentsExpired(): number {
+    let n = this.#expiredGone;
+    for (const e of this.#conns.values()) n += e.reassembler.expired;
+    return n;
   }
 
   send(connId: string, message: Parameters<typeof encodeMessage>[0]): void {

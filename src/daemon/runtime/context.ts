@@ -45,6 +45,8 @@ export interface RuntimeParts {
   writer?: StoreWriter | undefined;
   /** Least interval between two durable progress records of a session (the core's progressIntervalMs). */
   progressEveryMs?: number;
+  /** The adapters' link-level fault counters (runtime/link-counters.ts linkCountersOf). */
+  links?: (() => Record<string, number>) | undefined;
 }
 
 /** An input of the core without its time stamps (the loop stamps it when its turn comes). */
