@@ -31,18 +31,25 @@ const ms = (min: number, max: number, dflt: number) => z.int().min(min).max(max)
 const absPath = z.string().min(1).max(4096);
 
 /** One GPIO line: a chip label (as in /sys/class/gpio/gpiochip*\/label) plus an offset. */
-export const gpioLineSchema = z.strictObject({
+const gpioLineFields = {
   chip: z.string().min(1).max(64),
   line: z.int().min(0).max(1023),
   activeLow: z.boolean().default(false),
-  /** Inputs only: the level must hold this long before a change is reported. */
+};
+
+/** An output line (a relay coil): a debounce would mean nothing there and is refused. */
+export const gpioOutputSchema = z.strictObject(gpioLineFields);
+
+/** An input line: the level must hold `debounceMs` before a change is reported. */
+export const gpioLineSchema = z.strictObject({
+  ...gpioLineFields,
   debounceMs: z.int().min(0).max(1000).optional(),
 });
 
 export const gpioSchema = z.strictObject({
   driver: z.enum(["sysfs", "sim"]).default("sysfs"),
-  contactor: gpioLineSchema,
-  lock: gpioLineSchema,
+  contactor: gpioOutputSchema,
+  lock: gpioOutputSchema,
   contactorFeedback: gpioLineSchema,
   lockFeedback: gpioLineSchema,
   plugPresent: gpioLineSchema.optional(),

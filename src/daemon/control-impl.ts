@@ -36,7 +36,6 @@ export interface ControlDeps {
   clock: Clock;
   /** Front ends' own counters (console garbage, control socket), merged into status. */
   extraCounters?: () => Record<string, number>;
-  onKeysChanged?: () => void;
   sim?: SimControl | undefined;
   /** A reading older than this is stale (deadlines.meterStaleMs). */
   meterStaleMs: number;
@@ -167,13 +166,11 @@ export function pileControl(d: ControlDeps): PileControl {
       add(keyId: number, hex: string): ControlResult {
         const r = keys.add(keyId, hex);
         if (!r.ok) return { ok: false, code: r.error.code, message: r.error.message };
-        d.onKeysChanged?.();
         return { ok: true, detail: `key ${keyId} added (${r.value.file})` };
       },
       retire(keyId: number): ControlResult {
         const r = keys.retire(keyId);
         if (!r.ok) return { ok: false, code: r.error.code, message: r.error.message };
-        d.onKeysChanged?.();
         return { ok: true, detail: `key ${keyId} retired` };
       },
     },
