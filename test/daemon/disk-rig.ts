@@ -25,6 +25,7 @@ import { openStore, openStoreWriter, type Store, type StoreWriter } from "../../
 import { DrivenClock } from "../helpers/driven-clock.js";
 import { FakeMeter } from "../helpers/fake-meter.js";
 import { LoopPeripheral } from "../helpers/loop-peripheral.js";
+import { memTmpDir } from "../helpers/mem-tmp.js";
 import { waitFor as poll } from "../helpers/poll.js";
 
 export const PILE = "RT-D";
@@ -86,7 +87,8 @@ const CONTACTOR_MS = 10;
 const LOCK_MS = 20;
 
 export async function diskRig(o: DiskRigOptions = {}): Promise<DiskRig> {
-  const dir = mkdtempSync(join(tmpdir(), "piled-disk-"));
+  // a real-time rig keeps the usual temp folder (the slow-disk tier measures its fsyncs)
+  const dir = o.realTime ? mkdtempSync(join(tmpdir(), "piled-disk-")) : memTmpDir("piled-disk-");
   mkdirSync(join(dir, "keys"), { mode: 0o700 });
   const key = nodeSuite.randomBytes(32);
   assert.ok(writeKeyFile(join(dir, "keys", "key-1.json"), 1, key).ok);

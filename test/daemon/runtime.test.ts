@@ -11,8 +11,7 @@
  * - a session interrupted by a stop of the daemon is closed at boot from the meter's register.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, test } from "node:test";
 import { type Config, validateConfig } from "../../src/daemon/config.js";
@@ -33,6 +32,7 @@ import { openStore, type Store } from "../../src/store/index.js";
 import { DrivenClock } from "../helpers/driven-clock.js";
 import { FakeMeter } from "../helpers/fake-meter.js";
 import { LoopPeripheral } from "../helpers/loop-peripheral.js";
+import { memTmpDir } from "../helpers/mem-tmp.js";
 import { waitFor as poll } from "../helpers/poll.js";
 
 const PILE = "RT-1";
@@ -73,7 +73,7 @@ async function rig(
 ): Promise<Rig> {
   // the runtime, the plant and the meter on one manual clock, moved by each turn of the loop
   const clock = new DrivenClock({ now: Date.now() }); // the issuer stamps codes with the real time
-  const dir = before.dir ?? mkdtempSync(join(tmpdir(), "piled-runtime-"));
+  const dir = before.dir ?? memTmpDir("piled-runtime-");
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, "keys"), { mode: 0o700, recursive: true });
   const key = nodeSuite.randomBytes(32);
@@ -262,7 +262,7 @@ test("field report: a session interrupted by a stop of the daemon is closed at b
     return sid;
   };
   // The last progress said 1.3 Wh; the meter's register says 3 Wh went through.
-  const dir = mkdtempSync(join(tmpdir(), "piled-runtime-"));
+  const dir = memTmpDir("piled-runtime-");
   const first = seeded(dir, 1000, 1.3);
   const meter = new FakeMeter();
   meter.energy = 1003;
@@ -272,7 +272,7 @@ test("field report: a session interrupted by a stop of the daemon is closed at b
   assert.equal(s?.energySource, "meter");
   assert.ok(s && Math.abs(s.energyWh - 3) < 1e-9, JSON.stringify(s));
   // The meter cannot be read at boot: the last progress is kept, marked unknown.
-  const dir2 = mkdtempSync(join(tmpdir(), "piled-runtime-"));
+  const dir2 = memTmpDir("piled-runtime-");
   const second = seeded(dir2, 1000, 1.3);
   const silent = new FakeMeter();
   silent.silent = true;
