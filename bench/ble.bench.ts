@@ -9,7 +9,7 @@
  * can report its ratio to it (target HELLO→RESULT ≤ 2.5 × raw round trip).
  *
  * The unlock handshake (registered below): the pile fixture (dist/test/hw/ble/fixtures/pile.js:
- * the pile core behind the peripheral, in-memory ledger, always-confirming plant) in its own
+ * the daemon's real control loop behind the peripheral, a real store, the simulated plant) in its own
  * process, the SDK carrier client over NobleCentral here. Each round issues a fresh code with the
  * SDK Issuer, connects, unlocks, STOPs (so the pile is free again) and disconnects. Medians of
  * connect→RESULT (scan included), HELLO→RESULT and HELLO→STOPPED at MTU 256 and 23, and the

@@ -13,6 +13,7 @@ import { z } from "zod";
 import {
   deadlineFields,
   lockSafeStateSchema,
+  parsePileCoreConfig,
   pileIdSchema,
   skewMsSchema,
   statusIntervalMsSchema,
@@ -30,18 +31,25 @@ const ms = (min: number, max: number, dflt: number) => z.int().min(min).max(max)
 const absPath = z.string().min(1).max(4096);
 
 /** One GPIO line: a chip label (as in /sys/class/gpio/gpiochip*\/label) plus an offset. */
-export const gpioLineSchema = z.strictObject({
+const gpioLineFields = {
   chip: z.string().min(1).max(64),
   line: z.int().min(0).max(1023),
   activeLow: z.boolean().default(false),
-  /** Inputs only: the level must hold this long before a change is reported. */
+};
+
+/** An output line (a relay coil): a debounce would mean nothing there and is refused. */
+export const gpioOutputSchema = z.strictObject(gpioLineFields);
+
+/** An input line: the level must hold `debounceMs` before a change is reported. */
+export const gpioLineSchema = z.strictObject({
+  ...gpioLineFields,
   debounceMs: z.int().min(0).max(1000).optional(),
 });
 
 export const gpioSchema = z.strictObject({
   driver: z.enum(["sysfs", "sim"]).default("sysfs"),
-  contactor: gpioLineSchema,
-  lock: gpioLineSchema,
+  contactor: gpioOutputSchema,
+  lock: gpioOutputSchema,
   contactorFeedback: gpioLineSchema,
   lockFeedback: gpioLineSchema,
   plugPresent: gpioLineSchema.optional(),
@@ -373,3 +381,20 @@ export const databasePath = (c: Config): string => `${c.stateDir}/piled.db`;
 
 /** The control socket's mode as a number (0660 → 0o660). */
 export const socketMode = (c: Config): number => Number.parseInt(c.controlSocket.mode, 8);
+
+/**
+ * The pile core's config, straight from the shared schema: the daemon's fields are the core's
+ * (src/pile/config.ts), only renamed where the file says more (`clockSkewMs` is `skewMs`).
+ */
+export const pileCoreConfigOf = (
+  c: Config,
+  progressIntervalMs?: number,
+): ReturnType<typeof parsePileCoreConfig> =>
+  parsePileCoreConfig({
+    pileId: c.pileId,
+    skewMs: c.clockSkewMs,
+    ...c.deadlines,
+    statusIntervalMs: c.statusIntervalMs,
+    lockSafeState: c.lockSafeState,
+    ...(progressIntervalMs !== undefined ? { progressIntervalMs } : {}),
+  });

@@ -21,6 +21,8 @@ export interface StatusView {
   vehiclePresent: boolean | null;
   ble: "up" | "down" | "disabled";
   meterFresh: boolean;
+  /** Link-level fault counters (Modbus bus, BLE peripheral, GPIO reads, expired fragments). */
+  links?: Record<string, number>;
   /** Latched fault codes. */
   faults: string[];
   /** Why an idle pile cannot take a session (technician, meter stale, radio down, store fault, disk low). */
@@ -245,6 +247,8 @@ const SPECS = {
           : "no session",
         `uptime ${Math.floor(s.uptimeMs / 1000)} s  version ${s.version}`,
       ];
+      const l = Object.entries(s.links ?? {});
+      if (l.length) lines.push(`link faults: ${l.map(([k, v]) => `${k}=${v}`).join(" ")}`);
       const c = Object.entries(s.counters);
       if (c.length) lines.push(`bad input: ${c.map(([k, v]) => `${k}=${v}`).join(" ")}`);
       return lines.join("\n");

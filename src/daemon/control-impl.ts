@@ -5,6 +5,7 @@
  */
 
 import type { Clock } from "../hw/ports.js";
+import { meterFresh } from "../pile/index.js";
 import { toHex } from "../protocol/bytes.js";
 import type { Store } from "../store/index.js";
 import { VERSION } from "../version.js";
@@ -35,7 +36,6 @@ export interface ControlDeps {
   clock: Clock;
   /** Front ends' own counters (console garbage, control socket), merged into status. */
   extraCounters?: () => Record<string, number>;
-  onKeysChanged?: () => void;
   sim?: SimControl | undefined;
   /** A reading older than this is stale (deadlines.meterStaleMs). */
   meterStaleMs: number;
@@ -76,10 +76,11 @@ export function pileControl(d: ControlDeps): PileControl {
         lock: s.feedback.lock === undefined ? "unknown" : s.feedback.lock ? "engaged" : "released",
         vehiclePresent: s.feedback.vehicle ?? null,
         ble: runtime.bleState,
-        meterFresh: s.meter !== undefined && s.meter.ageMs <= d.meterStaleMs,
+        meterFresh: s.meter !== undefined && meterFresh(s.meter.ageMs, d),
         faults: [...s.faults],
         unavailableBecause: [...s.unavailableBecause],
         store: runtime.storeHealth.view(),
+        links: runtime.linkCounters(),
         security: {
           recentFailedProofs: s.proofs.recentFailures,
           alarm: s.proofs.alarm,
@@ -166,13 +167,11 @@ export function pileControl(d: ControlDeps): PileControl {
       add(keyId: number, hex: string): ControlResult {
         const r = keys.add(keyId, hex);
         if (!r.ok) return { ok: false, code: r.error.code, message: r.error.message };
-        d.onKeysChanged?.();
         return { ok: true, detail: `key ${keyId} added (${r.value.file})` };
       },
       retire(keyId: number): ControlResult {
         const r = keys.retire(keyId);
         if (!r.ok) return { ok: false, code: r.error.code, message: r.error.message };
-        d.onKeysChanged?.();
         return { ok: true, detail: `key ${keyId} retired` };
       },
     },

@@ -20,6 +20,7 @@ import { type ControlSocketServer, startControlSocket } from "./control-socket.j
 import { takeInstanceLock } from "./instance-lock.js";
 import { KeyDirectory } from "./keys.js";
 import { createLogger, exitFlushed, flushLogSync, type Logger, logErrorReporter } from "./log.js";
+import { linkCountersOf } from "./runtime/link-counters.js";
 import { PileRuntime } from "./runtime.js";
 import { createNotifier, startWatchdog } from "./sd-notify.js";
 import { simControl } from "./sim-control.js";
@@ -197,6 +198,11 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
     ble: parts.ble,
     notifier,
     writer,
+    links: linkCountersOf({
+      meter: parts.meter,
+      ble: parts.ble,
+      inputs: [parts.lines.contactorFeedback, parts.lines.lockFeedback, parts.lines.emergencyStop],
+    }),
   });
 
   let console_: ConsoleService | undefined;

@@ -14,9 +14,28 @@ export interface Clock {
   monotonic(): number;
 }
 
-export const systemClock: Clock = {
+/**
+ * Timers on the same time line as a Clock, injectable so the control loop, the debouncers and
+ * the simulated plant run on fake time in tests (src/sim/plant/clock.ts ManualClock).
+ */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The globals, called at call time (so node:test's mock.timers also governs them). */
+export const systemTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+/** A clock with timers on its time line: what the control loop runs on. */
+export type TimedClock = Clock & Timers;
+
+export const systemClock: TimedClock = {
   now: () => Date.now(),
   monotonic: () => performance.now(),
+  ...systemTimers,
 };
 
 /** A digital output line (a relay coil). `active` is the logical level, after active-low. */

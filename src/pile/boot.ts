@@ -3,7 +3,6 @@
  * confirm. The lock is only released once the contactor reads open: a contactor that stays
  * closed is a weld, and a live plug stays locked.
  */
-import { toHex } from "../protocol/index.js";
 import { fault } from "./faults.js";
 import type { Kernel } from "./kernel.js";
 import { stateOf } from "./status.js";
@@ -29,23 +28,6 @@ export function boot(k: Kernel, input: Extract<PileInput, { type: "boot" }>): vo
     lockEngaged: fb.lockEngaged,
     timeFloorMs: k.floor.floor.toString(),
   });
-  if (input.interrupted) {
-    const i = input.interrupted;
-    k.out.push({
-      type: "sessionEnded",
-      record: {
-        sessionId: i.sessionId,
-        codeId: i.codeId,
-        stopReason: "INTERRUPTED",
-        endedAt: k.wallNow(),
-        energyStartWh: i.energyStartWh,
-        energyStopWh: undefined,
-        energyWh: 0,
-        faults: [],
-      },
-    });
-    k.log("warn", "session.interrupted", { sessionId: toHex(i.sessionId), codeId: toHex(i.codeId) });
-  }
   if (k.estop) fault(k, "EMERGENCY_STOP", "emergency stop active at boot");
   if (k.phase === "booting" && k.contactor.deadline === undefined) bootContactorOpen(k);
 }

@@ -19,13 +19,6 @@ export const bootFeedbackSchema = z.object({
   emergencyStop: bool.optional(),
 });
 
-/** A session the store found open at boot (the daemon stopped without closing it). */
-export const interruptedSessionSchema = z.object({
-  sessionId: bytes,
-  codeId: bytes,
-  energyStartWh: z.number().optional(),
-});
-
 export const meterSampleSchema = z.object({
   energyImportWh: z.number().min(0),
   powerW: z.number(),
@@ -58,7 +51,6 @@ export const pileInputSchema = z.discriminatedUnion("type", [
     feedback: bootFeedbackSchema,
     /** Time floor loaded from the store: newest issuedAt ever accepted, Unix ms. */
     floor: z.bigint().min(0n),
-    interrupted: interruptedSessionSchema.optional(),
     /** Faults latched before the restart (the store keeps them): they stay latched. */
     latched: z.array(z.enum(FAULT_CODES)).optional(),
   }),
@@ -96,7 +88,6 @@ export const pileInputSchema = z.discriminatedUnion("type", [
 ]);
 
 export type BootFeedback = z.infer<typeof bootFeedbackSchema>;
-export type InterruptedSession = z.infer<typeof interruptedSessionSchema>;
 export type MeterSample = z.infer<typeof meterSampleSchema>;
 export type InputLine = z.infer<typeof inputLineSchema>;
 export type TechnicianCommand = z.infer<typeof technicianCommandSchema>;

@@ -51,7 +51,6 @@ export const FAULT_CODES: readonly FaultCode[] = [
 export type {
   BootFeedback,
   InputLine,
-  InterruptedSession,
   MeterSample,
   PileInput,
   PileInputType,
@@ -113,16 +112,6 @@ export type PileCoreErrorCode =
   | "NOT_FAULTED"
   | "UNSAFE"
   | "BUSY";
-
-export class PileCoreError extends Error {
-  override readonly name = "PileCoreError";
-  constructor(
-    readonly code: PileCoreErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export type PileEffect =
   | { type: "contactor"; closed: boolean }

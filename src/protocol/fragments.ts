@@ -109,7 +109,7 @@ export class Reassembler {
     this.#length += body.length;
     this.#next++;
     if (!final) {
-      if (this.#next >= 128) return this.#fail("OVERSIZE");
+      if (this.#next >= MAX_FRAGMENTS) return this.#fail("OVERSIZE");
       return { kind: "partial" };
     }
     const message = new Uint8Array(this.#length);

@@ -4,20 +4,21 @@
  * onoff adapters, so the daemon runs on it unchanged (on a desk, in tests, in the demo). Time
  * comes from injectable timers so tests can run it on fake time.
  */
-import type { DigitalInput, DigitalOutput, Unsubscribe, VehicleSense } from "../hw/ports.js";
+import {
+  type DigitalInput,
+  type DigitalOutput,
+  systemTimers,
+  type Timers,
+  type Unsubscribe,
+  type VehicleSense,
+} from "../hw/ports.js";
 
 export { ManualClock } from "./plant/clock.js";
 
-/** Same shape as the GPIO adapters' timers; the default calls the globals at call time. */
-export interface PlantTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+/** The timers port (src/hw/ports.ts); the default calls the globals at call time. */
+export type PlantTimers = Timers;
 
-const globalTimers: PlantTimers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};
+const globalTimers: PlantTimers = systemTimers;
 
 export interface PlantOptions {
   /** Coil to auxiliary contact, ms. Default 30. */

@@ -266,3 +266,22 @@ test("field report: a control socket writable by others is refused; the audit ca
   const bad = validateConfig({ ...minimal(), audit: { maxRows: 5 } });
   assert.ok(!bad.ok && bad.error.issues[0]!.path === "audit.maxRows");
 });
+
+test("an output line's debounceMs is refused (it would be ignored); an input's is taken", () => {
+  const m = issuesOf({
+    ...minimal(),
+    gpio: {
+      ...minimal().gpio,
+      contactor: { chip: "c", line: 1, debounceMs: 20 },
+      lock: { chip: "c", line: 2, debounceMs: 5 },
+    },
+  });
+  assert.equal(m.get("gpio.contactor.debounceMs"), "unknown key");
+  assert.equal(m.get("gpio.lock.debounceMs"), "unknown key");
+  const r = validateConfig({
+    ...minimal(),
+    gpio: { ...minimal().gpio, contactorFeedback: { chip: "c", line: 3, debounceMs: 30 } },
+  });
+  assert.ok(r.ok);
+  assert.equal(r.value.gpio.contactorFeedback.debounceMs, 30);
+});

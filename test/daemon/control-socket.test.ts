@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { ControlSocketError, groupId, startControlSocket } from "../../src/daemon/control-socket.js";
+import { waitFor } from "../helpers/poll.js";
 import { fakePileControl, repoRoot } from "./fake-pile-control.js";
 
 const KEY = "5a".repeat(32);
@@ -278,7 +279,7 @@ test("field report: a request whose handling throws is answered INTERNAL and cou
 });
 
 const until = async (cond: () => boolean): Promise<void> => {
-  while (!cond()) await new Promise((r) => setTimeout(r, 20));
+  await waitFor("the condition", cond, { everyMs: 20, timeoutMs: 60_000 });
 };
 
 async function withLimited(

@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { poll } from "../helpers/poll.js";
 
 const DEMO = fileURLToPath(new URL("../../src/daemon/demo.js", import.meta.url));
 const leftovers: { pid?: number; work?: string }[] = [];
@@ -70,7 +71,6 @@ for (const [sig, want] of [
 
 test("field report: piled does not outlive a demo killed outright (SIGKILL)", async () => {
   const r = await signalled("SIGKILL");
-  const until = Date.now() + 30_000;
-  while (alive(r.daemonPid) && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
+  await poll(() => !alive(r.daemonPid), { timeoutMs: 30_000, everyMs: 100 });
   assert.equal(alive(r.daemonPid), false, `piled (pid ${r.daemonPid}) is left running as an orphan`);
 });

@@ -50,7 +50,7 @@ async function attempt(r: DiskRig): Promise<Attempt> {
     pileId: PILE,
     suite: nodeSuite,
   });
-  await new Promise((res) => setTimeout(res, 200));
+  await r.sleep(200);
   return {
     outcome: outcome.kind === "rejected" ? `rejected:${outcome.reason}` : outcome.kind,
     recorded: r.store.ledger.isUsed(code.value.codeId),

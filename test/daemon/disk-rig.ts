@@ -9,22 +9,24 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
 import { type Config, validateConfig } from "../../src/daemon/config.js";
 import { KeyDirectory } from "../../src/daemon/keys.js";
 import { createLogger } from "../../src/daemon/log.js";
 import { PileRuntime } from "../../src/daemon/runtime.js";
 import { createNotifier } from "../../src/daemon/sd-notify.js";
 import { simPileConfig } from "../../src/daemon/sim-config.js";
-import { type DigitalInput, type DigitalOutput, systemClock } from "../../src/hw/ports.js";
+import { type DigitalInput, type DigitalOutput, systemClock, type TimedClock } from "../../src/hw/ports.js";
 import { nodeSuite } from "../../src/protocol/node-suite.js";
 import { unlock } from "../../src/sdk/carrier.js";
 import { Issuer } from "../../src/sdk/issuer.js";
 import { writeKeyFile } from "../../src/sdk/keyfile.js";
 import { SimPlant } from "../../src/sim/plant.js";
 import { openStore, openStoreWriter, type Store, type StoreWriter } from "../../src/store/index.js";
+import { DrivenClock } from "../helpers/driven-clock.js";
 import { FakeMeter } from "../helpers/fake-meter.js";
 import { LoopPeripheral } from "../helpers/loop-peripheral.js";
+import { memTmpDir } from "../helpers/mem-tmp.js";
+import { waitFor as poll } from "../helpers/poll.js";
 
 export const PILE = "RT-D";
 
@@ -36,11 +38,17 @@ export interface DiskRig {
   journal: string[];
   /** Synchronous store writes, with whether the contactor could be live then. */
   writes: { op: string; live: boolean }[];
-  /** performance.now() of every contactor write, with its level. */
+  /** The rig's clock.monotonic() at every contactor write, with its level. */
   contactorWrites: { at: number; closed: boolean }[];
   issuer: Issuer;
   store: Store;
   config: Config;
+  /** The runtime's clock: a driven manual clock, or the system's with `realTime`. */
+  clock: TimedClock;
+  /** Waits `ms` on the rig's clock. */
+  sleep(ms: number): Promise<void>;
+  /** Stalls the loop for `ms` of the rig's time (blocks the thread on the real clock). */
+  stall(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -56,6 +64,11 @@ export interface DiskRigOptions {
   afterWrite?: (line: "contactor" | "lock", active: boolean) => void;
   config?: (c: Config) => void;
   progressEveryMs?: number;
+  /**
+   * Run on the system clock (a tier that measures real latency under a slow disk); otherwise the
+   * runtime, the plant and the meter run on a manual clock that each turn of the loop moves.
+   */
+  realTime?: boolean;
 }
 
 /**
@@ -74,7 +87,8 @@ const CONTACTOR_MS = 10;
 const LOCK_MS = 20;
 
 export async function diskRig(o: DiskRigOptions = {}): Promise<DiskRig> {
-  const dir = mkdtempSync(join(tmpdir(), "piled-disk-"));
+  // a real-time rig keeps the usual temp folder (the slow-disk tier measures its fsyncs)
+  const dir = o.realTime ? mkdtempSync(join(tmpdir(), "piled-disk-")) : memTmpDir("piled-disk-");
   mkdirSync(join(dir, "keys"), { mode: 0o700 });
   const key = nodeSuite.randomBytes(32);
   assert.ok(writeKeyFile(join(dir, "keys", "key-1.json"), 1, key).ok);
@@ -88,7 +102,15 @@ export async function diskRig(o: DiskRigOptions = {}): Promise<DiskRig> {
   const journal: string[] = [];
   const writes: { op: string; live: boolean }[] = [];
   const contactorWrites: { at: number; closed: boolean }[] = [];
-  const plant = new SimPlant({ plugPresent: true, contactorMs: CONTACTOR_MS, lockMs: LOCK_MS });
+  // the wall clock starts at the real time: the issuer stamps codes with it
+  const driven = o.realTime ? undefined : new DrivenClock({ now: Date.now() });
+  const clock: TimedClock = driven ?? systemClock;
+  const plant = new SimPlant({
+    plugPresent: true,
+    contactorMs: CONTACTOR_MS,
+    lockMs: LOCK_MS,
+    timers: clock,
+  });
   const live = () => {
     const s = plant.state();
     return s.outputs.contactor || s.feedback.contactor;
@@ -128,7 +150,7 @@ export async function diskRig(o: DiskRigOptions = {}): Promise<DiskRig> {
   };
   const keys = new KeyDirectory(join(dir, "keys"));
   assert.ok(keys.load().ok);
-  const meter = new FakeMeter();
+  const meter = new FakeMeter(clock);
   plant.onContactor((closed) => {
     meter.power = closed ? 7000 : 0;
   });
@@ -140,7 +162,7 @@ export async function diskRig(o: DiskRigOptions = {}): Promise<DiskRig> {
   };
   const settled = (name: "contactor" | "lock", ms: number) => () => {
     const c = commanded[name];
-    if (!c || performance.now() - c.at < ms) return undefined;
+    if (!c || clock.monotonic() - c.at < ms) return undefined;
     if (name === "contactor" && plant.state().faults.welded) return undefined;
     return c.v;
   };
@@ -148,9 +170,9 @@ export async function diskRig(o: DiskRigOptions = {}): Promise<DiskRig> {
     name,
     write: async (v) => {
       journal.push(`${name}:${v}`);
-      commanded[name] = { v, at: performance.now() };
+      commanded[name] = { v, at: clock.monotonic() };
       await line.write(v);
-      if (name === "contactor") contactorWrites.push({ at: performance.now(), closed: v });
+      if (name === "contactor") contactorWrites.push({ at: clock.monotonic(), closed: v });
       o.afterWrite?.(name, v);
     },
     close: () => line.close(),
@@ -160,7 +182,7 @@ export async function diskRig(o: DiskRigOptions = {}): Promise<DiskRig> {
   const runtime = new PileRuntime({
     config,
     log: createLogger({ level: "silent" }),
-    clock: systemClock,
+    clock,
     store,
     keys,
     lines: {
@@ -177,6 +199,7 @@ export async function diskRig(o: DiskRigOptions = {}): Promise<DiskRig> {
     writer,
     ...(o.progressEveryMs !== undefined ? { progressEveryMs: o.progressEveryMs } : {}),
   });
+  const stopDriving = driven?.drive();
   await runtime.start();
   await waitFor("AVAILABLE", () => runtime.snapshot().state === "AVAILABLE");
   return {
@@ -190,8 +213,12 @@ export async function diskRig(o: DiskRigOptions = {}): Promise<DiskRig> {
     issuer: new Issuer({ keys: [{ keyId: 1, key }] }),
     store: raw,
     config,
+    clock,
+    sleep: (ms) => (driven ? driven.sleep(ms) : new Promise((r) => setTimeout(r, ms))),
+    stall: (ms) => (driven ? driven.stall(ms) : stallLoop(ms)),
     close: async () => {
       await runtime.stop();
+      stopDriving?.();
       plant.dispose();
       await writer?.close();
       raw.close();
@@ -200,13 +227,9 @@ export async function diskRig(o: DiskRigOptions = {}): Promise<DiskRig> {
   };
 }
 
-export async function waitFor(what: string, ok: () => boolean, ms = 15_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** Asks again at each turn of the loop (each one moves a driven clock). */
+export const waitFor = (what: string, ok: () => boolean): Promise<true> =>
+  poll(what, ok, { everyMs: 0, timeoutMs: 15_000 });
 
 /** An accepted code, then the pile charging. */
 export async function charge(r: DiskRig): Promise<void> {

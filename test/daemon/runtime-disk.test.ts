@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
 import { toHex } from "../../src/protocol/index.js";
-import { charge, type DiskRig, diskRig, stallLoop, waitFor } from "./disk-rig.js";
+import { charge, type DiskRig, diskRig, waitFor } from "./disk-rig.js";
 
 const open: DiskRig[] = [];
 afterEach(async () => {
@@ -28,7 +28,7 @@ test("field report: no synchronous durable write while the contactor may be live
     },
   });
   await charge(r);
-  await new Promise((res) => setTimeout(res, 700));
+  await r.sleep(700);
   r.plant.pressEmergencyStop();
   await waitFor("the pile faulted and idle", () => {
     const s = r.runtime.snapshot();
@@ -91,9 +91,9 @@ test("field report: session progress is durable at most once per interval, not o
     },
   });
   await charge(r);
-  const t0 = performance.now();
-  await new Promise((res) => setTimeout(res, 3000));
-  const elapsed = performance.now() - t0;
+  const t0 = r.clock.monotonic();
+  await r.sleep(3000);
+  const elapsed = r.clock.monotonic() - t0;
   const written =
     (r.runtime.counters["store.offLoop"] ?? 0) + r.writes.filter((w) => w.op === "sessions.progress").length;
   const updates = r.runtime.counters["ble.tx.STATUS"] ?? 0;
@@ -114,9 +114,10 @@ test("field report: session progress is durable at most once per interval, not o
 });
 
 test("field report: a 1 s stall of the loop while the contactor and the lock close and open latches nothing on a healthy plant", async () => {
+  let held: DiskRig | undefined;
   const r = await rig({
     ioDelivery: true,
-    afterWrite: () => setTimeout(() => stallLoop(1000), 1),
+    afterWrite: () => void held?.clock.setTimeout(() => held?.stall(1000), 1),
     config: (c) => {
       c.deadlines.contactorCloseMs = 300;
       c.deadlines.contactorOpenMs = 300;
@@ -125,6 +126,7 @@ test("field report: a 1 s stall of the loop while the contactor and the lock clo
       c.deadlines.meterStaleMs = 5000;
     },
   });
+  held = r;
   await charge(r);
   r.plant.pullPlug();
   await waitFor("the session to end", () => r.store.sessions.list({ limit: 1 })[0]?.status === "finished");
@@ -137,15 +139,17 @@ test("field report: a 1 s stall of the loop while the contactor and the lock clo
 
 test("field report: after a 1 s stall a real weld is still caught", async () => {
   let stall = false;
+  let held: DiskRig | undefined;
   const r = await rig({
     ioDelivery: true,
     afterWrite: (line, v) => {
-      if (stall && line === "contactor" && !v) setTimeout(() => stallLoop(1000), 1);
+      if (stall && line === "contactor" && !v) held?.clock.setTimeout(() => held?.stall(1000), 1);
     },
     config: (c) => {
       c.deadlines.contactorOpenMs = 300;
     },
   });
+  held = r;
   await charge(r);
   r.plant.weldContactor();
   stall = true;

@@ -11,8 +11,7 @@
  * - a session interrupted by a stop of the daemon is closed at boot from the meter's register.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, test } from "node:test";
 import { type Config, validateConfig } from "../../src/daemon/config.js";
@@ -21,8 +20,8 @@ import { createLogger } from "../../src/daemon/log.js";
 import { PileRuntime } from "../../src/daemon/runtime.js";
 import { createNotifier } from "../../src/daemon/sd-notify.js";
 import { simPileConfig } from "../../src/daemon/sim-config.js";
-import { type Clock, type DigitalInput, type DigitalOutput, systemClock } from "../../src/hw/ports.js";
-import { encodeMessage, fragment } from "../../src/protocol/index.js";
+import type { DigitalInput, DigitalOutput } from "../../src/hw/ports.js";
+import { encodeMessage, fragment, PARTIAL_TIMEOUT_MS } from "../../src/protocol/index.js";
 import { nodeSuite } from "../../src/protocol/node-suite.js";
 import type { CarrierLink } from "../../src/protocol/transport.js";
 import { stop, unlock } from "../../src/sdk/carrier.js";
@@ -30,8 +29,11 @@ import { Issuer } from "../../src/sdk/issuer.js";
 import { writeKeyFile } from "../../src/sdk/keyfile.js";
 import { SimPlant } from "../../src/sim/plant.js";
 import { openStore, type Store } from "../../src/store/index.js";
+import { DrivenClock } from "../helpers/driven-clock.js";
 import { FakeMeter } from "../helpers/fake-meter.js";
 import { LoopPeripheral } from "../helpers/loop-peripheral.js";
+import { memTmpDir } from "../helpers/mem-tmp.js";
+import { waitFor as poll } from "../helpers/poll.js";
 
 const PILE = "RT-1";
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -47,6 +49,7 @@ interface Rig {
   journal: string[];
   issuer: Issuer;
   store: Store;
+  clock: DrivenClock;
 }
 
 const journaled = (out: DigitalOutput, name: string, journal: string[]): DigitalOutput => ({
@@ -64,12 +67,13 @@ async function rig(
     dir?: string;
     meter?: FakeMeter;
     contactorFeedback?: (i: DigitalInput) => DigitalInput;
-    clock?: Clock;
     logLines?: string[];
+    links?: () => Record<string, number>;
   } = {},
 ): Promise<Rig> {
-  const clock = before.clock ?? systemClock;
-  const dir = before.dir ?? mkdtempSync(join(tmpdir(), "piled-runtime-"));
+  // the runtime, the plant and the meter on one manual clock, moved by each turn of the loop
+  const clock = new DrivenClock({ now: Date.now() }); // the issuer stamps codes with the real time
+  const dir = before.dir ?? memTmpDir("piled-runtime-");
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, "keys"), { mode: 0o700, recursive: true });
   const key = nodeSuite.randomBytes(32);
@@ -120,8 +124,9 @@ async function rig(
   };
   const keys = new KeyDirectory(join(dir, "keys"));
   assert.ok(keys.load().ok);
-  const plant = new SimPlant({ plugPresent: true, contactorMs: 10, lockMs: 20 });
+  const plant = new SimPlant({ plugPresent: true, contactorMs: 10, lockMs: 20, timers: clock });
   const meter = before.meter ?? new FakeMeter();
+  meter.clock = clock;
   plant.onContactor((closed) => {
     meter.power = closed ? 7000 : 0;
   });
@@ -147,9 +152,12 @@ async function rig(
     meter,
     ble,
     notifier: createNotifier({}),
+    links: before.links,
   });
+  const stopDriving = clock.drive();
   cleanups.push(async () => {
     await runtime.stop();
+    stopDriving();
     plant.dispose();
     raw.close();
   });
@@ -168,16 +176,12 @@ async function rig(
     journal,
     issuer: new Issuer({ keys: [{ keyId: 1, key }] }),
     store: raw,
+    clock,
   };
 }
 
-async function waitFor(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Asks again at each turn of the loop (each one moves the rig's clock). */
+const waitFor = (what: string, ok: () => boolean): Promise<true> => poll(what, ok, { everyMs: 0 });
 
 /** The journal without the notifications and progress writes (periodic, from earlier inputs). */
 const outputsAndRecords = (j: string[]) =>
@@ -258,7 +262,7 @@ test("field report: a session interrupted by a stop of the daemon is closed at b
     return sid;
   };
   // The last progress said 1.3 Wh; the meter's register says 3 Wh went through.
-  const dir = mkdtempSync(join(tmpdir(), "piled-runtime-"));
+  const dir = memTmpDir("piled-runtime-");
   const first = seeded(dir, 1000, 1.3);
   const meter = new FakeMeter();
   meter.energy = 1003;
@@ -268,7 +272,7 @@ test("field report: a session interrupted by a stop of the daemon is closed at b
   assert.equal(s?.energySource, "meter");
   assert.ok(s && Math.abs(s.energyWh - 3) < 1e-9, JSON.stringify(s));
   // The meter cannot be read at boot: the last progress is kept, marked unknown.
-  const dir2 = mkdtempSync(join(tmpdir(), "piled-runtime-"));
+  const dir2 = memTmpDir("piled-runtime-");
   const second = seeded(dir2, 1000, 1.3);
   const silent = new FakeMeter();
   silent.silent = true;
@@ -374,16 +378,14 @@ test("field report: more than 20 failed proofs within 60 s raise a security even
 });
 
 test("field report: an idle BLE connection is dropped through the port after 30 s", async () => {
-  let offset = 0;
-  const clock: Clock = { now: () => Date.now(), monotonic: () => performance.now() + offset };
-  const r = await rig(undefined, { clock });
+  const r = await rig();
   r.ble.connect();
   await waitFor("connected", () => r.runtime.snapshot().connections === 1);
-  offset += 29_000;
+  await r.clock.sleep(29_000);
   await r.runtime.feed({ type: "tick" });
   assert.equal(r.runtime.snapshot().connections, 1, "not before 30 s");
   assert.equal(r.runtime.counters["ble.drop.IDLE"], undefined);
-  offset += 1_500;
+  await r.clock.sleep(1_500);
   await r.runtime.feed({ type: "tick" });
   assert.equal(r.runtime.counters["ble.drop.IDLE"], 1);
   await waitFor("dropped", () => r.runtime.snapshot().connections === 0);
@@ -410,7 +412,43 @@ test("field report: a missing meter logs its outage once when it begins and once
   await waitFor("a read in flight", () => meter.pending !== undefined);
   await r.runtime.stop();
   await meter.close();
-  await new Promise((res) => setTimeout(res, 100));
+  await r.clock.sleep(100);
   assert.equal(msgs().filter((m) => m === "meter outage began").length, 1, msgs().join("\n"));
   assert.ok(!lines.some((l) => l.includes("closed")), lines.join(""));
+});
+
+test("field report: link fault counters (the adapters' and the expired BLE fragments) are logged when they move", async () => {
+  const lines: string[] = [];
+  const adapters = { "modbus.crcErrors": 0 };
+  const r = await rig(() => {}, { logLines: lines, links: () => ({ ...adapters }) });
+  const link = r.ble.connect(23);
+  const code = r.issuer.issue({ deviceId: "VIN-RT", pileId: PILE, validForS: 600 });
+  assert.ok(code.ok);
+  const hello = encodeMessage({
+    type: "HELLO",
+    version: 1,
+    keyId: code.value.keyId,
+    codeId: code.value.codeId,
+    clientNonce: new Uint8Array(16),
+  });
+  const frags = fragment(hello, link.mtu);
+  assert.ok(frags.length > 1, "HELLO takes several fragments at the least MTU");
+  await link.write(frags[0]!);
+  await r.clock.sleep(PARTIAL_TIMEOUT_MS + 100);
+  await link.write(frags[0]!); // the stale partial expires; this one starts anew
+  adapters["modbus.crcErrors"] = 2;
+  await r.clock.sleep(1_100); // a heartbeat looks
+  assert.equal(r.runtime.linkCounters()["ble.fragmentsExpired"], 1);
+  assert.equal(r.runtime.linkCounters()["modbus.crcErrors"], 2);
+  const moved = lines
+    .map((l) => JSON.parse(l) as { msg: string; moved?: Record<string, number> })
+    .filter((j) => j.msg === "link fault counters moved");
+  assert.ok(
+    moved.some((j) => j.moved?.["modbus.crcErrors"] === 2 && j.moved?.["ble.fragmentsExpired"] === 1),
+    JSON.stringify(moved),
+  );
+  const before = moved.length;
+  await r.clock.sleep(2_100);
+  const after = lines.filter((l) => l.includes("link fault counters moved")).length;
+  assert.equal(after, before, "no line while they stand still");
 });

@@ -37,7 +37,9 @@ function probe(): { fsyncMs: number; storeWriteMs: number } {
 }
 
 async function charging(): Promise<DiskRig> {
+  // the latencies measured here are real ones, under a disk that really stalls
   const r = await diskRig({
+    realTime: true,
     writer: true,
     progressEveryMs: 300,
     config: (c) => {
@@ -47,7 +49,7 @@ async function charging(): Promise<DiskRig> {
   });
   await charge(r);
   // let progress records pile up in the worker, each stalled by the disk
-  await new Promise((res) => setTimeout(res, 1200));
+  await r.sleep(1200);
   return r;
 }
 
@@ -77,7 +79,7 @@ async function main(): Promise<void> {
   r = await charging();
   r.meter.silent = true;
   // a reading already on its way may still land: the limit runs from the last one the loop got
-  await new Promise((res) => setTimeout(res, 300));
+  await r.sleep(300);
   const deadline = r.runtime.lastMeter!.takenAt + STALE_MS;
   out["staleMeterMs"] = await openedAfter(r, deadline);
   out["liveSyncWrites"] += r.writes.filter((w) => w.live).length;

@@ -3,7 +3,7 @@
  * contactor), it can be silenced, and it can hold reads until close() fails them with CLOSED,
  * as the real bus does.
  */
-import { type Meter, MeterError, type MeterReading, systemClock } from "../../src/hw/ports.js";
+import { type Clock, type Meter, MeterError, type MeterReading, systemClock } from "../../src/hw/ports.js";
 
 export class FakeMeter implements Meter {
   energy = 1000;
@@ -11,6 +11,8 @@ export class FakeMeter implements Meter {
   silent = false;
   hold = false;
   pending: ((e: Error) => void) | undefined;
+  /** Stamps the readings (the runtime's clock in its tiers). */
+  constructor(public clock: Clock = systemClock) {}
   async read(): Promise<MeterReading> {
     if (this.hold)
       await new Promise<void>((_res, rej) => {
@@ -23,7 +25,7 @@ export class FakeMeter implements Meter {
       powerW: this.power,
       voltageV: 230,
       currentA: this.power / 230,
-      takenAt: systemClock.monotonic(),
+      takenAt: this.clock.monotonic(),
     };
   }
   async close(): Promise<void> {

@@ -82,25 +82,6 @@ test("boot with lockSafeState engaged: contactor open first, lock engaged, never
   assert.equal(everReleased(rig), false);
 });
 
-test("boot closes the session the store found open as INTERRUPTED, after the outputs are safe", () => {
-  const rig = new Rig();
-  const fx = rig.feed({
-    type: "boot",
-    feedback: { contactorClosed: false, lockEngaged: true, vehicle: true },
-    floor: 5n,
-    interrupted: {
-      sessionId: new Uint8Array(16).fill(1),
-      codeId: new Uint8Array(16).fill(2),
-      energyStartWh: 100,
-    },
-  });
-  assert.deepEqual(brief(fx).slice(0, 3), ["contactor:false", "sessionEnded:INTERRUPTED", "lock:false"]);
-  const rec = ended(fx);
-  assert.ok(rec && rec.type === "sessionEnded");
-  assert.equal(toHex(rec.record.sessionId), "01".repeat(16));
-  assert.equal(rec.record.energyStartWh, 100);
-});
-
 test("emergency stop at boot: FAULTED from the start", () => {
   const rig = new Rig();
   const fx = rig.boot({ emergencyStop: true });

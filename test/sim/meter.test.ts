@@ -4,11 +4,10 @@ import { decodeField, METER_MAPS } from "../../src/hw/meter/maps.js";
 import { crcOk, readRequest, withCrc } from "../../src/hw/meter/rtu.js";
 import { SimMeter } from "../../src/sim/meter/sim-meter.js";
 import { RequestFramer } from "../../src/sim/meter/slave.js";
+import { ManualClock } from "../../src/sim/plant.js";
 
-function manualClock(start = 0) {
-  let t = start;
-  return { now: () => t, monotonic: () => t, advance: (ms: number) => (t += ms) };
-}
+/** The project's manual clock; wall and monotonic time start equal and move together. */
+const manualClock = (start = 0) => new ManualClock({ now: start, monotonic: start });
 
 function regsOf(reply: Buffer): number[] {
   const out: number[] = [];

@@ -15,7 +15,13 @@
  */
 import { createRequire } from "node:module";
 import type { Bleno, Characteristic as BlenoCharacteristic, ConnectionHandle } from "@stoprocent/bleno";
-import type { BleConnection, BleHandlers, BlePeripheral } from "../ports.js";
+import {
+  type BleConnection,
+  type BleHandlers,
+  type BlePeripheral,
+  systemTimers,
+  type Timers,
+} from "../ports.js";
 import {
   absorbLateSerialErrors,
   type BleController,
@@ -44,6 +50,8 @@ export interface BlenoPeripheralOptions {
   retryMaxMs?: number;
   /** How long one attempt may take to power on and advertise. Default 5 s. */
   powerOnTimeoutMs?: number;
+  /** The retry and power-on timers (a ManualClock in tests). Default the globals. */
+  timers?: Timers;
 }
 
 /** Counters for the console and the logs. */
@@ -101,8 +109,8 @@ export class BlenoPeripheral implements BlePeripheral {
   #stopped = false;
   #up = false;
   #retryMs: number;
-  #retryTimer: NodeJS.Timeout | undefined;
-  #attemptTimer: NodeJS.Timeout | undefined;
+  #retryTimer: unknown;
+  #attemptTimer: unknown;
   #firstOutcome: (() => void) | undefined;
   readonly #stats: PeripheralStats = {
     connections: 0,
@@ -122,6 +130,7 @@ export class BlenoPeripheral implements BlePeripheral {
       retryInitialMs: opts.retryInitialMs ?? 500,
       retryMaxMs: opts.retryMaxMs ?? 10_000,
       powerOnTimeoutMs: opts.powerOnTimeoutMs ?? 5000,
+      timers: opts.timers ?? systemTimers,
     };
     this.#retryMs = this.#opts.retryInitialMs;
   }
@@ -145,8 +154,8 @@ export class BlenoPeripheral implements BlePeripheral {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#retryTimer);
-    clearTimeout(this.#attemptTimer);
+    this.#opts.timers.clearTimeout(this.#retryTimer);
+    this.#opts.timers.clearTimeout(this.#attemptTimer);
     this.#dropAll();
     this.#teardown();
     this.#settleFirst();
@@ -239,7 +248,7 @@ export class BlenoPeripheral implements BlePeripheral {
     for (const l of process.listeners("SIGINT")) {
       if (!sigintBefore.has(l)) process.removeListener("SIGINT", l);
     }
-    this.#attemptTimer = setTimeout(() => {
+    this.#attemptTimer = this.#opts.timers.setTimeout(() => {
       if (bleno === this.#bleno && !this.#up)
         this.#down(`no power-on within ${this.#opts.powerOnTimeoutMs} ms`);
     }, this.#opts.powerOnTimeoutMs);
@@ -358,7 +367,7 @@ export class BlenoPeripheral implements BlePeripheral {
   }
 
   #radioUp(): void {
-    clearTimeout(this.#attemptTimer);
+    this.#opts.timers.clearTimeout(this.#attemptTimer);
     this.#retryMs = this.#opts.retryInitialMs;
     if (!this.#up) {
       this.#up = true;
@@ -371,7 +380,7 @@ export class BlenoPeripheral implements BlePeripheral {
 
   #down(detail: string): void {
     if (this.#stopped) return;
-    clearTimeout(this.#attemptTimer);
+    this.#opts.timers.clearTimeout(this.#attemptTimer);
     this.#stats.radioDowns++;
     const wasUp = this.#up;
     this.#up = false;
@@ -380,8 +389,8 @@ export class BlenoPeripheral implements BlePeripheral {
     this.#opts.log.warn({ detail, retryInMs: this.#retryMs, wasUp }, "ble radio down");
     this.#call("radio", () => this.#handlers?.radio("down", detail));
     this.#settleFirst();
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = setTimeout(() => this.#attempt(), this.#retryMs);
+    this.#opts.timers.clearTimeout(this.#retryTimer);
+    this.#retryTimer = this.#opts.timers.setTimeout(() => this.#attempt(), this.#retryMs);
     this.#retryMs = Math.min(this.#retryMs * 2, this.#opts.retryMaxMs);
   }
 

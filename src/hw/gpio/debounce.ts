@@ -3,7 +3,7 @@
  * `debounceMs` without interruption. Raw levels are fed by edge events or by sampling; repeated
  * equal samples do not restart the wait, any change does.
  */
-import type { Timers } from "./timers.js";
+import type { Timers } from "../ports.js";
 
 export class Debouncer {
   private raw: boolean;

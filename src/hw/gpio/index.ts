@@ -1,3 +1,4 @@
+export { systemTimers, type Timers } from "../ports.js";
 export * from "./chip.js";
 export * from "./debounce.js";
 export * from "./errors.js";
@@ -5,5 +6,4 @@ export * from "./onoff-lines.js";
 export * from "./pile-lines.js";
 export * from "./safe.js";
 export * from "./sysfs.js";
-export * from "./timers.js";
 export * from "./vehicle-sense.js";

@@ -12,12 +12,17 @@
  */
 import { closeSync, existsSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { DigitalInput, DigitalOutput, Unsubscribe } from "../ports.js";
+import {
+  type DigitalInput,
+  type DigitalOutput,
+  systemTimers,
+  type Timers,
+  type Unsubscribe,
+} from "../ports.js";
 import { DEFAULT_SYSFS_ROOT, type LineSpec, type ResolvedLine, resolveLine } from "./chip.js";
 import { Debouncer } from "./debounce.js";
 import { errnoOf, GpioError } from "./errors.js";
 import { exportLine, lineDir, outputDirectionWord } from "./sysfs.js";
-import { systemTimers, type Timers } from "./timers.js";
 
 type Bit = 0 | 1;
 export type Edge = "none" | "rising" | "falling" | "both";

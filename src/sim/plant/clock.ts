@@ -2,7 +2,7 @@
  * A Clock that only moves when told to, with timers on the same time line: one fake time
  * source for the plant, the debouncers and whatever else takes a Clock and timers.
  */
-import type { Clock } from "../../hw/ports.js";
+import type { TimedClock } from "../../hw/ports.js";
 
 interface Pending {
   id: number;
@@ -10,7 +10,7 @@ interface Pending {
   fn: () => void;
 }
 
-export class ManualClock implements Clock {
+export class ManualClock implements TimedClock {
   private mono: number;
   private wall: number;
   private nextId = 1;
@@ -49,6 +49,13 @@ export class ManualClock implements Clock {
     return this.pending.length;
   }
 
+  /** Monotonic ms of the next timer due, undefined when none is pending. */
+  nextDue(): number | undefined {
+    let at: number | undefined;
+    for (const p of this.pending) if (at === undefined || p.at < at) at = p.at;
+    return at;
+  }
+
   /** Moves both clocks forward by `ms`, firing due timers in order (each sees its own due time). */
   advance(ms: number): void {
     const end = this.mono + Math.max(0, ms);
@@ -60,6 +67,8 @@ export class ManualClock implements Clock {
       this.mono = due.at;
       due.fn();
     }
+    // a timer that advanced the clock itself (a stalled loop) may have taken it past `end`
+    if (end <= this.mono) return;
     this.wall += end - this.mono;
     this.mono = end;
   }

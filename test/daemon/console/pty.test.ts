@@ -11,11 +11,11 @@ import { existsSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { hashSecret } from "../../../src/daemon/console/secret.js";
 import { openSerialConsole } from "../../../src/daemon/console/serial-link.js";
 import { startConsole } from "../../../src/daemon/console/service.js";
 import type { Clock } from "../../../src/hw/ports.js";
+import { waitFor } from "../../helpers/poll.js";
 import { fakePileControl } from "../fake-pile-control.js";
 
 function requireTool(cmd: string, args: string[], pkg: string): void {
@@ -23,14 +23,8 @@ function requireTool(cmd: string, args: string[], pkg: string): void {
   assert.equal(r.error, undefined, `${cmd} is missing: apt-get install ${pkg} (scripts/system-deps.txt)`);
 }
 
-async function until<T>(what: string, probe: () => T | undefined, screen: () => string): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const v = probe();
-    if (v !== undefined) return v;
-    await sleep(50);
-  }
-  assert.fail(`timed out waiting for ${what}; screen:\n${screen()}`);
-}
+const until = <T>(what: string, probe: () => T | undefined, screen: () => string): Promise<T> =>
+  waitFor(what, probe, { timeoutMs: 10_000, everyMs: 50, detail: () => `screen:\n${screen()}` });
 
 test("technician at a terminal: lockout, login, line editing, commands, audit", async (t) => {
   requireTool("socat", ["-V"], "socat");

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, mock, test } from "node:test";
 import { Debouncer } from "../../../src/hw/gpio/debounce.js";
-import { systemTimers } from "../../../src/hw/gpio/timers.js";
+import { systemTimers } from "../../../src/hw/ports.js";
 
 beforeEach(() => mock.timers.enable({ apis: ["setTimeout"] }));
 afterEach(() => mock.timers.reset());

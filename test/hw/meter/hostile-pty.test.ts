@@ -13,12 +13,11 @@ import { ModbusMeter } from "../../../src/hw/meter/modbus-meter.js";
 import { energyResolutionWh } from "../../../src/hw/meter/plausibility.js";
 import { MeterError } from "../../../src/hw/ports.js";
 import { type MeterFaults, SimMeter } from "../../../src/sim/meter/sim-meter.js";
+import { ManualClock } from "../../../src/sim/plant.js";
 import { openPtyPair, type PtyPair } from "../../helpers/pty.js";
 
-function manualClock(start = 1000) {
-  let t = start;
-  return { now: () => t, monotonic: () => t, advance: (ms: number) => (t += ms) };
-}
+/** The project's manual clock; wall and monotonic time start equal and move together. */
+const manualClock = (start = 1000) => new ManualClock({ now: start, monotonic: start });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const POWER_W = 7360;

@@ -12,13 +12,11 @@ import { METER_MODELS } from "../../../src/hw/meter/maps.js";
 import { ModbusMeter } from "../../../src/hw/meter/modbus-meter.js";
 import { MeterError } from "../../../src/hw/ports.js";
 import { SimMeter } from "../../../src/sim/meter/sim-meter.js";
+import { ManualClock } from "../../../src/sim/plant.js";
 import { openPtyPair, type PtyPair } from "../../helpers/pty.js";
 
-/** A clock the test moves by hand (the simulated meter integrates energy over it). */
-function manualClock(start = 1000) {
-  let t = start;
-  return { now: () => t, monotonic: () => t, advance: (ms: number) => (t += ms) };
-}
+/** The project's manual clock; wall and monotonic time start equal and move together. */
+const manualClock = (start = 1000) => new ManualClock({ now: start, monotonic: start });
 
 async function rejectsWith(p: Promise<unknown>, code: string): Promise<MeterError> {
   try {
