@@ -329,6 +329,26 @@ export class PileRuntime {
     }
   }
 
+  // ---- effect observers (site front ends) ----------------------------------------------------
+  readonly #effectListeners = new Set<(e: PileEffect) => void>();
+
+  /** Calls `listener` with each effect once it is performed; never lets it fail the loop. */
+  onEffect(listener: (e: PileEffect) => void): () => void {
+    this.#effectListeners.add(listener);
+    return () => this.#effectListeners.delete(listener);
+  }
+
+  #observed(e: PileEffect): void {
+    for (const l of this.#effectListeners) {
+      try {
+        l(e);
+      } catch {
+        this.#count("effects.observerFailed");
+      }
+    }
+  }
+  // ---------------------------------------------------------------------------------------------
+
   /** Hands one input to the core at `mono` and performs its effects in order. */
   async #step(body: InputBody, mono: number): Promise<PileEffect[]> {
     const input = { ...body, mono, wall: this.#p.clock.now() } as PileInput;
@@ -345,6 +365,7 @@ export class PileRuntime {
           "effect failed",
         );
       }
+      this.#observed(e);
     }
     return effects;
   }

@@ -4,7 +4,7 @@
  * Until the runtime hands out its event stream, events are derived by comparing the in-memory
  * status view at a short interval (status() reads no store; sessions() is read only when the
  * session changed). `events` lets the daemon feed real events instead (unlock outcomes come
- * only from there).
+ * only from there). Availability is the command table's `available on|off`.
  */
 
 import { verifySecret } from "../daemon/console/secret.js";
@@ -117,10 +117,8 @@ export class ControlPort implements SitePilePort {
     return this.run("relay-test", [], actor);
   }
 
-  async setAvailability(_available: boolean, actor: string): Promise<TechResult> {
-    // The command table has no availability command yet; refused, and audited as such.
-    this.audit({ actor, action: "availability", outcome: "UNSUPPORTED" });
-    return { ok: false, code: "UNSUPPORTED", message: "this pile cannot be set (un)available yet" };
+  setAvailability(available: boolean, actor: string): Promise<TechResult> {
+    return this.run("available", [available ? "on" : "off"], actor);
   }
 
   verifyTechnician(secret: string): Promise<boolean> {

@@ -38,8 +38,8 @@ test("commands go through the command table and its audit; the secret through th
   assert.equal(bad.ok, false);
   assert.equal(!bad.ok && bad.code, "USAGE");
   assert.deepEqual(await port.clearFault("all", "mqtt"), { ok: true, detail: "cleared all" });
-  const avail = await port.setAvailability(false, "mqtt");
-  assert.equal(!avail.ok && avail.code, "UNSUPPORTED");
+  assert.deepEqual(await port.setAvailability(false, "mqtt"), { ok: true, detail: "pile out of service" });
+  assert.deepEqual(pile.calls.slice(-1), ["setAvailable false mqtt"]);
   assert.deepEqual(
     pile.audits.map((a) => `${a.actor} ${a.action} ${a.outcome}`),
     [
@@ -48,7 +48,7 @@ test("commands go through the command table and its audit; the secret through th
       "dashboard stop NO_SESSION",
       "dashboard clear-fault USAGE",
       "mqtt clear-fault ok",
-      "mqtt availability UNSUPPORTED",
+      "mqtt available ok",
     ],
   );
 });

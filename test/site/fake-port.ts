@@ -47,6 +47,8 @@ export class FakePort implements SitePilePort {
       ble: "up",
       meterFresh: true,
       faults: this.faults.filter((f) => f.latched).map((f) => f.code),
+      unavailableBecause: this.state === "UNAVAILABLE" ? ["technician"] : [],
+      store: { freeBytes: 52_428_800, minFreeBytes: 1_048_576, fault: null, faultSince: null, pending: 0 },
       security: { recentFailedProofs: 0, alarm: false, events: 0, lastEventAt: null },
       session: a ? { codeId: a.codeId, startedAt: a.startedAt, energyWh: a.energyWh } : null,
       uptimeMs: 1000,

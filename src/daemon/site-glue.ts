@@ -1,0 +1,152 @@
+/**
+ * The site front ends in the running daemon: the dashboard (with its metrics endpoint) and the
+ * MQTT bridge, both over the command table (src/site/control-adapter.ts) and fed by the
+ * runtime's performed effects (src/site/effect-feed.ts). Started after the runtime, closed
+ * before it. Each is on its own: one that cannot start (a port in use, a certificate that cannot
+ * be read, a password file refused) is logged and left off; nothing here can stop the daemon or
+ * move an output, and a broker or browser going away is the front end's business only.
+ */
+import type { Logger } from "pino";
+import { readSmallFile } from "../sdk/files.js";
+import { ControlPort } from "../site/control-adapter.js";
+import { SiteCounters } from "../site/counters.js";
+import { EffectFeed } from "../site/effect-feed.js";
+import { Dashboard } from "../site/http.js";
+import { SiteMetrics } from "../site/metrics.js";
+import { MqttBridge } from "../site/mqtt.js";
+import type { Config } from "./config.js";
+import { hashProblem } from "./console/secret.js";
+import type { PileControl } from "./control-api.js";
+import type { PileRuntime } from "./runtime.js";
+
+export interface SiteFronts {
+  /** Bad-input and link counts of the site surfaces (http.*, mqtt.*), for `status`. */
+  counters(): Record<string, number>;
+  /** Where the dashboard listens, if it does. */
+  readonly dashboardAddress: { host: string; port: number } | undefined;
+  close(): Promise<void>;
+}
+
+const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** Bounded: a front end that hangs on its way out must not hold the daemon's stop. */
+const bounded = (p: Promise<unknown>, ms = 3000): Promise<unknown> =>
+  Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, ms).unref())]);
+
+/**
+ * The technician secret's hash, the console's one (console.secretHash or secretHashFile), read
+ * whether or not the serial console is on; undefined (the dashboard read-only) when none is
+ * configured or it is refused.
+ */
+export function technicianHash(config: Config, log: Logger): string | undefined {
+  const c = config.console;
+  let hash = c.secretHash;
+  if (hash === undefined && c.secretHashFile !== undefined) {
+    const r = readSmallFile(c.secretHashFile, { what: "console secret hash file", owner: true });
+    if (!r.ok) {
+      log.error({ err: r.error.message }, "technician secret unreadable: the dashboard is read-only");
+      return undefined;
+    }
+    hash = r.value.replace(/^\uFEFF/, "").trim();
+  }
+  if (hash === undefined) {
+    log.warn(
+      "no technician secret configured (console.secretHash/secretHashFile): the dashboard is read-only",
+    );
+    return undefined;
+  }
+  const problem = hashProblem(hash);
+  if (problem) {
+    log.error({ problem }, "technician secret hash refused: the dashboard is read-only");
+    return undefined;
+  }
+  return hash;
+}
+
+async function startDashboard(
+  port: ControlPort,
+  config: Config,
+  counters: SiteCounters,
+  log: Logger,
+): Promise<
+  { dashboard: Dashboard; metrics?: SiteMetrics; address: { host: string; port: number } } | undefined
+> {
+  const c = config.site.http;
+  let metrics: SiteMetrics | undefined;
+  try {
+    metrics = c.metrics ? new SiteMetrics(port, counters) : undefined;
+    const dashboard = new Dashboard({ port, config: c, counters, ...(metrics ? { metrics } : {}) });
+    try {
+      const address = await dashboard.start();
+      log.info({ ...address, tls: c.tls !== undefined, metrics: c.metrics }, "dashboard listening");
+      return { dashboard, ...(metrics ? { metrics } : {}), address };
+    } catch (e) {
+      await bounded(dashboard.close());
+      throw e;
+    }
+  } catch (e) {
+    metrics?.close();
+    log.error({ err: errText(e), host: c.host, port: c.port }, "dashboard not available");
+    return undefined;
+  }
+}
+
+async function startMqtt(
+  port: ControlPort,
+  config: Config,
+  counters: SiteCounters,
+  log: Logger,
+): Promise<MqttBridge | undefined> {
+  const bridge = new MqttBridge(port, config.site.mqtt, counters);
+  try {
+    const r = await bridge.start();
+    if (!r.ok) {
+      log.error({ code: r.error.code, err: r.error.message }, "MQTT bridge not started");
+      return undefined;
+    }
+    log.info({ url: config.site.mqtt.url, topics: bridge.topicBase }, "MQTT bridge connecting");
+    return bridge;
+  } catch (e) {
+    log.error({ err: errText(e) }, "MQTT bridge not started");
+    await bounded(bridge.close());
+    return undefined;
+  }
+}
+
+/** Starts what the `site` section turns on; undefined when it turns on nothing. Never throws. */
+export async function startSite(o: {
+  config: Config;
+  pile: PileControl;
+  runtime: Pick<PileRuntime, "onEffect">;
+  log: Logger;
+}): Promise<SiteFronts | undefined> {
+  const { config } = o;
+  if (!config.site.http.enabled && !config.site.mqtt.enabled) return undefined;
+  const log = o.log.child({ component: "site" });
+  const counters = new SiteCounters();
+  const port = new ControlPort({
+    pile: o.pile,
+    // no hash: verifySecret matches nothing, every login is refused
+    secretHash: config.site.http.enabled ? (technicianHash(config, log) ?? "") : "",
+    watchMs: 0,
+  });
+  const feed = new EffectFeed({ pile: o.pile, emit: (e) => port.feed(e) });
+  const offEffects = o.runtime.onEffect((e) => feed.effect(e));
+  const http = config.site.http.enabled ? await startDashboard(port, config, counters, log) : undefined;
+  const mqtt = config.site.mqtt.enabled ? await startMqtt(port, config, counters, log) : undefined;
+  let closed: Promise<void> | undefined;
+  return {
+    counters: () => counters.all(),
+    dashboardAddress: http?.address,
+    close: () => {
+      closed ??= (async () => {
+        offEffects();
+        feed.stop();
+        if (mqtt) await bounded(mqtt.close());
+        if (http) await bounded(http.dashboard.close());
+        http?.metrics?.close();
+      })();
+      return closed;
+    },
+  };
+}
