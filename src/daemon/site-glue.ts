@@ -5,15 +5,16 @@
  * before it. Each is on its own: one that cannot start (a port in use, a certificate that cannot
  * be read, a password file refused) is logged and left off; nothing here can stop the daemon or
  * move an output, and a broker or browser going away is the front end's business only.
+ * The front ends' modules (node:http, mqtt, prom-client) are loaded only when turned on: a pile
+ * without them does not pay their memory.
  */
 import type { Logger } from "pino";
 import { readSmallFile } from "../sdk/files.js";
-import { ControlPort } from "../site/control-adapter.js";
-import { SiteCounters } from "../site/counters.js";
-import { EffectFeed } from "../site/effect-feed.js";
-import { Dashboard } from "../site/http.js";
-import { SiteMetrics } from "../site/metrics.js";
-import { MqttBridge } from "../site/mqtt.js";
+import type { ControlPort } from "../site/control-adapter.js";
+import type { SiteCounters } from "../site/counters.js";
+import type { Dashboard } from "../site/http.js";
+import type { SiteMetrics } from "../site/metrics.js";
+import type { MqttBridge } from "../site/mqtt.js";
 import type { Config } from "./config.js";
 import { hashProblem } from "./console/secret.js";
 import type { PileControl } from "./control-api.js";
@@ -74,6 +75,10 @@ async function startDashboard(
   const c = config.site.http;
   let metrics: SiteMetrics | undefined;
   try {
+    const [{ Dashboard }, { SiteMetrics }] = await Promise.all([
+      import("../site/http.js"),
+      import("../site/metrics.js"),
+    ]);
     metrics = c.metrics ? new SiteMetrics(port, counters) : undefined;
     const dashboard = new Dashboard({ port, config: c, counters, ...(metrics ? { metrics } : {}) });
     try {
@@ -97,8 +102,10 @@ async function startMqtt(
   counters: SiteCounters,
   log: Logger,
 ): Promise<MqttBridge | undefined> {
-  const bridge = new MqttBridge(port, config.site.mqtt, counters);
+  let bridge: MqttBridge | undefined;
   try {
+    const { MqttBridge } = await import("../site/mqtt.js");
+    bridge = new MqttBridge(port, config.site.mqtt, counters);
     const r = await bridge.start();
     if (!r.ok) {
       log.error({ code: r.error.code, err: r.error.message }, "MQTT bridge not started");
@@ -108,13 +115,22 @@ async function startMqtt(
     return bridge;
   } catch (e) {
     log.error({ err: errText(e) }, "MQTT bridge not started");
-    await bounded(bridge.close());
+    if (bridge) await bounded(bridge.close());
     return undefined;
   }
 }
 
-/** Starts what the `site` section turns on; undefined when it turns on nothing. Never throws. */
-export async function startSite(o: {
+/** Starts what the `site` section turns on; undefined when it turns on nothing (or on a failure). */
+export async function startSite(o: Parameters<typeof startFronts>[0]): Promise<SiteFronts | undefined> {
+  try {
+    return await startFronts(o);
+  } catch (e) {
+    o.log.error({ component: "site", err: errText(e) }, "site front ends not started");
+    return undefined;
+  }
+}
+
+async function startFronts(o: {
   config: Config;
   pile: PileControl;
   runtime: Pick<PileRuntime, "onEffect">;
@@ -123,6 +139,11 @@ export async function startSite(o: {
   const { config } = o;
   if (!config.site.http.enabled && !config.site.mqtt.enabled) return undefined;
   const log = o.log.child({ component: "site" });
+  const [{ ControlPort }, { SiteCounters }, { EffectFeed }] = await Promise.all([
+    import("../site/control-adapter.js"),
+    import("../site/counters.js"),
+    import("../site/effect-feed.js"),
+  ]);
   const counters = new SiteCounters();
   const port = new ControlPort({
     pile: o.pile,
