@@ -152,7 +152,8 @@ async function startFronts(o: {
     watchMs: 0,
   });
   const feed = new EffectFeed({ pile: o.pile, emit: (e) => port.feed(e) });
-  const offEffects = o.runtime.onEffect((e) => feed.effect(e));
+  // After the effect's turn of the loop: the front ends' reads never sit inside an effect batch.
+  const offEffects = o.runtime.onEffect((e) => setImmediate(() => feed.effect(e)));
   const http = config.site.http.enabled ? await startDashboard(port, config, counters, log) : undefined;
   const mqtt = config.site.mqtt.enabled ? await startMqtt(port, config, counters, log) : undefined;
   let closed: Promise<void> | undefined;

@@ -24,6 +24,7 @@ export class EffectFeed {
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private lastMeter = "";
+  private current: SessionView | undefined;
 
   constructor(private readonly o: EffectFeedOptions) {
     this.now = o.now ?? Date.now;
@@ -64,8 +65,9 @@ export class EffectFeed {
   }
 
   /**
-   * The session as the store has it, with what the effect says on top: a progress record made
-   * while the contactor is live may still be on its way to the disk.
+   * The session as the store has it (read once per session, at its first event), with what the
+   * effect says on top: a progress record made while the contactor is live may still be on its
+   * way to the disk.
    */
   private session(
     at: number,
@@ -73,9 +75,14 @@ export class EffectFeed {
     id: string,
     over: Partial<SessionView>,
   ): void {
-    const stored = this.o.pile.sessions(1)[0];
-    if (!stored || stored.id !== id) return;
-    this.o.emit({ kind: "session", at, phase, session: { ...stored, ...over } });
+    if (this.current?.id !== id) {
+      const stored = this.o.pile.sessions(1)[0];
+      this.current = stored?.id === id ? stored : undefined;
+    }
+    if (!this.current) return;
+    const session = { ...this.current, ...over };
+    this.current = phase === "ended" ? undefined : session;
+    this.o.emit({ kind: "session", at, phase, session });
   }
 
   /** The store's fault rows, and a fault just latched whose row may not be written yet. */

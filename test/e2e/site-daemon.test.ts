@@ -13,7 +13,9 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import mqtt from "mqtt";
@@ -255,4 +257,55 @@ test("built daemon: BLE session live in the browser and on the broker, technicia
   const retained = new Promise<string>((r) => late.on("message", (_t, p) => r(p.toString())));
   await late.subscribeAsync(`${base}/availability`, { qos: 1 });
   assert.equal(await retained, "offline", "the last will is retained");
+});
+
+test("built daemon: site front ends that cannot start are logged and left off; the pile serves, `available` works", async (t) => {
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, "127.0.0.1", () => r()));
+  const busyPort = (busy.address() as { port: number }).port;
+  const dir = mkdtempSync(join(tmpdir(), "piled-site-bad-"));
+  const passwordFile = join(dir, "pass");
+  writeFileSync(passwordFile, "secret\n", { mode: 0o644 }); // others may read it: refused
+  chmodSync(passwordFile, 0o644);
+  t.after(async () => {
+    await new Promise((r) => busy.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const pile = await startPile({
+    config: {
+      site: {
+        http: { enabled: true, host: "127.0.0.1", port: busyPort },
+        mqtt: { enabled: true, url: "mqtt://127.0.0.1:1", username: "pile", passwordFile },
+      },
+    },
+  });
+  t.after(() => pile.stop());
+  const s = await pile.status();
+  assert.equal(s.state, "AVAILABLE");
+  assert.equal(s.contactor, "open");
+  // The control socket answers before the site front ends have tried: wait for their lines.
+  const end = Date.now() + 15_000;
+  while (!/MQTT bridge not started/.test(pile.output()) && Date.now() < end) await sleep(100);
+  const out = pile.output();
+  assert.match(
+    out,
+    /"err":"listen EADDRINUSE[^"]*","host":"127.0.0.1","port":\d+,"msg":"dashboard not available"/,
+  );
+  assert.match(out, /"code":"PASSWORD_FILE".*"msg":"MQTT bridge not started"/);
+  assert.ok(!out.includes("secret\n"), "the password goes nowhere");
+
+  // The availability command over the control socket (pilectl's path), audited.
+  assert.deepEqual(await pile.control("available", ["off"]), { detail: "pile out of service" });
+  const off = await pile.waitStatus((x) => x.state === "UNAVAILABLE");
+  assert.deepEqual(off.unavailableBecause, ["technician"]);
+  await assert.rejects(pile.control("available", ["maybe"]), /USAGE/);
+  assert.deepEqual(await pile.control("available", ["on"]), { detail: "pile in service" });
+  await pile.waitStatus((x) => x.state === "AVAILABLE");
+  const log = (await pile.control("log", ["10"])) as AuditView[];
+  assert.deepEqual(
+    log.filter((e) => e.action === "available").map((e) => e.outcome),
+    ["ok", "USAGE", "ok"],
+  );
+  const exit = await pile.kill("SIGTERM");
+  assert.equal(exit.code, 0, pile.output().split("\n").slice(-10).join("\n"));
 });
