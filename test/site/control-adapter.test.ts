@@ -72,3 +72,17 @@ test("status changes become state, fault and session events", async () => {
     off();
   }
 });
+
+test("the running session shows the energy the pile holds, not its stored progress", async () => {
+  const pile = fakePileControl();
+  const stored = pile.sessions(1)[0]!;
+  pile.sessions = () => [{ ...stored, codeId: "aa".repeat(16), status: "active", energyWh: 100 }, stored];
+  const port = new ControlPort({ pile, secretHash: "x", watchMs: 0 });
+  const snap = await port.snapshot();
+  assert.equal(snap.status.session?.energyWh, 120);
+  assert.deepEqual(
+    snap.sessions.map((s) => s.energyWh),
+    [120, 7200],
+    "the active one from the pile, the finished one as stored",
+  );
+});
