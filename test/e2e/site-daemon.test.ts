@@ -186,6 +186,25 @@ test("built daemon: BLE session live in the browser and on the broker, technicia
   await page.click('#actions [data-c="available"]');
   await textIs("#state", "AVAILABLE");
 
+  // And over MQTT, on the command topic only: garbage refused and nothing moves, then off and on.
+  const result = async (n: number) => {
+    await waitMsg(() => msgs.filter((m) => m.topic === `${base}/command_result`).length >= n, `result ${n}`);
+    return msgs.filter((m) => m.topic === `${base}/command_result`)[n - 1]!.json as Record<string, unknown>;
+  };
+  await sub.publishAsync(`${base}/command`, "{not json", { qos: 1 });
+  assert.equal((await result(1))["code"], "USAGE");
+  assert.equal((await pile.status()).state, "AVAILABLE");
+  await sub.publishAsync(`${base}/command`, JSON.stringify({ command: "availability", available: false }), {
+    qos: 1,
+  });
+  assert.equal((await result(2))["ok"], true);
+  await textIs("#state", "UNAVAILABLE");
+  await sub.publishAsync(`${base}/command`, JSON.stringify({ command: "availability", available: true }), {
+    qos: 1,
+  });
+  assert.equal((await result(3))["ok"], true);
+  await textIs("#state", "AVAILABLE");
+
   // The same code again: refused as replayed, an unlock outcome of its own.
   const again = await unlockOver(c.central, code.value);
   assertOutcome(again.outcome, "rejected", "REPLAYED");
@@ -243,6 +262,12 @@ test("built daemon: BLE session live in the browser and on the broker, technicia
       fromDashboard.some((e) => e.action === action && e.outcome === "ok"),
       `${action} audited: ${JSON.stringify(log)}`,
     );
+  const fromMqtt = log.filter((e) => (e.detail ?? "").startsWith("mqtt"));
+  assert.deepEqual(fromMqtt.map((e) => `${e.action} ${e.outcome}`).sort(), [
+    "available ok",
+    "available ok",
+    "command USAGE",
+  ]);
 
   // SIGKILL: the daemon says nothing more; the broker publishes its last will.
   const exit = await pile.kill("SIGKILL");
