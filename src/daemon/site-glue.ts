@@ -28,6 +28,9 @@ export interface SiteFronts {
   close(): Promise<void>;
 }
 
+/** How long each front end may take to close (MQTT's "offline", the live views ending). */
+const CLOSE_MS = 1000;
+
 const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /** Bounded: a front end that hangs on its way out must not hold the daemon's stop. */
@@ -164,8 +167,11 @@ async function startFronts(o: {
       closed ??= (async () => {
         offEffects();
         feed.stop();
-        if (mqtt) await bounded(mqtt.close());
-        if (http) await bounded(http.dashboard.close());
+        // Both at once and briefly: the runtime's stop (the contactor opening) waits for this.
+        await Promise.all([
+          mqtt ? bounded(mqtt.close(), CLOSE_MS) : undefined,
+          http ? bounded(http.dashboard.close(), CLOSE_MS) : undefined,
+        ]);
         http?.metrics?.close();
       })();
       return closed;
