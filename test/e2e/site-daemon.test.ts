@@ -334,3 +334,40 @@ test("built daemon: site front ends that cannot start are logged and left off; t
   const exit = await pile.kill("SIGTERM");
   assert.equal(exit.code, 0, pile.output().split("\n").slice(-10).join("\n"));
 });
+
+test("built daemon: SIGTERM closes the front ends first (MQTT says offline itself) and exits 0", async (t) => {
+  assert.ok(existsSync(MOSQUITTO), `${MOSQUITTO} is missing: install Debian's mosquitto`);
+  const broker = new Broker();
+  await broker.start();
+  t.after(() => broker.close());
+  const passwordFile = join(broker.dir, "pile-pass");
+  writeFileSync(passwordFile, `${BROKER_PASSWORD}\n`, { mode: 0o600 });
+  const httpPort = await freePort();
+  const pile = await startPile({
+    config: {
+      site: {
+        http: { enabled: true, host: "127.0.0.1", port: httpPort },
+        mqtt: { enabled: true, url: broker.url, username: BROKER_USER, passwordFile },
+      },
+    },
+  });
+  t.after(() => pile.stop());
+  const sub = await mqtt.connectAsync(broker.url, { username: BROKER_USER, password: BROKER_PASSWORD });
+  t.after(() => sub.endAsync());
+  const seen: string[] = [];
+  sub.on("message", (_t, p) => seen.push(p.toString()));
+  await sub.subscribeAsync(`piled/${pile.pileId}/availability`, { qos: 1 });
+  const end = Date.now() + 15_000;
+  while (seen.at(-1) !== "online" && Date.now() < end) await sleep(50);
+  assert.equal(seen.at(-1), "online");
+  assert.equal((await fetch(`http://127.0.0.1:${httpPort}/api/snapshot`)).status, 200);
+
+  const exit = await pile.kill("SIGTERM");
+  assert.equal(exit.code, 0, pile.output().split("\n").slice(-10).join("\n"));
+  // Said by the bridge before the runtime stopped, so already here when the process is gone (a
+  // last will would only follow the exit).
+  assert.equal(seen.at(-1), "offline");
+  await assert.rejects(fetch(`http://127.0.0.1:${httpPort}/api/snapshot`), "the dashboard is closed");
+  const out = pile.output();
+  assert.ok(!/dashboard not available|MQTT bridge not started/.test(out), "both had started");
+});
