@@ -2,9 +2,20 @@
 // Runs every compiled test file under dist/test with node's test runner.
 // Tiers that need system tools (socat, python3 peers, btvirt, unshare) check for them
 // themselves and fail saying what is missing; scripts/ensure-system-deps.sh installs them.
-import { spawnSync } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+//
+// Each run gets a fresh PILED_TEST_ARTIFACTS=$TMPDIR/piled-test-artifacts/<run> (earlier
+// runs are removed): the tests' TMPDIR is <run>/tmp, what they delete there is kept in
+// <run>/kept (scripts/keep-test-files.mjs, preloaded into every Node process), the runner's
+// output goes to <run>/test-output.log as well, and scripts/secrets-scan.mjs then checks the
+// whole directory for the suite's keys, V values and secrets. The exit code is the tests', or
+// the scan's when the tests passed and the scan did not.
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, createWriteStream, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const top = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 function walk(dir, out) {
   for (const name of readdirSync(dir).sort()) {
@@ -22,7 +33,38 @@ if (files.length === 0) {
   console.error("no test files found under dist/test (did the build run?)");
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ["--test", "--test-reporter=spec", "--test-concurrency=2", ...files], {
-  stdio: "inherit",
+
+// Under the system's temporary directory, not the checkout: unix socket paths under TMPDIR must
+// stay within 108 bytes wherever the checkout sits, and tiers that run as another user (nobody)
+// must be able to reach the tests' TMPDIR, which a checkout under /root would not allow.
+const artifactsTop = join(tmpdir(), "piled-test-artifacts");
+rmSync(artifactsTop, { recursive: true, force: true });
+const run = join(artifactsTop, `r${Math.floor(Date.now() / 1000)}`);
+mkdirSync(join(run, "tmp"), { recursive: true, mode: 0o755 });
+chmodSync(join(run, "tmp"), 0o1777);
+const env = {
+  ...process.env,
+  PILED_TEST_ARTIFACTS: run,
+  TMPDIR: join(run, "tmp"),
+  NODE_OPTIONS:
+    `${process.env.NODE_OPTIONS ?? ""} --import=${join(top, "scripts/keep-test-files.mjs")}`.trim(),
+};
+const log = createWriteStream(join(run, "test-output.log"));
+const child = spawn(process.execPath, ["--test", "--test-reporter=spec", "--test-concurrency=2", ...files], {
+  stdio: ["inherit", "pipe", "pipe"],
+  env,
 });
-process.exit(r.status ?? 1);
+child.stdout.on("data", (d) => {
+  process.stdout.write(d);
+  log.write(d);
+});
+child.stderr.on("data", (d) => {
+  process.stderr.write(d);
+  log.write(d);
+});
+const status = await new Promise((res) => child.on("close", (code) => res(code ?? 1)));
+await new Promise((res) => log.end(res));
+
+console.log(`\nsecrets scan of ${run}`);
+const scan = spawnSync(process.execPath, [join(top, "scripts/secrets-scan.mjs"), run], { stdio: "inherit" });
+process.exit(status !== 0 ? status : (scan.status ?? 1));

@@ -18,6 +18,8 @@ cd "$top"
 
 fail() { echo "build-deb: $*" >&2; exit 1; }
 [ -f dist/src/daemon/piled.js ] && [ -f dist/src/cli/pilectl.js ] || fail "dist/ is missing: run npm run build"
+# The control socket's peer-credential addon (scripts/build-native.mjs) ships inside dist/src.
+[ -f dist/src/native/peercred.node ] || fail "dist/src/native/peercred.node is missing: run npm run build"
 command -v dpkg-deb >/dev/null || fail "dpkg-deb not found (Debian package dpkg)"
 
 version="${PILED_PKG_VERSION:-$(node -p 'require("./package.json").version')}"

@@ -119,6 +119,8 @@ export interface AuditEntry {
   /** "ok" or the refusal / error code. */
   outcome: string;
   detail?: string;
+  /** The control-socket client's uid and pid (SO_PEERCRED), when known. */
+  peer?: { uid: number; pid: number };
 }
 
 export interface AuditView extends AuditEntry {
@@ -161,6 +163,8 @@ export interface CommandContext {
   actor: string;
   /** Bad-input counts of the front end itself, merged into `status`. */
   counters?: () => Record<string, number>;
+  /** Credentials of the client process (control socket), kept with every audited command. */
+  peer?: { uid: number; pid: number };
 }
 
 type Parsed<A> = { ok: true; args: A } | { ok: false; message: string };
@@ -394,7 +398,7 @@ const SPECS = {
       return list
         .map(
           (e) =>
-            `${ts(e.at)} ${e.actor} ${e.action}${e.args?.length ? ` ${e.args.join(" ")}` : ""} → ${e.outcome}${e.detail ? ` (${e.detail})` : ""}`,
+            `${ts(e.at)} ${e.actor}${e.peer ? `(uid ${e.peer.uid} pid ${e.peer.pid})` : ""} ${e.action}${e.args?.length ? ` ${e.args.join(" ")}` : ""} → ${e.outcome}${e.detail ? ` (${e.detail})` : ""}`,
         )
         .join("\n");
     },
@@ -505,6 +509,7 @@ export async function executeCommand(
     action: c ?? "unknown",
     args: auditArgs(name, args),
     outcome: outcome.ok ? "ok" : outcome.error.code,
+    ...(ctx.peer ? { peer: { uid: ctx.peer.uid, pid: ctx.peer.pid } } : {}),
   };
   try {
     ctx.pile.audit(entry);

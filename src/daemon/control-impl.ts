@@ -59,6 +59,7 @@ export function pileControl(d: ControlDeps): PileControl {
       action: e.action,
       outcome: e.outcome,
       ...(detail ? { detail: `${e.actor}: ${detail}` } : { detail: e.actor }),
+      ...(e.peer ? { uid: e.peer.uid, pid: e.peer.pid } : {}),
     });
   };
   return {
@@ -192,6 +193,7 @@ export function pileControl(d: ControlDeps): PileControl {
         action: a.action,
         outcome: a.outcome,
         ...(a.detail ? { detail: a.detail } : {}),
+        ...(a.uid !== null ? { peer: { uid: a.uid, pid: a.pid ?? 0 } } : {}),
       }));
     },
     audit,

@@ -12,6 +12,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { err, ok, type Result } from "../protocol/bytes.js";
 import { executeCommand, type PileControl } from "./control-api.js";
+import { peerCred } from "./peercred.js";
 
 export { COMMAND_NAMES, formatResult, resolveCommand } from "./control-api.js";
 
@@ -150,6 +151,7 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
     idleClosed: 0,
     slowReader: 0,
     errors: 0,
+    noPeerCred: 0,
   };
   const counters = (): Record<string, number> => ({
     "control.badRequest": counts.badRequest,
@@ -159,6 +161,7 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
     "control.idleClosed": counts.idleClosed,
     "control.slowReader": counts.slowReader,
     "control.errors": counts.errors,
+    "control.noPeerCred": counts.noPeerCred,
   });
   // A request whose handling throws (a reply that cannot be serialised, a socket gone wrong) is
   // answered INTERNAL where possible and counted; it never reaches the process (that would end
@@ -182,7 +185,17 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
     }
   };
 
-  const handleLine = async (line: string): Promise<ControlReply> => {
+  type Peer = { uid: number; pid: number } | undefined;
+  /** Who is at the other end (SO_PEERCRED), for the audit; a failure is counted and logged once. */
+  const peerOf = (sock: Socket): Peer => {
+    const c = peerCred(sock);
+    if (!(c instanceof Error)) return { uid: c.uid, pid: c.pid };
+    counts.noPeerCred++;
+    if (counts.noPeerCred === 1) o.log?.warn({ err: c.message }, "control socket: peer uid unknown");
+    return undefined;
+  };
+
+  const handleLine = async (line: string, peer: Peer): Promise<ControlReply> => {
     let value: unknown;
     try {
       value = JSON.parse(line);
@@ -203,7 +216,8 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
         },
       };
     }
-    const out = await executeCommand({ pile: o.pile, actor, counters }, r.data.cmd, r.data.args);
+    const ctx = { pile: o.pile, actor, counters, ...(peer ? { peer } : {}) };
+    const out = await executeCommand(ctx, r.data.cmd, r.data.args);
     return out.ok
       ? { id: r.data.id, ok: true, result: out.result }
       : { id: r.data.id, ok: false, error: out.error };
@@ -220,6 +234,7 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
     }
     sockets.add(sock);
     sock.on("close", () => sockets.delete(sock));
+    const peer = peerOf(sock);
     sock.setTimeout(limits.idleTimeoutMs, () => {
       counts.idleClosed++;
       sock.destroy();
@@ -288,7 +303,7 @@ export async function startControlSocket(o: ControlSocketOptions): Promise<Contr
           continue;
         }
         try {
-          send(await handleLine(req));
+          send(await handleLine(req, peer));
         } catch (e) {
           // A request whose handling throws is answered INTERNAL and counted, never more.
           failed(e, "request");

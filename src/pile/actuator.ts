@@ -21,10 +21,20 @@ export class Actuator {
   /** Monotonic ms by which `fb` must match `cmd`; undefined = nothing awaited. */
   deadline: number | undefined = undefined;
 
-  /** Commands a position; a deadline is set unless the feedback already matches. */
+  /**
+   * Commands a position; a deadline is set unless the feedback already matches. A command that
+   * reverses one still unconfirmed gets its deadline even so: the relay may still be on its way
+   * through the other position, and a reading of it then is no change of a settled output.
+   */
   command(on: boolean, now: number, ms: number): void {
+    const reversing = this.deadline !== undefined && this.cmd !== on;
     this.cmd = on;
-    this.deadline = this.fb === on ? undefined : now + ms;
+    this.deadline = this.fb === on && !reversing ? undefined : now + ms;
+  }
+
+  /** At its deadline, the feedback reads what was commanded (a reversal the relay never made). */
+  inPlace(): boolean {
+    return this.cmd !== undefined && this.fb === this.cmd;
   }
 
   /** Records a reading of the feedback line. */

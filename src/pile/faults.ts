@@ -14,9 +14,11 @@ import type { FaultCode } from "./types.js";
 export function fault(k: Kernel, code: FaultCode, detail: string): void {
   const c = k.contactor;
   const wasClosed = c.cmd === true;
+  // A closing not yet confirmed: the relay may still pass through closed (actuator.ts).
+  const reversing = wasClosed && c.deadline !== undefined;
   k.out.push({ type: "contactor", closed: false });
   c.cmd = false;
-  if (code === "WELD" || c.fb === false) c.deadline = undefined;
+  if (code === "WELD" || (c.fb === false && !reversing)) c.deadline = undefined;
   else if (wasClosed || c.deadline === undefined) c.deadline = k.now + k.cfg.contactorOpenMs;
   const fresh = !k.faults.has(code);
   k.faults.add(code);
@@ -52,7 +54,7 @@ function afterFault(k: Kernel, code: FaultCode): void {
       return;
     case "relayTest":
       if (k.relay) k.relay = { ok: false, detail: code };
-      if (k.contactor.deadline === undefined) relayTestDone(k);
+      if (k.contactor.deadline === undefined || k.contactor.fb === false) relayTestDone(k);
       return;
     case "booting":
       bootProgress(k);

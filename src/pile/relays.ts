@@ -41,6 +41,11 @@ function contactorConfirmed(k: Kernel): void {
 }
 
 export function contactorTimeout(k: Kernel): void {
+  if (k.contactor.inPlace()) {
+    k.contactor.expire();
+    contactorConfirmed(k);
+    return;
+  }
   if (k.contactor.expire() === false)
     fault(k, "WELD", `contactor still closed ${k.cfg.contactorOpenMs} ms after opening`);
   else fault(k, "CONTACTOR_CLOSE_TIMEOUT", `contactor not closed within ${k.cfg.contactorCloseMs} ms`);
@@ -81,6 +86,11 @@ export function lockConfirmed(k: Kernel): void {
 }
 
 export function lockTimeout(k: Kernel): void {
+  if (k.lock.inPlace()) {
+    k.lock.expire();
+    lockConfirmed(k);
+    return;
+  }
   if (k.lock.expire() === true)
     fault(k, "LOCK_ENGAGE_TIMEOUT", `lock not engaged within ${k.cfg.lockConfirmMs} ms`);
   else {

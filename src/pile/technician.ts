@@ -73,7 +73,8 @@ export function abortRelayTest(k: Kernel, detail: string): void {
   if (k.phase !== "relayTest") return;
   k.relay = { ok: false, detail };
   if (k.contactor.cmd !== false) k.commandContactor(false, k.cfg.contactorOpenMs);
-  if (k.contactor.deadline === undefined) relayTestDone(k);
+  // Never read closed: the test is over at once; the opening's deadline still watches for a weld.
+  if (k.contactor.deadline === undefined || k.contactor.fb === false) relayTestDone(k);
 }
 
 export function relayTestDone(k: Kernel): void {

@@ -128,6 +128,16 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    // v5: who ran an audited control-socket command: the peer's uid and pid (SO_PEERCRED).
+    version: 5,
+    up: (db) => {
+      db.exec(`
+        ALTER TABLE audit ADD COLUMN uid INTEGER CHECK (uid IS NULL OR uid BETWEEN 0 AND 4294967295);
+        ALTER TABLE audit ADD COLUMN pid INTEGER CHECK (pid IS NULL OR pid BETWEEN 0 AND 4294967295);
+      `);
+    },
+  },
 ];
 
 export const CURRENT_VERSION = MIGRATIONS.length;

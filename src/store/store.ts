@@ -720,7 +720,7 @@ function build(
   // --- audit ---
   const sAuditIns = prep(
     "audit",
-    "INSERT INTO audit (at, actor, action, outcome, detail) VALUES (@at, @actor, @action, @outcome, @detail)",
+    "INSERT INTO audit (at, actor, action, outcome, detail, uid, pid) VALUES (@at, @actor, @action, @outcome, @detail, @uid, @pid)",
   );
   const sAuditList = prep(
     "audit",
@@ -741,6 +741,8 @@ function build(
         action: text(e.action, "action", 1),
         outcome: text(e.outcome, "outcome", 1),
         detail: e.detail === undefined ? null : text(e.detail, "audit detail"),
+        uid: e.uid === undefined ? null : id32(e.uid, "uid"),
+        pid: e.pid === undefined ? null : id32(e.pid, "pid"),
       };
       // The table is bounded: the insert and the trim to the cap are one transaction (one fsync).
       op("audit.append", () =>
@@ -856,5 +858,14 @@ function auditRecord(r: Row): AuditRecord {
     action: str(r["action"]),
     outcome: str(r["outcome"]),
     detail: strOrNull(r["detail"]),
+    uid: typeof r["uid"] === "number" ? r["uid"] : null,
+    pid: typeof r["pid"] === "number" ? r["pid"] : null,
   };
+}
+
+/** A uid or pid: an integer 0 … 2^32−1. */
+function id32(v: unknown, what: string): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 0xffff_ffff)
+    throw new StoreError("INVALID", `${what} is not an id 0…2^32−1`);
+  return v;
 }

@@ -196,6 +196,9 @@ export interface AuditEntry {
   action: string;
   outcome: string;
   detail?: string;
+  /** Peer uid and pid of the control-socket client that ran the command (SO_PEERCRED). */
+  uid?: number;
+  pid?: number;
 }
 
 export interface AuditRecord {
@@ -205,6 +208,9 @@ export interface AuditRecord {
   action: string;
   outcome: string;
   detail: string | null;
+  /** Peer uid/pid (schema v5); null when not known (console, daemon, older rows). */
+  uid: number | null;
+  pid: number | null;
 }
 
 export interface AuditLog {

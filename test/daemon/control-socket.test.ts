@@ -114,7 +114,7 @@ test("pilectl against the socket: human output, --json, exit codes, audit", asyn
     assert.ok(!list.out.includes(KEY));
     assert.equal((await pilectl(["keys", "retire", "42", "--socket", path])).code, 0);
     const log = await pilectl(["log", "5", "--socket", path]);
-    assert.match(log.out, /pilectl keys add 42 \[redacted\] → ok/);
+    assert.match(log.out, /pilectl\(uid \d+ pid \d+\) keys add 42 \[redacted\] → ok/);
 
     const usage = await pilectl(["sessions", "0", "--socket", path]);
     assert.equal(usage.code, 2);

@@ -118,6 +118,7 @@ test("install: files, modes, user and groups; nothing enabled without a config a
   assert.equal(stat("/etc/udev/rules.d/99-piled.rules"), "644 root root");
   assert.ok(exists("/usr/share/piled/piled.example.json"));
   assert.ok(exists("/usr/lib/piled/node_modules/better-sqlite3/build/Release/better_sqlite3.node"));
+  assert.ok(exists("/usr/lib/piled/dist/src/native/peercred.node"), "the peer-credential addon is shipped");
   assert.ok(!exists("/usr/lib/piled/node_modules/typescript"), "no dev dependency is shipped");
   assert.equal(stat("/etc/piled"), "750 root piled");
   assert.equal(stat("/etc/piled/keys"), "700 piled piled");

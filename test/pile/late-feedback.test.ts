@@ -68,3 +68,66 @@ test("field report: after a stall a contactor that did not open is still a weld,
     faults(stuck.feed({ type: "lockFeedback", engaged: true })).includes("fault:CONTACTOR_CLOSE_TIMEOUT"),
   );
 });
+
+/** A session stopped while its contactor's closing is still unconfirmed: the relay may still pass through closed. */
+function stoppedWhileClosing(): Rig {
+  const rig = new Rig();
+  rig.boot();
+  const car = new Carrier(rig, "c1", issue());
+  car.hello();
+  rig.ackRecord(car.present());
+  assert.ok(brief(rig.feed({ type: "lockFeedback", engaged: true })).includes("contactor:true"));
+  rig.meter();
+  assert.ok(brief(car.stop()).includes("contactor:false"));
+  return rig;
+}
+
+test("field report: a contactor told to open before its closing was confirmed, reading closed late, is no weld", () => {
+  const rig = stoppedWhileClosing();
+  rig.mono += 30;
+  assert.deepEqual(faults(rig.feed({ type: "contactorFeedback", closed: true })), []);
+  rig.mono += 20;
+  const fx = rig.feed({ type: "contactorFeedback", closed: false });
+  assert.deepEqual(faults(fx), []);
+  assert.ok(brief(fx).includes("lock:false"), brief(fx).join(" "));
+  assert.deepEqual(rig.core.snapshot().faults, []);
+});
+
+test("field report: a contactor told to open before it ever moved finishes the opening at its deadline, no fault", () => {
+  const rig = stoppedWhileClosing();
+  const fx = rig.advance(rig.cfg.contactorOpenMs + 1);
+  assert.deepEqual(faults(fx), []);
+  assert.ok(brief(fx).includes("lock:false"), brief(fx).join(" "));
+});
+
+test("a contactor told to open before its closing was confirmed, still closed at the opening deadline, is a weld", () => {
+  const rig = stoppedWhileClosing();
+  rig.feed({ type: "contactorFeedback", closed: true });
+  assert.ok(faults(rig.advance(rig.cfg.contactorOpenMs + 1)).includes("fault:WELD"));
+});
+
+test("a relay test aborted before its contactor read closed is over at once, and a contactor closing late then stays a weld", () => {
+  const rig = new Rig();
+  rig.boot({ vehicle: false });
+  rig.feed({ type: "technician", command: "relayTest" });
+  rig.advance(10);
+  const fx = rig.feed({ type: "vehicle", present: true });
+  assert.ok(fx.some((e) => e.type === "relayTestDone"));
+  assert.deepEqual(faults(rig.feed({ type: "contactorFeedback", closed: true })), []);
+  assert.ok(faults(rig.advance(rig.cfg.contactorOpenMs + 1)).includes("fault:WELD"));
+});
+
+test("a fault while the contactor's closing is unconfirmed keeps the lock until the opening is confirmed", () => {
+  const rig = new Rig();
+  rig.boot();
+  const car = new Carrier(rig, "c1", issue());
+  car.hello();
+  rig.ackRecord(car.present());
+  rig.feed({ type: "lockFeedback", engaged: true });
+  rig.meter();
+  const fx = rig.feed({ type: "emergencyStop", active: true });
+  assert.ok(brief(fx).includes("contactor:false"));
+  assert.ok(!brief(fx).includes("lock:false"), brief(fx).join(" "));
+  assert.deepEqual(faults(rig.feed({ type: "contactorFeedback", closed: true })), []);
+  assert.ok(brief(rig.feed({ type: "contactorFeedback", closed: false })).includes("lock:false"));
+});

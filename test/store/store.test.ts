@@ -557,3 +557,25 @@ test("field report: the audit table is bounded to its configured row cap, newest
   assert.equal(rows.at(-1)!.at, 451);
   refuses(() => openStore(join(dir, "bad.db"), { auditMaxRows: -1 }), "INVALID");
 });
+
+test("audit: the peer's uid and pid are kept; a bad one is refused INVALID", (t) => {
+  const { store } = fresh(t);
+  store.audit.append({ at: 1, actor: "control", action: "stop", outcome: "ok", uid: 65534, pid: 4321 });
+  store.audit.append({ at: 2, actor: "console", action: "login", outcome: "ok" });
+  assert.deepEqual(
+    store.audit.list({ limit: 10 }).map((e) => [e.action, e.uid, e.pid]),
+    [
+      ["login", null, null],
+      ["stop", 65534, 4321],
+    ],
+  );
+  refuses(
+    () => store.audit.append({ at: 3, actor: "control", action: "x", outcome: "ok", uid: -1 }),
+    "INVALID",
+  );
+  refuses(
+    () => store.audit.append({ at: 3, actor: "control", action: "x", outcome: "ok", pid: 2 ** 32 }),
+    "INVALID",
+  );
+  assert.equal(store.audit.list({ limit: 10 }).length, 2);
+});

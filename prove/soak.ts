@@ -1,0 +1,304 @@
+/**
+ * `npm run prove -- soak [--sessions N] [--seed N]`: sessions back to back through the BUILT
+ * daemon (simulated plant and meter, BLE on the emulated radio), each unlocked by a carrier over
+ * the air, with faults mixed in: meter silence, weld and clear, plug pulls, bad proofs, key
+ * rotation (a new key file and SIGHUP). Reports RSS (VmRSS/VmHWM), open fds and store size at
+ * the start and the end, and the ledger's row count; a violation is a pile that does not come
+ * back to AVAILABLE, a fresh code refused, a bad proof accepted, or a ledger that holds more
+ * rows than codes were accepted.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import type { StatusView } from "../src/daemon/control-api.js";
+import { requestControl } from "../src/daemon/control-socket.js";
+import { simPileConfig } from "../src/daemon/sim-config.js";
+import type { Status } from "../src/protocol/messages.js";
+import { Issuer } from "../src/sdk/issuer.js";
+import { writeKeyFile } from "../src/sdk/keyfile.js";
+import { SimCarrier } from "../src/sim/carriers.js";
+import { type Radio, type RadioBridge, startRadio } from "../src/sim/radio.js";
+import { PILED, sleep } from "./rig.js";
+import { Rng } from "./rng.js";
+
+export interface ProcSample {
+  rssKb: number;
+  hwmKb: number;
+  fds: number;
+  storeBytes: number;
+}
+
+export interface SoakSummary {
+  seed: number;
+  sessions: number;
+  accepted: number;
+  faults: Record<string, number>;
+  start: ProcSample;
+  end: ProcSample;
+  growth: { rssKb: number; fds: number; storeBytesPerSession: number };
+  ledgerRows: number;
+  violations: string[];
+}
+
+/** VmRSS/VmHWM (kB) and open fds of a process, from /proc. */
+export function procSample(pid: number, stateDir?: string): ProcSample {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? Number.NaN);
+  let storeBytes = 0;
+  if (stateDir) for (const f of readdirSync(stateDir)) storeBytes += statSync(join(stateDir, f)).size;
+  return { rssKb: kb("VmRSS"), hwmKb: kb("VmHWM"), fds: readdirSync(`/proc/${pid}/fd`).length, storeBytes };
+}
+
+/** Rows of the ledger table, read from a copy of the state (the daemon keeps the store open). */
+export function ledgerRows(stateDir: string): number {
+  const copy = mkdtempSync(join(tmpdir(), "piled-soak-db-"));
+  try {
+    for (const f of readdirSync(stateDir))
+      if (f.startsWith("piled.db")) copyFileSync(join(stateDir, f), join(copy, f));
+    const db = new Database(join(copy, "piled.db"));
+    const n = (db.prepare("SELECT count(*) AS n FROM ledger").get() as { n: number }).n;
+    db.close();
+    return n;
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+}
+
+/** A built daemon on the simulated plant, BLE on a radio of its own. */
+export class SimDaemon {
+  readonly dir = mkdtempSync(join(tmpdir(), "piled-soak-"));
+  readonly socket = join(this.dir, "control.sock");
+  readonly pileId = "SOAK-1";
+  radio!: Radio;
+  carrierBridge!: RadioBridge;
+  child!: ChildProcess;
+  issuer!: Issuer;
+  keyId = 1;
+  /** performance.now() right after the spawn. */
+  spawnedAt = 0;
+
+  async start(opts: { ble?: boolean; env?: Record<string, string>; wrap?: string[] } = {}): Promise<void> {
+    mkdirSync(join(this.dir, "keys"), { mode: 0o700 });
+    this.rotateKeyFiles();
+    let blePath: string | undefined;
+    if (opts.ble !== false) {
+      this.radio = await startRadio();
+      blePath = (await this.radio.bridge()).path;
+      this.carrierBridge = await this.radio.bridge();
+    }
+    const cfg = join(this.dir, "piled.json");
+    writeFileSync(cfg, JSON.stringify(simPileConfig({ pileId: this.pileId, dir: this.dir, blePath })));
+    const argv = [...(opts.wrap ?? []), process.execPath, PILED, "--config", cfg];
+    this.child = spawn(argv[0]!, argv.slice(1), { stdio: "ignore", env: { ...process.env, ...opts.env } });
+    this.spawnedAt = performance.now();
+    const until = Date.now() + 30_000;
+    for (;;) {
+      const s = await this.status();
+      if (s && (opts.ble === false || s.ble === "up") && s.state === "AVAILABLE") break;
+      if (Date.now() > until || this.child.exitCode !== null) throw new Error("the daemon did not come up");
+      await sleep(100);
+    }
+  }
+
+  /** Writes key-<id+1>.json, drops the old file; the issuer holds both until the reload. */
+  rotateKeyFiles(): void {
+    const key = crypto.getRandomValues(new Uint8Array(32));
+    const old = this.issuer ? this.keyId : undefined;
+    if (old !== undefined) this.keyId++;
+    const w = writeKeyFile(join(this.dir, "keys", `key-${this.keyId}.json`), this.keyId, key);
+    if (!w.ok) throw w.error;
+    if (old !== undefined) unlinkSync(join(this.dir, "keys", `key-${old}.json`));
+    this.issuer = new Issuer({ keys: [{ keyId: this.keyId, key }] });
+  }
+
+  async control(cmd: string, args: string[] = []): Promise<unknown> {
+    const r = await requestControl(this.socket, cmd, args, 10_000);
+    if (!r.ok) throw new Error(`${cmd}: ${r.error.message}`);
+    if (!r.value.ok) throw new Error(`${cmd}: ${r.value.error.code} ${r.value.error.message}`);
+    return r.value.result;
+  }
+
+  async status(): Promise<StatusView | undefined> {
+    return (await this.control("status").catch(() => undefined)) as StatusView | undefined;
+  }
+
+  async waitState(pred: (s: StatusView) => boolean, ms = 15_000): Promise<StatusView | undefined> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const s = await this.status();
+      if (s && pred(s)) return s;
+      if (Date.now() > until) return undefined;
+      await sleep(50);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.child?.pid && this.child.exitCode === null && this.child.signalCode === null) {
+      const gone = new Promise((r) => this.child.once("exit", r));
+      process.kill(this.child.pid, "SIGTERM");
+      await gone;
+    }
+    await this.radio?.close().catch(() => undefined);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+const FAULTS = [
+  "none",
+  "none",
+  "none",
+  "none",
+  "none",
+  "plug-pull",
+  "meter-silent",
+  "weld",
+  "bad-proof",
+  "rotate",
+] as const;
+type Fault = (typeof FAULTS)[number];
+
+/** One carrier session over the air; returns the outcome kind. */
+export async function carrierSession(
+  d: SimDaemon,
+  n: number,
+  opts: { badProof?: boolean; during?: () => Promise<void> } = {},
+): Promise<string> {
+  const code = d.issuer.issueFor({
+    deviceId: `VIN-S${n}`,
+    pileId: d.pileId,
+    validForS: 3600,
+    vehicle: { inAcquisitionState: true },
+  });
+  if (!code.ok) throw new Error(code.error.message);
+  const c = new SimCarrier("vehicle", "vehicle", { kind: "uart", path: d.carrierBridge.path });
+  try {
+    c.receive(
+      opts.badProof ? { ...code.value, verifySecret: code.value.verifySecret.map((b) => b ^ 1) } : code.value,
+    );
+    const states: Status[] = [];
+    const out = await c.unlock((s) => states.push(s));
+    if (out.kind !== "accepted") return "reason" in out ? `${out.kind} ${out.reason}` : out.kind;
+    await d.waitState((s) => s.state === "CHARGING");
+    if (opts.during) await opts.during();
+    else await c.stop(() => undefined);
+    return "accepted";
+  } finally {
+    await c.close();
+  }
+}
+
+async function recover(d: SimDaemon): Promise<boolean> {
+  for (const a of ["clear", "meter-ok", "plug-in"]) await d.control("sim", [a]).catch(() => undefined);
+  const until = Date.now() + 20_000;
+  while (Date.now() < until) {
+    const s = await d.status();
+    if (s?.state === "AVAILABLE") return true;
+    if (s?.state === "FAULTED") await d.control("clear-fault", ["all"]).catch(() => undefined);
+    else if (s?.state === "CHARGING" || s?.state === "PREPARING")
+      await d.control("stop").catch(() => undefined);
+    await sleep(200);
+  }
+  return false;
+}
+
+export async function runSoak(o: {
+  seed: number;
+  sessions: number;
+  log?: (l: string) => void;
+  plantBadProof?: boolean;
+}): Promise<SoakSummary> {
+  const rng = new Rng(o.seed);
+  const d = new SimDaemon();
+  const v: string[] = [];
+  const faults: Record<string, number> = {};
+  let accepted = 0;
+  const state = () => join(d.dir, "state");
+  try {
+    await d.start();
+    await carrierSession(d, -1); // warm-up: the first session sets up what every later one reuses
+    accepted++;
+    if (!(await recover(d))) v.push("the pile did not come back to AVAILABLE after the warm-up");
+    const start = procSample(d.child.pid!, state());
+    for (let i = 0; i < o.sessions; i++) {
+      const f: Fault = rng.pick(FAULTS);
+      faults[f] = (faults[f] ?? 0) + 1;
+      if (f === "rotate") {
+        d.rotateKeyFiles();
+        process.kill(d.child.pid!, "SIGHUP");
+        await sleep(300);
+      }
+      const during =
+        f === "plug-pull"
+          ? async () => {
+              await d.control("sim", ["plug-out"]);
+              await d.waitState((s) => s.state !== "CHARGING");
+            }
+          : f === "meter-silent"
+            ? async () => {
+                await d.control("sim", ["meter-silent"]);
+                await d.waitState((s) => s.state !== "CHARGING", 30_000);
+              }
+            : f === "weld"
+              ? async () => {
+                  await d.control("sim", ["weld"]);
+                  await d.control("stop");
+                  await d.waitState((s) => s.state === "FAULTED");
+                }
+              : undefined;
+      // planted: the first session carries a good proof but is checked as a bad one
+      const planted = o.plantBadProof === true && i === 0;
+      const bad = f === "bad-proof" || planted;
+      const out = await carrierSession(d, i, { badProof: bad && !planted, during }).catch(
+        (e: unknown) => `error: ${String(e)}`,
+      );
+      if (bad && out === "accepted")
+        v.push(`session ${i}: a bad proof was accepted${o.plantBadProof ? " (planted)" : ""}`);
+      if (!bad && out !== "accepted") v.push(`session ${i} (${f}): a fresh code was not accepted: ${out}`);
+      if (out === "accepted") accepted++;
+      if (!(await recover(d))) v.push(`session ${i} (${f}): the pile did not come back to AVAILABLE`);
+      if (d.child.exitCode !== null || d.child.signalCode !== null) {
+        v.push(`session ${i}: the daemon died`);
+        break;
+      }
+      if ((i + 1) % 50 === 0 || i + 1 === o.sessions) {
+        const s = procSample(d.child.pid!, state());
+        o.log?.(
+          `soak: ${i + 1}/${o.sessions} sessions, RSS ${s.rssKb} kB, fds ${s.fds}, store ${s.storeBytes} B, ${v.length} violations`,
+        );
+      }
+    }
+    const end = procSample(d.child.pid!, state());
+    const rows = ledgerRows(state());
+    if (rows > accepted) v.push(`ledger holds ${rows} rows for ${accepted} accepted codes`);
+    return {
+      seed: o.seed,
+      sessions: o.sessions,
+      accepted,
+      faults,
+      start,
+      end,
+      growth: {
+        rssKb: end.rssKb - start.rssKb,
+        fds: end.fds - start.fds,
+        storeBytesPerSession:
+          o.sessions > 0 ? Math.round((end.storeBytes - start.storeBytes) / o.sessions) : 0,
+      },
+      ledgerRows: rows,
+      violations: v,
+    };
+  } finally {
+    await d.stop();
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * The short soak (the long one: `npm run prove -- soak`): a few sessions back to back over the
+ * radio with faults mixed in, zero violations and the figures reported; then the checker is seen
+ * to fail on a planted acceptance of a "bad" proof.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { runSoak } from "../../prove/soak.js";
+
+test("a short soak: sessions with faults mixed in, the pile back to AVAILABLE after each", async () => {
+  const r = await runSoak({ seed: 77, sessions: 6 });
+  assert.deepEqual(r.violations, [], JSON.stringify(r, null, 2));
+  assert.ok(r.accepted >= 1);
+  assert.ok(r.end.rssKb > 0 && r.end.fds > 0, "figures read from /proc");
+  assert.ok(r.ledgerRows <= r.accepted);
+});
+
+test("the soak checker reports a bad proof accepted", async () => {
+  const r = await runSoak({ seed: 1, sessions: 1, plantBadProof: true });
+  assert.ok(
+    r.violations.some((v) => v.includes("bad proof was accepted")),
+    r.violations.join("; "),
+  );
+});
