@@ -1,19 +1,25 @@
 /**
  * The site front ends: the dashboard's page weight (raw and gzip), its first paint in headless
  * chromium, and the delay from a state change to the browser's live stream (SSE) and to an MQTT
- * subscriber on a local mosquitto. A figure whose tool is missing is reported as skipped with
- * the reason.
+ * subscriber on a local mosquitto, and the built daemon's RSS with dashboard + metrics + MQTT on
+ * against off. A figure whose tool is missing is reported as skipped with the reason.
  */
-import { existsSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import mqtt from "mqtt";
+import { requestControl } from "../src/daemon/control-socket.js";
+import { simPileConfig } from "../src/daemon/sim-config.js";
 import { mqttSchema } from "../src/site/config.js";
 import { SiteCounters } from "../src/site/counters.js";
 import { PAGE_WEIGHT } from "../src/site/http.js";
 import { MqttBridge } from "../src/site/mqtt.js";
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from "../src/site/page.js";
-import { BROKER_PASSWORD, BROKER_USER, Broker, MOSQUITTO } from "../test/site/broker.js";
+import { PILED } from "../test/helpers/pile-proc.js";
+import { BROKER_PASSWORD, BROKER_USER, Broker, freePort, MOSQUITTO } from "../test/site/broker.js";
 import { FakePort } from "../test/site/fake-port.js";
 import { startRig } from "../test/site/rig.js";
 import { median } from "./util.js";
@@ -121,27 +127,92 @@ async function firstPaint(): Promise<Record<string, unknown>> {
   return { firstContentfulPaintMedianMs: Number(median(paints).toFixed(1)), loads: paints.length };
 }
 
-/** RSS of a child with the site front ends on against off (same modules loaded both ways). */
+/** VmRSS of a process, bytes (Linux). */
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/**
+ * The BUILT daemon on the simulated plant (BLE off both ways), once with the `site` section off
+ * and once with the dashboard, metrics and MQTT bridge on (the page and /metrics loaded once,
+ * the bridge connected to mosquitto); its RSS after it has served for a few seconds.
+ */
+async function daemonRss(mode: "on" | "off", broker: Broker, passwordFile: string): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "piled-bench-site-"));
+  mkdirSync(join(dir, "keys"), { mode: 0o700 });
+  const httpPort = await freePort();
+  const site = {
+    http: { enabled: true, host: "127.0.0.1", port: httpPort },
+    mqtt: { enabled: true, url: broker.url, username: BROKER_USER, passwordFile },
+  };
+  const config = { ...simPileConfig({ pileId: "BENCH-SITE", dir }), ...(mode === "on" ? { site } : {}) };
+  writeFileSync(join(dir, "piled.json"), JSON.stringify(config));
+  const child = spawn(process.execPath, [PILED, "--config", join(dir, "piled.json")], { stdio: "ignore" });
+  try {
+    const socket = join(dir, "control.sock");
+    for (let i = 0; ; i++) {
+      const r = await requestControl(socket, "status", [], 1000);
+      if (r.ok && r.value.ok) break;
+      if (i > 300 || child.exitCode !== null) throw new Error(`piled (${mode}) did not come up`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (mode === "on") {
+      const load = (path: string) =>
+        new Promise<void>((resolve, reject) =>
+          get(`http://127.0.0.1:${httpPort}${path}`, (res) => res.resume().on("end", resolve)).on(
+            "error",
+            reject,
+          ),
+        );
+      // the control socket answers before the site front ends are up: wait for the page
+      for (let i = 0; ; i++) {
+        const up = await load("/").then(
+          () => true,
+          () => false,
+        );
+        if (up) break;
+        if (i > 100) throw new Error("the dashboard did not come up");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await load("/metrics");
+      await load("/api/snapshot");
+    }
+    await new Promise((r) => setTimeout(r, 3000));
+    return rssOf(child.pid!);
+  } finally {
+    const gone = new Promise((r) => child.once("exit", r));
+    if (child.exitCode === null) child.kill("SIGTERM");
+    await gone;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function rss(): Promise<Record<string, unknown>> {
   if (!existsSync(MOSQUITTO)) return { skipped: `${MOSQUITTO} missing (Debian mosquitto)` };
-  const { execFileSync } = await import("node:child_process");
-  const { writeFileSync } = await import("node:fs");
+  if (!existsSync(PILED)) return { skipped: `${PILED} missing (npm run build)` };
   const broker = new Broker();
   await broker.start();
-  const pw = `${broker.dir}/pass`;
+  const pw = join(broker.dir, "pass");
   writeFileSync(pw, BROKER_PASSWORD, { mode: 0o600 });
-  const child = new URL("./site-rss-child.js", import.meta.url).pathname;
-  const one = (mode: string) =>
-    Number(execFileSync(process.execPath, [child, mode, broker.url, pw], { encoding: "utf8" }).trim());
   const off: number[] = [];
   const on: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    off.push(one("off"));
-    on.push(one("on"));
+  try {
+    for (let i = 0; i < 3; i++) {
+      off.push(await daemonRss("off", broker, pw));
+      on.push(await daemonRss("on", broker, pw));
+    }
+  } finally {
+    await broker.close();
   }
-  await broker.close();
   const mib = (b: number) => Number((b / 1048576).toFixed(1));
-  return { rssOffMiB: mib(median(off)), rssOnMiB: mib(median(on)), extraMiB: mib(median(on) - median(off)) };
+  return {
+    daemonRssOffMiB: mib(median(off)),
+    daemonRssOnMiB: mib(median(on)),
+    extraMiB: mib(median(on) - median(off)),
+    runs: off.length,
+  };
 }
 
 export async function run(): Promise<Record<string, unknown>> {

@@ -20,6 +20,7 @@ import {
 } from "../pile/config.js";
 import { err, ok, type Result } from "../protocol/bytes.js";
 import { readSmallFile } from "../sdk/files.js";
+import { siteSchema } from "../site/config.js";
 import { hashProblem } from "./console/secret.js";
 
 const ms = (min: number, max: number, dflt: number) => z.int().min(min).max(max).default(dflt);
@@ -196,6 +197,8 @@ export const configSchema = z.strictObject({
   store: storeSchema.default({ minFreeBytes: 1_048_576, retryMs: 2000 }),
   deadlines: deadlinesSchema.default(() => deadlinesSchema.parse({})),
   statusIntervalMs: statusIntervalMsSchema,
+  /** The dashboard (with its metrics endpoint) and the MQTT bridge (src/site/config.ts); all off by default. */
+  site: siteSchema.default(() => siteSchema.parse({})),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

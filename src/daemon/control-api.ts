@@ -137,6 +137,8 @@ export interface PileControl {
   clearFault(code: string | "all", actor: string): ControlResult | Promise<ControlResult>;
   stop(actor: string): Promise<ControlResult>;
   relayTest(actor: string): Promise<ControlResult>;
+  /** Takes the pile out of service (false) or back in (true); a running session goes on. */
+  setAvailable(available: boolean, actor: string): Promise<ControlResult>;
   keys: {
     list(): KeyView[];
     add(keyId: number, hex: string, actor: string): ControlResult;
@@ -328,6 +330,17 @@ const SPECS = {
     run: async (ctx) => fromResult(await ctx.pile.relayTest(ctx.actor)),
     format: detailText,
   } satisfies CommandSpec<undefined>,
+  available: {
+    usage: "available on|off",
+    summary: "put the pile in service (on) or out of it (off: no new session; a running one goes on)",
+    mutates: () => true,
+    parse: (args) =>
+      args.length === 1 && (args[0] === "on" || args[0] === "off")
+        ? { ok: true, args: args[0] === "on" }
+        : { ok: false, message: "give on or off" },
+    run: async (ctx, on) => fromResult(await ctx.pile.setAvailable(on, ctx.actor)),
+    format: detailText,
+  } satisfies CommandSpec<boolean>,
   keys: {
     usage: "keys [list|add ID HEX|retire ID]",
     summary: "list, add or retire pile keys (bytes are never shown)",

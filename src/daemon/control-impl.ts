@@ -160,6 +160,11 @@ export function pileControl(d: ControlDeps): PileControl {
       const r = await runtime.relayTest();
       return r.ok ? { ok: true, detail: r.detail } : { ok: false, code: "RELAY_TEST", message: r.detail };
     },
+    async setAvailable(available: boolean, actor: string): Promise<ControlResult> {
+      void actor;
+      const r = await runtime.technician({ command: "setAvailable", available });
+      return r.ok ? { ok: true, detail: available ? "pile in service" : "pile out of service" } : r;
+    },
     keys: {
       list(): KeyView[] {
         return keys.list().map((k) => ({ keyId: k.keyId, file: k.file, added: k.added }));

@@ -24,6 +24,7 @@ import { linkCountersOf } from "./runtime/link-counters.js";
 import { PileRuntime } from "./runtime.js";
 import { createNotifier, startWatchdog } from "./sd-notify.js";
 import { simControl } from "./sim-control.js";
+import { type SiteFronts, startSite } from "./site-glue.js";
 
 /** How long READY waits for the radio before it is sent anyway (STATUS says BLE is down). */
 const RADIO_READY_TIMEOUT_MS = 10_000;
@@ -207,6 +208,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
 
   let console_: ConsoleService | undefined;
   let control: ControlSocketServer | undefined;
+  let site: SiteFronts | undefined; // dashboard, metrics, MQTT (site-glue.ts)
   let stopWatchdog = (): void => {};
   let stopping = false;
   const weldLatched = () => store.faults.active().some((f) => f.code === "WELD");
@@ -217,6 +219,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
     dlog.info({ why }, "stopping");
     notifier.stopping(`stopping: ${why}`);
     stopWatchdog();
+    await site?.close().catch(() => undefined);
     await runtime.stop().catch((e: unknown) => dlog.error({ err: String(e) }, "stop failed"));
     await control?.close().catch(() => undefined);
     await console_?.close().catch(() => undefined);
@@ -257,6 +260,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
     await failSafeOutputs(parts.lines, weldLatched, config.lockSafeState, dlog);
     const bounded = (p: Promise<unknown>) =>
       Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+    await bounded(site?.close() ?? Promise.resolve());
     await bounded(runtime.stop());
     await bounded(control?.close() ?? Promise.resolve());
     await bounded(console_?.close() ?? Promise.resolve());
@@ -303,6 +307,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
       extraCounters: () => ({
         ...(front.console?.counters() ?? {}),
         ...(front.control?.counters() ?? {}),
+        ...(site?.counters() ?? {}),
         "log.writeErrors": logWriteErrors(),
       }),
     });
@@ -341,6 +346,8 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
       front.console = console_;
       dlog.info({ port: config.console.port }, "technician console on");
     }
+
+    site = await startSite({ config, pile, runtime, log });
 
     const radio = await runtime.radioReady(RADIO_READY_TIMEOUT_MS);
     if (!stopping) {

@@ -202,6 +202,26 @@ export class PileRuntime {
     }
   }
 
+  // ---- effect observers (site front ends) ----------------------------------------------------
+  readonly #effectListeners = new Set<(e: PileEffect) => void>();
+
+  /** Calls `listener` with each effect once it is performed; never lets it fail the loop. */
+  onEffect(listener: (e: PileEffect) => void): () => void {
+    this.#effectListeners.add(listener);
+    return () => this.#effectListeners.delete(listener);
+  }
+
+  #observed(e: PileEffect): void {
+    for (const l of this.#effectListeners) {
+      try {
+        l(e);
+      } catch {
+        this.#ctx.count("effects.observerFailed");
+      }
+    }
+  }
+  // ---------------------------------------------------------------------------------------------
+
   /** Hands one input to the core at `mono` and performs its effects in order. */
   async #step(body: InputBody, mono: number): Promise<PileEffect[]> {
     const input = { ...body, mono, wall: this.#p.clock.now() } as PileInput;
@@ -215,6 +235,7 @@ export class PileRuntime {
         this.#ctx.count("effects.failed");
         this.#ctx.log.error({ effect: e.type, err: errText(err) }, "effect failed");
       }
+      this.#observed(e);
     }
     return effects;
   }

@@ -1,10 +1,10 @@
 /**
  * SitePilePort over the daemon's PileControl and its command table, so that a technician's
- * action from the dashboard or MQTT parses, runs and is audited exactly as at the console.
- * Until the runtime hands out its event stream, events are derived by comparing the in-memory
- * status view at a short interval (status() reads no store; sessions() is read only when the
- * session changed). `events` lets the daemon feed real events instead (unlock outcomes come
- * only from there).
+ * action from the dashboard or MQTT parses, runs and is audited exactly as at the console
+ * (availability is the table's `available on|off`). Events: the daemon feeds the runtime's own
+ * through `feed` (effect-feed.ts; watchMs 0), unlock outcomes included; without a feed they are
+ * derived by comparing the in-memory status view at a short interval (status() reads no store;
+ * sessions() is read only when the session changed).
  */
 
 import { verifySecret } from "../daemon/console/secret.js";
@@ -41,11 +41,20 @@ export class ControlPort implements SitePilePort {
     const p = this.o.pile;
     const status = p.status();
     const meter = await p.meter().catch(() => null);
+    // The running session's energy as the pile holds it: its stored progress may lag behind.
+    const live = status.session;
+    const sessions = p
+      .sessions(this.o.sessionsShown ?? 10)
+      .map((s) =>
+        live && s.status === "active" && s.codeId === live.codeId && live.energyWh !== null
+          ? { ...s, energyWh: live.energyWh }
+          : s,
+      );
     return {
       status,
       meter,
       faults: p.faults(),
-      sessions: p.sessions(this.o.sessionsShown ?? 10),
+      sessions,
       limits: null,
       pilot: null,
       links: Object.fromEntries(
@@ -117,10 +126,8 @@ export class ControlPort implements SitePilePort {
     return this.run("relay-test", [], actor);
   }
 
-  async setAvailability(_available: boolean, actor: string): Promise<TechResult> {
-    // The command table has no availability command yet; refused, and audited as such.
-    this.audit({ actor, action: "availability", outcome: "UNSUPPORTED" });
-    return { ok: false, code: "UNSUPPORTED", message: "this pile cannot be set (un)available yet" };
+  setAvailability(available: boolean, actor: string): Promise<TechResult> {
+    return this.run("available", [available ? "on" : "off"], actor);
   }
 
   verifyTechnician(secret: string): Promise<boolean> {

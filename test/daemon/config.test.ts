@@ -285,3 +285,27 @@ test("an output line's debounceMs is refused (it would be ignored); an input's i
   assert.ok(r.ok);
   assert.equal(r.value.gpio.contactorFeedback.debounceMs, 30);
 });
+
+test("the site section: off by default, its problems reported with their full path", () => {
+  const r = validateConfig(minimal());
+  assert.ok(r.ok);
+  assert.equal(r.value.site.http.enabled, false);
+  assert.equal(r.value.site.mqtt.enabled, false);
+  const on = validateConfig({ ...minimal(), site: { http: { enabled: true, port: 8443 } } });
+  assert.ok(on.ok);
+  assert.equal(on.value.site.http.port, 8443);
+  assert.equal(on.value.site.http.host, "127.0.0.1");
+  const issues = issuesOf({
+    ...minimal(),
+    site: {
+      http: { port: 70000, tls: { certFile: "cert.pem", keyFile: "/k.pem" } },
+      mqtt: { url: "http://broker", passwordFile: "/p", commands: { topic: "piled/#" } },
+      ftp: {},
+    },
+  });
+  assert.match(issues.get("site.http.port") ?? "", /at most 65535/);
+  assert.match(issues.get("site.http.tls.certFile") ?? "", /absolute path/);
+  assert.match(issues.get("site.mqtt.url") ?? "", /mqtt:\/\//);
+  assert.match(issues.get("site.mqtt.commands.topic") ?? "", /wildcards/);
+  assert.equal(issues.get("site.ftp"), "unknown key");
+});

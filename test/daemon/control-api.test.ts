@@ -31,9 +31,12 @@ test("every command runs, formats and leaves one audit entry with its outcome", 
     ["time", [], "ok"],
     ["log", ["3"], "ok"],
     ["sim", ["plug-out"], "NOT_SIMULATED"],
+    ["available", ["off"], "ok"],
+    ["available", ["maybe"], "USAGE"],
+    ["available", ["on"], "ok"],
   ];
   // Only what may change something is audited: a monitor polling status writes nothing.
-  const changing = new Set(["clear-fault", "relay-test", "stop", "sim"]);
+  const changing = new Set(["clear-fault", "relay-test", "stop", "sim", "available"]);
   let expected = 0;
   for (const [name, args, outcome] of runs) {
     const before = pile.audits.length;

@@ -38,8 +38,8 @@ test("commands go through the command table and its audit; the secret through th
   assert.equal(bad.ok, false);
   assert.equal(!bad.ok && bad.code, "USAGE");
   assert.deepEqual(await port.clearFault("all", "mqtt"), { ok: true, detail: "cleared all" });
-  const avail = await port.setAvailability(false, "mqtt");
-  assert.equal(!avail.ok && avail.code, "UNSUPPORTED");
+  assert.deepEqual(await port.setAvailability(false, "mqtt"), { ok: true, detail: "pile out of service" });
+  assert.deepEqual(pile.calls.slice(-1), ["setAvailable false mqtt"]);
   assert.deepEqual(
     pile.audits.map((a) => `${a.actor} ${a.action} ${a.outcome}`),
     [
@@ -48,7 +48,7 @@ test("commands go through the command table and its audit; the secret through th
       "dashboard stop NO_SESSION",
       "dashboard clear-fault USAGE",
       "mqtt clear-fault ok",
-      "mqtt availability UNSUPPORTED",
+      "mqtt available ok",
     ],
   );
 });
@@ -71,4 +71,18 @@ test("status changes become state, fault and session events", async () => {
   } finally {
     off();
   }
+});
+
+test("the running session shows the energy the pile holds, not its stored progress", async () => {
+  const pile = fakePileControl();
+  const stored = pile.sessions(1)[0]!;
+  pile.sessions = () => [{ ...stored, codeId: "aa".repeat(16), status: "active", energyWh: 100 }, stored];
+  const port = new ControlPort({ pile, secretHash: "x", watchMs: 0 });
+  const snap = await port.snapshot();
+  assert.equal(snap.status.session?.energyWh, 120);
+  assert.deepEqual(
+    snap.sessions.map((s) => s.energyWh),
+    [120, 7200],
+    "the active one from the pile, the finished one as stored",
+  );
 });
