@@ -72,6 +72,30 @@ export const meterSchema = z.strictObject({
   retries: z.int().min(0).max(10).default(2),
 });
 
+/**
+ * How the pile senses the vehicle: the plug-present GPIO (`gpio.plugPresent`, or none at all),
+ * or the control-pilot MCU on a UART (firmware-bridge/PROTOCOL.md). `sim`: run the pilot
+ * firmware in the libsimavr harness (firmware-bridge/build) and take its pty as the port; only
+ * with the simulated plant (`gpio.driver: "sim"`).
+ */
+export const vehicleSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("gpio") }),
+  z.strictObject({
+    kind: z.literal("pilot-mcu"),
+    port: absPath.default("/dev/piled-pilot"),
+    baud: baud.default(115200),
+    /** The board's heartbeat to the MCU. */
+    heartbeatMs: ms(20, 1000, 100),
+    /** No valid line from the MCU for this long = MCU lost (a PILOT_MCU fault). */
+    silenceMs: ms(100, 10_000, 1000),
+    /** The MCU drops its permit when the board's heartbeat is older than this. */
+    heartbeatLimitMs: ms(50, 10_000, 500),
+    /** The most current the PWM advertises (IEC 61851-1: 6–80 A). */
+    maxCurrentA: z.number().min(6).max(80).default(32),
+    sim: z.boolean().default(false),
+  }),
+]);
+
 const bleControllerSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("hci"), device: z.int().min(0).max(15).default(0) }),
   z.strictObject({
@@ -150,31 +174,44 @@ export const auditSchema = z.strictObject({
 /** The pile core's own deadline fields (src/pile/config.ts): one range and default each. */
 export const deadlinesSchema = z.strictObject(deadlineFields);
 
-export const configSchema = z.strictObject({
-  pileId: pileIdSchema,
-  keyDir: absPath.default("/etc/piled/keys"),
-  /** Holds the SQLite file (piled.db) and the one-daemon lock (piled.lock, piled.pid). */
-  stateDir: absPath.default("/var/lib/piled"),
-  /** Tolerance on code time windows (PROTOCOL.md §3 `skew`). */
-  clockSkewMs: skewMsSchema,
-  gpio: gpioSchema,
-  lockSafeState: lockSafeStateSchema,
-  meter: meterSchema,
-  ble: bleSchema.default({ enabled: true, controller: { kind: "hci", device: 0 } }),
-  console: consoleSchema.default({
-    enabled: false,
-    port: "/dev/piled-console",
-    baud: 115200,
-    lockoutAfter: 5,
-    lockoutMs: 60_000,
-    idleLogoutMs: 300_000,
-  }),
-  controlSocket: controlSocketSchema.default({ path: "/run/piled/control.sock", mode: "0660" }),
-  audit: auditSchema.default({ maxRows: 10_000 }),
-  deadlines: deadlinesSchema.default(() => deadlinesSchema.parse({})),
-  statusIntervalMs: statusIntervalMsSchema,
-  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-});
+export const configSchema = z
+  .strictObject({
+    pileId: pileIdSchema,
+    keyDir: absPath.default("/etc/piled/keys"),
+    /** Holds the SQLite file (piled.db) and the one-daemon lock (piled.lock, piled.pid). */
+    stateDir: absPath.default("/var/lib/piled"),
+    /** Tolerance on code time windows (PROTOCOL.md §3 `skew`). */
+    clockSkewMs: skewMsSchema,
+    gpio: gpioSchema,
+    vehicle: vehicleSchema.default({ kind: "gpio" }),
+    lockSafeState: lockSafeStateSchema,
+    meter: meterSchema,
+    ble: bleSchema.default({ enabled: true, controller: { kind: "hci", device: 0 } }),
+    console: consoleSchema.default({
+      enabled: false,
+      port: "/dev/piled-console",
+      baud: 115200,
+      lockoutAfter: 5,
+      lockoutMs: 60_000,
+      idleLogoutMs: 300_000,
+    }),
+    controlSocket: controlSocketSchema.default({ path: "/run/piled/control.sock", mode: "0660" }),
+    audit: auditSchema.default({ maxRows: 10_000 }),
+    deadlines: deadlinesSchema.default(() => deadlinesSchema.parse({})),
+    statusIntervalMs: statusIntervalMsSchema,
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  })
+  .superRefine((c, ctx) => {
+    if (c.vehicle.kind !== "pilot-mcu") return;
+    if (c.gpio.plugPresent !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["gpio", "plugPresent"],
+        message: "a pile with a pilot MCU senses the vehicle through it: no plugPresent line",
+      });
+    if (c.vehicle.sim && c.gpio.driver !== "sim")
+      ctx.addIssue({ code: "custom", path: ["vehicle", "sim"], message: 'only with gpio.driver "sim"' });
+  });
 
 /** The validated configuration, defaults filled in. */
 export type Config = z.infer<typeof configSchema>;
@@ -348,6 +385,8 @@ export function resolvePaths(c: Config, base: string): Config {
   out.console.port = abs(c.console.port);
   if (c.console.secretHashFile !== undefined) out.console.secretHashFile = abs(c.console.secretHashFile);
   out.controlSocket.path = abs(c.controlSocket.path);
+  if (out.vehicle.kind === "pilot-mcu" && c.vehicle.kind === "pilot-mcu")
+    out.vehicle.port = abs(c.vehicle.port);
   if (out.ble.controller.kind === "uart" && c.ble.controller.kind === "uart")
     out.ble.controller.path = abs(c.ble.controller.path);
   return out;

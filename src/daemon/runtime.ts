@@ -43,6 +43,7 @@ import {
 import type { Config } from "./config.js";
 import type { KeyDirectory } from "./keys.js";
 import { traceFrame } from "./log.js";
+import { bootPilot, performPilot, pilotCoreConfig, watchPilot } from "./pilot-glue.js";
 import type { Notifier } from "./sd-notify.js";
 
 export interface PileLinesPorts {
@@ -148,6 +149,7 @@ export class PileRuntime {
       ...(parts.progressEveryMs !== undefined ? { progressIntervalMs: parts.progressEveryMs } : {}),
       exchangeTimeoutMs: c.deadlines.exchangeTimeoutMs,
       lockSafeState: c.lockSafeState,
+      ...pilotCoreConfig(c),
     });
     if (!cfg.ok) throw new Error(`pile core config: ${cfg.errors.join("; ")}`);
     const keys = parts.keys;
@@ -183,6 +185,7 @@ export class PileRuntime {
       lockEngaged: await lines.lockFeedback.read(),
       vehicle: vehicle ? await vehicle.present() : undefined,
       emergencyStop: lines.emergencyStop ? await lines.emergencyStop.read() : undefined,
+      ...bootPilot(vehicle),
     });
     const atBoot = await readInputs();
     const meterNowWh = store.sessions.active() ? await this.#bootMeter() : undefined;
@@ -219,6 +222,7 @@ export class PileRuntime {
       );
     }
     if (vehicle) this.#unsubs.push(vehicle.watch((present) => void this.feed({ type: "vehicle", present })));
+    if (vehicle?.pilot) this.#unsubs.push(watchPilot(vehicle.pilot, (i) => void this.feed(i)));
     this.#watchHealth();
     // A change between the boot reading and the watches above would be lost: read once more and
     // feed whatever moved meanwhile.
@@ -228,6 +232,7 @@ export class PileRuntime {
     if (now.lockEngaged !== atBoot.lockEngaged)
       await this.feed({ type: "lockFeedback", engaged: now.lockEngaged });
     if (now.vehicle !== atBoot.vehicle) await this.feed({ type: "vehicle", present: now.vehicle });
+    if (now.pilot !== atBoot.pilot && now.pilot) await this.feed({ type: "pilot", state: now.pilot });
     if (now.emergencyStop !== undefined && now.emergencyStop !== atBoot.emergencyStop)
       await this.feed({ type: "emergencyStop", active: now.emergencyStop });
     this.#pruneLedger();
@@ -410,6 +415,8 @@ export class PileRuntime {
         return;
       case "lock":
         return this.#write(this.#p.lines.lock, e.engaged, "lock");
+      case "pilot":
+        return performPilot(this.#p.vehicle?.pilot, e, this.#log);
       case "recordCode": {
         // The code id and its session's start in one transaction: a code is never spent (nor
         // its lock moved) without a session record. Nothing is live yet (no output has moved).

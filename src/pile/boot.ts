@@ -53,7 +53,11 @@ export function boot(k: Kernel, input: Extract<PileInput, { type: "boot" }>): vo
   }
   if (k.estop) fault(k, "EMERGENCY_STOP", "emergency stop active at boot");
   if (fb.pilot !== undefined && fb.pilot !== "A" && fb.pilot !== "B" && fb.pilot !== "C" && fb.pilot !== "D")
-    fault(k, fb.pilot === "E" || fb.pilot === "F" ? "PILOT_FAULT" : "PILOT_MCU", `pilot ${fb.pilot} at boot`);
+    fault(
+      k,
+      fb.pilot === "E" || fb.pilot === "F" || fb.pilot === "X" ? "PILOT_FAULT" : "PILOT_MCU",
+      `pilot ${fb.pilot} at boot`,
+    );
   if (k.phase === "booting" && k.contactor.deadline === undefined) bootContactorOpen(k);
 }
 

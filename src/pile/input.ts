@@ -18,14 +18,14 @@ export const bootFeedbackSchema = z.object({
   vehicle: bool.optional(),
   emergencyStop: bool.optional(),
   /** Where a pilot MCU senses the vehicle: its state at boot. */
-  pilot: z.enum(["A", "B", "C", "D", "E", "F", "lost", "reset"]).optional(),
+  pilot: z.enum(["A", "B", "C", "D", "E", "F", "X", "lost", "reset"]).optional(),
 });
 
 /**
  * What the pilot MCU says (IEC 61851 states): A no vehicle, B connected, C/D asks for energy,
- * E/F pilot fault; "lost" = the MCU is silent, "reset" = it reset (its permit is off).
+ * E/F pilot fault, X a level in no band; "lost" = the MCU is silent, "reset" = it reset (its permit is off).
  */
-export const pilotStateSchema = z.enum(["A", "B", "C", "D", "E", "F", "lost", "reset"]);
+export const pilotStateSchema = z.enum(["A", "B", "C", "D", "E", "F", "X", "lost", "reset"]);
 
 /** A session the store found open at boot (the daemon stopped without closing it). */
 export const interruptedSessionSchema = z.object({

@@ -19,6 +19,7 @@ const PRESENT: Record<PilotInputState, boolean | undefined> = {
   D: true,
   E: undefined,
   F: undefined,
+  X: undefined,
   lost: undefined,
   reset: undefined,
 };
@@ -37,7 +38,7 @@ export function pilotReport(k: Kernel, state: PilotInputState, diodeFailed: bool
     fault(k, "PILOT_MCU", state === "lost" ? "pilot MCU silent" : "pilot MCU reset");
     return;
   }
-  if (state === "E" || state === "F") {
+  if (state === "E" || state === "F" || state === "X") {
     fault(k, "PILOT_FAULT", `pilot state ${state}`);
     return;
   }

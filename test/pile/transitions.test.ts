@@ -113,6 +113,7 @@ const FEED: Record<InputKind, ((w: World) => PileEffect[])[]> = {
     { state: "D" },
     { state: "E" },
     { state: "F" },
+    { state: "X" },
     { state: "B", diodeFailed: true },
     { state: "lost" },
     { state: "reset" },
