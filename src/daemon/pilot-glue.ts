@@ -69,8 +69,12 @@ type PilotFeed = Extract<PileInput, { type: "pilot" }>;
 export function watchPilot(
   pilot: PilotPort,
   feed: (i: Omit<PilotFeed, "mono" | "wall">) => void,
+  log?: Logger,
 ): Unsubscribe {
-  return pilot.watch((r) => feed({ type: "pilot", state: r.state, diodeFailed: r.diodeFailed }));
+  return pilot.watch((r) => {
+    log?.info({ pilot: r.state, diodeFailed: r.diodeFailed, mcu: pilot.details() }, "pilot state");
+    feed({ type: "pilot", state: r.state, diodeFailed: r.diodeFailed });
+  });
 }
 
 /** The pilot's state for the core's boot input. */
