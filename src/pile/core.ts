@@ -19,7 +19,7 @@ import { codeRecorded } from "./handshake.js";
 import { inputType, validateInput } from "./input.js";
 import { enforce } from "./interlock.js";
 import { Kernel, type PileCoreDeps } from "./kernel.js";
-import { pilotReport } from "./pilot.js";
+import { pilotReport, recover } from "./pilot.js";
 import { emergencyStop, inputHealth, meterReading, radio, vehicleSense } from "./plant.js";
 import { protocolProofPolicy } from "./rate-limit.js";
 import { contactorFeedback, lockFeedback } from "./relays.js";
@@ -72,6 +72,7 @@ export class PileCore {
         this.#dispatch(input);
       }
       enforce(k);
+      recover(k);
       syncState(k);
       markBusy(k);
     } catch (e) {

@@ -52,8 +52,13 @@ export function pilotReport(k: Kernel, state: PilotInputState, diodeFailed: bool
   else if (state === "B" && (k.phase === "closing" || k.phase === "charging")) beginStop(k, "VEHICLE_DONE");
 }
 
-/** Idle, the pilot back at A or B: its faults clear on their own (the plant is safe again). */
-function recover(k: Kernel): void {
+/**
+ * Idle, the pilot back at A or B: its faults clear on their own (the plant is safe again). Also
+ * checked after every input: the pilot may have come back while the session was still ending.
+ */
+export function recover(k: Kernel): void {
+  const p = k.pilot;
+  if (!p || (p.state !== "A" && p.state !== "B") || p.diodeFailed) return;
   if (k.phase !== "idle" || k.contactor.cmd !== false || k.contactor.fb !== false) return;
   const codes = PILOT_FAULTS.filter((c) => k.faults.has(c));
   if (codes.length === 0) return;

@@ -122,3 +122,18 @@ test("without a pilot nothing of it appears (GPIO piles as before)", () => {
   assert.deepEqual(pilotFx(rig.log), []);
   assert.equal(rig.core.snapshot().feedback.pilot, undefined);
 });
+
+test("the pilot back at A while the session still ends: the pilot fault clears once idle", () => {
+  const { rig } = plugged();
+  rig.meter();
+  rig.feed({ type: "pilot", state: "C" });
+  rig.feed({ type: "contactorFeedback", closed: true });
+  rig.feed({ type: "pilot", state: "reset" });
+  rig.feed({ type: "contactorFeedback", closed: false });
+  assert.equal(rig.core.snapshot().phase, "unlocking");
+  rig.feed({ type: "pilot", state: "A" });
+  assert.equal(rig.state(), "FAULTED", "still ending: the fault stays");
+  const fx = rig.feed({ type: "lockFeedback", engaged: false });
+  assert.ok(fx.some((e) => e.type === "faultCleared"));
+  assert.equal(rig.state(), "AVAILABLE");
+});

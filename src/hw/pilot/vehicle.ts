@@ -106,7 +106,9 @@ export class PilotVehicle implements VehicleSense {
 
   async #configure(): Promise<void> {
     await this.mcu.setHeartbeatLimit(this.o.heartbeatLimitMs);
-    this.#onStatus(await this.mcu.readStatus());
+    // The reply comes as a STATE line, taken by the "status" listener in wire order; applying
+    // the resolved value again here could put an older state over a newer one.
+    await this.mcu.readStatus();
   }
 
   async #resync(why: string): Promise<void> {
