@@ -65,15 +65,27 @@ export async function openPilot(
 
 type PilotFeed = Extract<PileInput, { type: "pilot" }>;
 
-/** Every report of the pilot as a core input. */
+/**
+ * The daemon's reaction time to the pilot: from a STATE line parsed off the UART to the core's
+ * effects for it performed (the last 64, in ms).
+ */
+const reactions = new WeakMap<PilotPort, number[]>();
+
+/** Every report of the pilot as a core input; each one's reaction time is kept. */
 export function watchPilot(
   pilot: PilotPort,
-  feed: (i: Omit<PilotFeed, "mono" | "wall">) => void,
+  feed: (i: Omit<PilotFeed, "mono" | "wall">) => Promise<unknown>,
   log?: Logger,
 ): Unsubscribe {
+  const times: number[] = [];
+  reactions.set(pilot, times);
   return pilot.watch((r) => {
+    const t0 = performance.now();
     log?.info({ pilot: r.state, diodeFailed: r.diodeFailed, mcu: pilot.details() }, "pilot state");
-    feed({ type: "pilot", state: r.state, diodeFailed: r.diodeFailed });
+    void feed({ type: "pilot", state: r.state, diodeFailed: r.diodeFailed }).then(() => {
+      times.push(performance.now() - t0);
+      if (times.length > 64) times.shift();
+    });
   });
 }
 
@@ -112,5 +124,14 @@ export function pilotCoreConfig(c: Config): { pilotMaxCurrentA?: number } {
 
 /** The status pages' view of the pilot. */
 export function pilotView(vehicle: VehicleSense | undefined): PilotDetails | undefined {
-  return vehicle?.pilot?.details();
+  const p = vehicle?.pilot;
+  if (!p) return undefined;
+  const d = p.details();
+  const t = [...(reactions.get(p) ?? [])].sort((a, b) => a - b);
+  if (t.length === 0) return d;
+  const us = (ms: number) => Math.round(ms * 1000);
+  d.counters["daemon.reactions"] = t.length;
+  d.counters["daemon.reactionP50Us"] = us(t[t.length >> 1] as number);
+  d.counters["daemon.reactionMaxUs"] = us(t[t.length - 1] as number);
+  return d;
 }

@@ -222,7 +222,7 @@ export class PileRuntime {
       );
     }
     if (vehicle) this.#unsubs.push(vehicle.watch((present) => void this.feed({ type: "vehicle", present })));
-    if (vehicle?.pilot) this.#unsubs.push(watchPilot(vehicle.pilot, (i) => void this.feed(i), this.#log));
+    if (vehicle?.pilot) this.#unsubs.push(watchPilot(vehicle.pilot, (i) => this.feed(i), this.#log));
     this.#watchHealth();
     // A change between the boot reading and the watches above would be lost: read once more and
     // feed whatever moved meanwhile.
