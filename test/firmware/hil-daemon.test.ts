@@ -28,8 +28,9 @@ const HB_LIMIT_MS = 300;
 interface Hil {
   h: Harness;
   pile: PileProc;
-  /** Every permit grant with the vehicle the harness was playing then. */
-  grants: { t: number; vehicle: string }[];
+  /** Every permit grant with the vehicle the harness was playing then (and whether a relay test ran). */
+  grants: { t: number; vehicle: string; test: boolean }[];
+  relayTest: { running: boolean };
   vehicle(v: string): Promise<HarnessLine>;
   playing: () => string;
 }
@@ -62,8 +63,10 @@ async function hil(t: TestContext): Promise<Hil> {
   }
   let playing = "A";
   const grants: Hil["grants"] = [];
+  const relayTest = { running: false };
   h.onLine((l) => {
-    if (l.kind === "permit" && l.fields.v === "1") grants.push({ t: l.t, vehicle: playing });
+    if (l.kind === "permit" && l.fields.v === "1")
+      grants.push({ t: l.t, vehicle: playing, test: relayTest.running });
   });
   t.after(async () => {
     if (process.env.HIL_DEBUG)
@@ -80,12 +83,16 @@ async function hil(t: TestContext): Promise<Hil> {
     await pile.stop();
     await h.stop();
     for (const g of grants)
-      assert.ok(g.vehicle === "C" || g.vehicle === "D", `permit granted in ${g.vehicle}`);
+      assert.ok(
+        g.vehicle === "C" || g.vehicle === "D" || (g.test && g.vehicle === "A"),
+        `permit granted in ${g.vehicle}${g.test ? " (relay test)" : ""}`,
+      );
   });
   return {
     h,
     pile,
     grants,
+    relayTest,
     playing: () => playing,
     vehicle: async (v) => {
       const l = await h.cmd(`vehicle ${v}`);
@@ -290,4 +297,22 @@ test("garbage, split lines and bad CRCs both ways: dropped, counted, nothing mov
   assert.deepEqual(after.faults, []);
   assert.equal((await r.h.cmd("permit")).fields.v, "0");
   assert.equal((await r.h.cmd("pwm")).fields.on, "0");
+});
+
+test("relay test through the MCU: a test permit in A with the PWM off, none with a vehicle at B", async (t) => {
+  const r = await hil(t);
+  r.relayTest.running = true;
+  const granted = r.h.next((l) => l.kind === "permit" && l.fields.v === "1");
+  const done = (await r.pile.control("relay-test")) as { detail?: string };
+  const g = await granted;
+  const back = await r.h.cmd("permit");
+  r.relayTest.running = false;
+  assert.ok(g.t > 0, "the MCU granted its test permit");
+  assert.equal(back.fields.v, "0", "and took it back after the test");
+  assert.match(String(done.detail ?? done), /closed and reopened/);
+  await r.vehicle("B");
+  await r.pile.waitStatus((s) => s.pilot?.state === "B");
+  const before = r.grants.length;
+  await assert.rejects(r.pile.control("relay-test"), /UNSAFE|VEHICLE/);
+  assert.equal(r.grants.length, before, "no permit with a vehicle connected");
 });
