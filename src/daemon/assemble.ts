@@ -16,7 +16,7 @@ import type { SimPilot } from "../sim/pilot-sim.js";
 import { SimPlant } from "../sim/plant.js";
 import { openPtyPair, type PtyPair } from "../sim/pty.js";
 import type { Config } from "./config.js";
-import { openPilot } from "./pilot-glue.js";
+import { openPilot, simMcuPermit } from "./pilot-glue.js";
 
 /** Power the simulated vehicle draws while the contactor is closed (32 A single phase). */
 export const SIM_CHARGE_POWER_W = 7360;
@@ -39,9 +39,8 @@ export async function assemble(config: Config, clock: Clock, log: Logger): Promi
     let lines: PileLines;
     const g = config.gpio;
     if (g.driver === "sim") {
-      // The simulated MCU's permit pin is wired in series with the plant's contactor coil.
-      const simMcu = config.vehicle.kind === "pilot-mcu" && config.vehicle.sim;
-      const plant = new SimPlant(simMcu ? { permitInSeries: true } : { plugPresent: true });
+      // A simulated MCU's permit pin is in series with the plant's contactor coil.
+      const plant = new SimPlant(simMcuPermit(config) ? { permitInSeries: true } : { plugPresent: true });
       sim.plant = plant;
       const pl = plant.pileLines();
       lines = { ...pl, close: async () => plant.dispose() };
@@ -58,11 +57,8 @@ export async function assemble(config: Config, clock: Clock, log: Logger): Promi
       });
     }
     closers.push(() => lines.close());
-    const pilot = await openPilot(config, sim.plant, log);
-    if (pilot) {
-      closers.push(() => pilot.close());
-      if (pilot.sim) sim.pilot = pilot.sim;
-    }
+    const pilot = await openPilot(config, sim.plant, log, closers);
+    if (pilot?.sim) sim.pilot = pilot.sim;
 
     const m = config.meter;
     let port = m.port;

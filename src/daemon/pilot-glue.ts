@@ -18,11 +18,18 @@ export interface OpenedPilot {
   close(): Promise<void>;
 }
 
-/** Opens the pilot MCU the config names; undefined for a plug-present (or no) vehicle sense. */
+/** The simulated plant gets the MCU's permit in series with its contactor coil. */
+export const simMcuPermit = (c: Config): boolean => c.vehicle.kind === "pilot-mcu" && c.vehicle.sim;
+
+/**
+ * Opens the pilot MCU the config names (its close pushed onto `closers`); undefined for a
+ * plug-present (or no) vehicle sense.
+ */
 export async function openPilot(
   config: Config,
   plant: SimPlant | undefined,
   log: Logger,
+  closers: (() => Promise<void>)[],
 ): Promise<OpenedPilot | undefined> {
   const v = config.vehicle;
   if (v.kind !== "pilot-mcu") return undefined;
@@ -49,7 +56,7 @@ export async function openPilot(
       onError: (what, e) => plog.warn({ what, err: e instanceof Error ? e.message : String(e) }, "pilot MCU"),
     });
     plog.info({ details: vehicle.pilot.details() }, "pilot MCU up");
-    return {
+    const opened: OpenedPilot = {
       vehicle,
       sim,
       close: async () => {
@@ -57,6 +64,8 @@ export async function openPilot(
         await sim?.stop();
       },
     };
+    closers.push(() => opened.close());
+    return opened;
   } catch (e) {
     await sim?.stop();
     throw e;

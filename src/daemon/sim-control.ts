@@ -51,6 +51,13 @@ export interface SimControl {
   run(action: string): SimOutcome;
 }
 
+/** Runs a pilot simulator action; false when `action` is none; throws without a simulated MCU. */
+function pilotHandled(pilot: SimPilot | undefined, action: SimAction): boolean {
+  if (pilot) return pilotAction(pilot, action);
+  if (PILOT_ONLY.has(action)) throw new Error("the pilot MCU is not simulated");
+  return false;
+}
+
 /** The pilot simulator's actions; false when `action` is none of them. */
 function pilotAction(pilot: SimPilot, action: SimAction): boolean {
   if (action.startsWith("vehicle-") && action.length === 9) {
@@ -102,8 +109,7 @@ export function simControl(
       if (!(SIM_ACTIONS as readonly string[]).includes(action))
         return { ok: false, error: { code: "USAGE", message: `sim actions: ${SIM_ACTIONS.join(", ")}` } };
       try {
-        if (pilot && pilotAction(pilot, action as SimAction)) return done();
-        if (PILOT_ONLY.has(action)) throw new Error("the pilot MCU is not simulated");
+        if (pilotHandled(pilot, action as SimAction)) return done(sim, runtime);
         switch (action as SimAction) {
           case "plug-in":
             need(plant, "the plant").insertPlug();
@@ -166,18 +172,24 @@ export function simControl(
           error: { code: "NOT_SIMULATED", message: e instanceof Error ? e.message : String(e) },
         };
       }
-      return done();
+      return done(sim, runtime);
     },
   };
-  function done(): SimOutcome {
-    return {
-      ok: true,
-      result: {
-        plant: plant?.state(),
-        meter: meter?.values(),
-        ...(pilot ? { pilot: pilot.state() } : {}),
-        pile: runtime.snapshot().state,
-      },
-    };
-  }
+}
+
+/** The plant, the meter, the pilot simulator and the pile after an action. */
+function done(
+  sim: { plant?: SimPlant; meter?: SimMeter; pilot?: SimPilot },
+  runtime: PileRuntime,
+): SimOutcome {
+  const { plant, meter, pilot } = sim;
+  return {
+    ok: true,
+    result: {
+      plant: plant?.state(),
+      meter: meter?.values(),
+      ...(pilot ? { pilot: pilot.state() } : {}),
+      pile: runtime.snapshot().state,
+    },
+  };
 }
