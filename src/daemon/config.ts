@@ -174,44 +174,45 @@ export const auditSchema = z.strictObject({
 /** The pile core's own deadline fields (src/pile/config.ts): one range and default each. */
 export const deadlinesSchema = z.strictObject(deadlineFields);
 
-export const configSchema = z
-  .strictObject({
-    pileId: pileIdSchema,
-    keyDir: absPath.default("/etc/piled/keys"),
-    /** Holds the SQLite file (piled.db) and the one-daemon lock (piled.lock, piled.pid). */
-    stateDir: absPath.default("/var/lib/piled"),
-    /** Tolerance on code time windows (PROTOCOL.md §3 `skew`). */
-    clockSkewMs: skewMsSchema,
-    gpio: gpioSchema,
-    vehicle: vehicleSchema.default({ kind: "gpio" }),
-    lockSafeState: lockSafeStateSchema,
-    meter: meterSchema,
-    ble: bleSchema.default({ enabled: true, controller: { kind: "hci", device: 0 } }),
-    console: consoleSchema.default({
-      enabled: false,
-      port: "/dev/piled-console",
-      baud: 115200,
-      lockoutAfter: 5,
-      lockoutMs: 60_000,
-      idleLogoutMs: 300_000,
-    }),
-    controlSocket: controlSocketSchema.default({ path: "/run/piled/control.sock", mode: "0660" }),
-    audit: auditSchema.default({ maxRows: 10_000 }),
-    deadlines: deadlinesSchema.default(() => deadlinesSchema.parse({})),
-    statusIntervalMs: statusIntervalMsSchema,
-    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  })
-  .superRefine((c, ctx) => {
-    if (c.vehicle.kind !== "pilot-mcu") return;
-    if (c.gpio.plugPresent !== undefined)
-      ctx.addIssue({
-        code: "custom",
-        path: ["gpio", "plugPresent"],
-        message: "a pile with a pilot MCU senses the vehicle through it: no plugPresent line",
-      });
-    if (c.vehicle.sim && c.gpio.driver !== "sim")
-      ctx.addIssue({ code: "custom", path: ["vehicle", "sim"], message: 'only with gpio.driver "sim"' });
-  });
+export const configSchema = z.strictObject({
+  pileId: pileIdSchema,
+  keyDir: absPath.default("/etc/piled/keys"),
+  /** Holds the SQLite file (piled.db) and the one-daemon lock (piled.lock, piled.pid). */
+  stateDir: absPath.default("/var/lib/piled"),
+  /** Tolerance on code time windows (PROTOCOL.md §3 `skew`). */
+  clockSkewMs: skewMsSchema,
+  gpio: gpioSchema,
+  vehicle: vehicleSchema.default({ kind: "gpio" }),
+  lockSafeState: lockSafeStateSchema,
+  meter: meterSchema,
+  ble: bleSchema.default({ enabled: true, controller: { kind: "hci", device: 0 } }),
+  console: consoleSchema.default({
+    enabled: false,
+    port: "/dev/piled-console",
+    baud: 115200,
+    lockoutAfter: 5,
+    lockoutMs: 60_000,
+    idleLogoutMs: 300_000,
+  }),
+  controlSocket: controlSocketSchema.default({ path: "/run/piled/control.sock", mode: "0660" }),
+  audit: auditSchema.default({ maxRows: 10_000 }),
+  deadlines: deadlinesSchema.default(() => deadlinesSchema.parse({})),
+  statusIntervalMs: statusIntervalMsSchema,
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+/** Across sections: a pilot MCU is the one vehicle sense; its simulator needs the simulated plant. */
+const checkedConfigSchema = configSchema.superRefine((c, ctx) => {
+  if (c.vehicle.kind !== "pilot-mcu") return;
+  if (c.gpio.plugPresent !== undefined)
+    ctx.addIssue({
+      code: "custom",
+      path: ["gpio", "plugPresent"],
+      message: "a pile with a pilot MCU senses the vehicle through it: no plugPresent line",
+    });
+  if (c.vehicle.sim && c.gpio.driver !== "sim")
+    ctx.addIssue({ code: "custom", path: ["vehicle", "sim"], message: 'only with gpio.driver "sim"' });
+});
 
 /** The validated configuration, defaults filled in. */
 export type Config = z.infer<typeof configSchema>;
@@ -265,7 +266,7 @@ function issueMessage(i: z.core.$ZodIssue): string {
 
 /** Validates an already-parsed value; every issue at once. Never throws. */
 export function validateConfig(value: unknown, file?: string): Result<Config, ConfigError> {
-  const r = configSchema.safeParse(value, { reportInput: true });
+  const r = checkedConfigSchema.safeParse(value, { reportInput: true });
   if (r.success) return ok(r.data);
   const issues: ConfigIssue[] = r.error.issues.flatMap((i) => {
     const path = i.path.map((p) => String(p));
