@@ -121,6 +121,9 @@ static void pwm_apply(void) {
     TCCR1A |= _BV(COM1A1);
   } else {
     TCCR1A &= (uint8_t)~_BV(COM1A1); /* pin back to PORTB1 = steady +12 V */
+    /* Driven high again explicitly: simavr 1.6 leaves the pin at the compare output's last level
+       when the output disconnects (a PWM stopped in its low half read as state F). */
+    PORTB |= _BV(PB1);
     OCR1A = TOP / 2;                 /* keeps the second sample point */
   }
 }

@@ -10,11 +10,13 @@ import type { Logger } from "pino";
 import { BlenoPeripheral } from "../hw/ble/peripheral.js";
 import { linesFromConfig, type PileLines } from "../hw/gpio/index.js";
 import { openModbusMeter } from "../hw/meter/modbus-meter.js";
-import type { BlePeripheral, Clock, Meter } from "../hw/ports.js";
+import type { BlePeripheral, Clock, Meter, VehicleSense } from "../hw/ports.js";
 import { SimMeter } from "../sim/meter/sim-meter.js";
+import type { SimPilot } from "../sim/pilot-sim.js";
 import { SimPlant } from "../sim/plant.js";
 import { openPtyPair, type PtyPair } from "../sim/pty.js";
 import type { Config } from "./config.js";
+import { openPilot, simMcuPermit } from "./pilot-glue.js";
 
 /** Power the simulated vehicle draws while the contactor is closed (32 A single phase). */
 export const SIM_CHARGE_POWER_W = 7360;
@@ -23,19 +25,22 @@ export interface Assembled {
   lines: PileLines;
   meter: Meter;
   ble: BlePeripheral | undefined;
+  /** The pilot MCU, where the config names one (else the vehicle sense is in `lines`). */
+  vehicle?: VehicleSense | undefined;
   /** Present when the plant is simulated: fault switches for the technician and tests. */
-  sim: { plant?: SimPlant; meter?: SimMeter } | undefined;
+  sim: { plant?: SimPlant; meter?: SimMeter; pilot?: SimPilot } | undefined;
   close(): Promise<void>;
 }
 
 export async function assemble(config: Config, clock: Clock, log: Logger): Promise<Assembled> {
   const closers: (() => Promise<void>)[] = [];
-  const sim: { plant?: SimPlant; meter?: SimMeter } = {};
+  const sim: { plant?: SimPlant; meter?: SimMeter; pilot?: SimPilot } = {};
   try {
     let lines: PileLines;
     const g = config.gpio;
     if (g.driver === "sim") {
-      const plant = new SimPlant({ plugPresent: true });
+      // A simulated MCU's permit pin is in series with the plant's contactor coil.
+      const plant = new SimPlant(simMcuPermit(config) ? { permitInSeries: true } : { plugPresent: true });
       sim.plant = plant;
       const pl = plant.pileLines();
       lines = { ...pl, close: async () => plant.dispose() };
@@ -52,6 +57,8 @@ export async function assemble(config: Config, clock: Clock, log: Logger): Promi
       });
     }
     closers.push(() => lines.close());
+    const pilot = await openPilot(config, sim.plant, log, closers);
+    if (pilot?.sim) sim.pilot = pilot.sim;
 
     const m = config.meter;
     let port = m.port;
@@ -103,6 +110,7 @@ export async function assemble(config: Config, clock: Clock, log: Logger): Promi
       lines,
       meter,
       ble,
+      ...(pilot ? { vehicle: pilot.vehicle } : {}),
       sim: sim.plant || sim.meter ? sim : undefined,
       close: async () => {
         for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);

@@ -81,6 +81,30 @@ export const meterSchema = z.strictObject({
   retries: z.int().min(0).max(10).default(2),
 });
 
+/**
+ * How the pile senses the vehicle: the plug-present GPIO (`gpio.plugPresent`, or none at all),
+ * or the control-pilot MCU on a UART (firmware-bridge/PROTOCOL.md). `sim`: run the pilot
+ * firmware in the libsimavr harness (firmware-bridge/build) and take its pty as the port; only
+ * with the simulated plant (`gpio.driver: "sim"`).
+ */
+export const vehicleSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("gpio") }),
+  z.strictObject({
+    kind: z.literal("pilot-mcu"),
+    port: absPath.default("/dev/piled-pilot"),
+    baud: baud.default(115200),
+    /** The board's heartbeat to the MCU. */
+    heartbeatMs: ms(20, 1000, 100),
+    /** No valid line from the MCU for this long = MCU lost (a PILOT_MCU fault). */
+    silenceMs: ms(100, 10_000, 1000),
+    /** The MCU drops its permit when the board's heartbeat is older than this. */
+    heartbeatLimitMs: ms(50, 10_000, 500),
+    /** The most current the PWM advertises (IEC 61851-1: 6–80 A). */
+    maxCurrentA: z.number().min(6).max(80).default(32),
+    sim: z.boolean().default(false),
+  }),
+]);
+
 const bleControllerSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("hci"), device: z.int().min(0).max(15).default(0) }),
   z.strictObject({
@@ -181,6 +205,7 @@ export const configSchema = z.strictObject({
   /** Tolerance on code time windows (PROTOCOL.md §3 `skew`). */
   clockSkewMs: skewMsSchema,
   gpio: gpioSchema,
+  vehicle: vehicleSchema.default({ kind: "gpio" }),
   lockSafeState: lockSafeStateSchema,
   meter: meterSchema,
   ble: bleSchema.default({ enabled: true, controller: { kind: "hci", device: 0 } }),
@@ -200,6 +225,19 @@ export const configSchema = z.strictObject({
   /** The dashboard (with its metrics endpoint) and the MQTT bridge (src/site/config.ts); all off by default. */
   site: siteSchema.default(() => siteSchema.parse({})),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+/** Across sections: a pilot MCU is the one vehicle sense; its simulator needs the simulated plant. */
+const checkedConfigSchema = configSchema.superRefine((c, ctx) => {
+  if (c.vehicle.kind !== "pilot-mcu") return;
+  if (c.gpio.plugPresent !== undefined)
+    ctx.addIssue({
+      code: "custom",
+      path: ["gpio", "plugPresent"],
+      message: "a pile with a pilot MCU senses the vehicle through it: no plugPresent line",
+    });
+  if (c.vehicle.sim && c.gpio.driver !== "sim")
+    ctx.addIssue({ code: "custom", path: ["vehicle", "sim"], message: 'only with gpio.driver "sim"' });
 });
 
 /** The validated configuration, defaults filled in. */
@@ -254,7 +292,7 @@ function issueMessage(i: z.core.$ZodIssue): string {
 
 /** Validates an already-parsed value; every issue at once. Never throws. */
 export function validateConfig(value: unknown, file?: string): Result<Config, ConfigError> {
-  const r = configSchema.safeParse(value, { reportInput: true });
+  const r = checkedConfigSchema.safeParse(value, { reportInput: true });
   if (r.success) return ok(r.data);
   const issues: ConfigIssue[] = r.error.issues.flatMap((i) => {
     const path = i.path.map((p) => String(p));
@@ -374,6 +412,8 @@ export function resolvePaths(c: Config, base: string): Config {
   out.console.port = abs(c.console.port);
   if (c.console.secretHashFile !== undefined) out.console.secretHashFile = abs(c.console.secretHashFile);
   out.controlSocket.path = abs(c.controlSocket.path);
+  if (out.vehicle.kind === "pilot-mcu" && c.vehicle.kind === "pilot-mcu")
+    out.vehicle.port = abs(c.vehicle.port);
   if (out.ble.controller.kind === "uart" && c.ble.controller.kind === "uart")
     out.ble.controller.path = abs(c.ble.controller.path);
   return out;
@@ -400,4 +440,5 @@ export const pileCoreConfigOf = (
     statusIntervalMs: c.statusIntervalMs,
     lockSafeState: c.lockSafeState,
     ...(progressIntervalMs !== undefined ? { progressIntervalMs } : {}),
+    ...(c.vehicle.kind === "pilot-mcu" ? { pilotMaxCurrentA: c.vehicle.maxCurrentA } : {}),
   });

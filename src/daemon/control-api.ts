@@ -4,6 +4,7 @@
  * views, and ONE command table that both front ends dispatch through, so that a command parses,
  * runs, is audited and prints the same way everywhere.
  */
+import type { PilotDetails } from "../hw/ports.js";
 import { redactWord, redactWords } from "./redact.js";
 
 /** Outcome of an action the pile may refuse. `code` is stable; `message` is for people. */
@@ -48,6 +49,20 @@ export interface StatusView {
   version: string;
   /** Counts of bad input seen, by kind ("ble.badFragment", "console.overlong", …). */
   counters: Record<string, number>;
+  /** Where a pilot MCU senses the vehicle: its state, permit, duty and counters. */
+  pilot?: PilotDetails;
+}
+
+/** The pilot line of `status` (pilot-glue.ts builds the view). */
+function pilotLine(p: PilotDetails): string {
+  const duty = p.pwm ? `${(p.dutyPermille / 10).toFixed(1)} %` : "off (+12 V)";
+  const c = Object.entries(p.counters)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(" ");
+  return [
+    `pilot ${p.state}  permit ${p.permit}${p.why.length ? ` (off: ${p.why.join(",")})` : ""}  pwm ${duty}  diode ${p.diode}`,
+    `pilot mcu fw ${p.firmware ?? "?"}  last reset ${p.lastReset ?? "?"}  resets ${p.resets}  ${c}`,
+  ].join("\n");
 }
 
 export type MeterView =
@@ -249,6 +264,7 @@ const SPECS = {
           : "no session",
         `uptime ${Math.floor(s.uptimeMs / 1000)} s  version ${s.version}`,
       ];
+      if (s.pilot) lines.splice(2, 0, pilotLine(s.pilot));
       const l = Object.entries(s.links ?? {});
       if (l.length) lines.push(`link faults: ${l.map(([k, v]) => `${k}=${v}`).join(" ")}`);
       const c = Object.entries(s.counters);
@@ -409,7 +425,8 @@ const SPECS = {
   } satisfies CommandSpec<number>,
   sim: {
     usage: "sim ACTION",
-    summary: "simulated plant only: plug-in, plug-out, weld, estop-press, meter-silent, clear, state, …",
+    summary:
+      "simulated plant only: plug-in, plug-out, weld, estop-press, meter-silent, vehicle-c, diode-break, mcu-freeze, clear, state, …",
     mutates: () => true,
     parse: (args: string[]) =>
       args.length === 1 && /^[a-z-]{1,32}$/.test(args[0]!)

@@ -4,7 +4,7 @@
  * technician can do nothing the safety rules would refuse.
  */
 
-import type { Clock } from "../hw/ports.js";
+import type { Clock, PilotDetails } from "../hw/ports.js";
 import { meterFresh } from "../pile/index.js";
 import { toHex } from "../protocol/bytes.js";
 import type { Store } from "../store/index.js";
@@ -39,6 +39,13 @@ export interface ControlDeps {
   sim?: SimControl | undefined;
   /** A reading older than this is stale (deadlines.meterStaleMs). */
   meterStaleMs: number;
+  /** The pilot MCU's view, where the pile has one (pilot-glue.ts). */
+  pilot?: () => PilotDetails | undefined;
+}
+
+function pilotOf(d: ControlDeps): { pilot?: PilotDetails } {
+  const p = d.pilot?.();
+  return p ? { pilot: p } : {};
 }
 
 export function pileControl(d: ControlDeps): PileControl {
@@ -97,6 +104,7 @@ export function pileControl(d: ControlDeps): PileControl {
         uptimeMs: clock.now() - runtime.startedAt,
         version: VERSION,
         counters,
+        ...pilotOf(d),
       };
     },
     async meter(): Promise<MeterView> {

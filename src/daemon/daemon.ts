@@ -20,6 +20,7 @@ import { type ControlSocketServer, startControlSocket } from "./control-socket.j
 import { takeInstanceLock } from "./instance-lock.js";
 import { KeyDirectory } from "./keys.js";
 import { createLogger, exitFlushed, flushLogSync, type Logger, logErrorReporter } from "./log.js";
+import { pilotView } from "./pilot-glue.js";
 import { linkCountersOf } from "./runtime/link-counters.js";
 import { PileRuntime } from "./runtime.js";
 import { createNotifier, startWatchdog } from "./sd-notify.js";
@@ -186,6 +187,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
     return 1;
   }
   const sims = parts.sim;
+  const pilotSense = parts.vehicle;
 
   const runtime = new PileRuntime({
     config,
@@ -194,7 +196,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
     store,
     keys,
     lines: parts.lines,
-    vehicle: parts.lines.vehicle,
+    vehicle: parts.vehicle ?? parts.lines.vehicle,
     meter: parts.meter,
     ble: parts.ble,
     notifier,
@@ -300,6 +302,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
     const pile = pileControl({
       sim,
       meterStaleMs: config.deadlines.meterStaleMs,
+      pilot: () => pilotView(pilotSense),
       runtime,
       store,
       keys,

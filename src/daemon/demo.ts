@@ -1,12 +1,16 @@
 /**
  * `npm start`: the whole simulated pile on one desk. The daemon runs as its own process on the
- * simulated plant (GPIO relays with feedback, a Modbus RTU meter on a pty pair); the emulated BLE
- * radio carries a vehicle device and a phone through unlock → charge → stop; then the daemon stays
- * up to be explored with pilectl and the technician console. Ctrl-C tears everything down.
+ * simulated plant (GPIO relays with feedback, a Modbus RTU meter on a pty pair) with the real
+ * pilot firmware in the simulator harness as its vehicle sense (the MCU's permit in series with
+ * the contactor); the emulated BLE radio carries a vehicle device and a phone through plug-in →
+ * unlock → charge → stop (the first by STOP, the second by the vehicle going back to B when it is
+ * full); then the daemon stays up to be explored with pilectl and the technician console. Ctrl-C
+ * tears everything down.
  *
- *   node dist/src/daemon/demo.js [--once] [--charge-s N]
- *     --once      tear down after the drive instead of waiting for Ctrl-C
- *     --charge-s  how long each carrier charges (default 6)
+ *   node dist/src/daemon/demo.js [--once] [--charge-s N] [--plug-gpio]
+ *     --once       tear down after the drive instead of waiting for Ctrl-C
+ *     --charge-s   how long the first carrier charges before its STOP (default 6)
+ *     --plug-gpio  sense the vehicle by the plug-present line instead of the pilot MCU
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -67,9 +71,19 @@ function unlockCommands(keyFile: string, codeFile: string, hciUart: string): str
 `;
 }
 
+/** Polls `status` until no session runs (or the time is up). */
+async function untilSessionEnds(socket: string, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const r = await requestControl(socket, "status", [], 2000);
+    if (r.ok && r.value.ok && (r.value.result as { session: unknown }).session === null) return;
+    await sleep(500);
+  }
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { once: { type: "boolean" }, "charge-s": { type: "string" } },
+    options: { once: { type: "boolean" }, "charge-s": { type: "string" }, "plug-gpio": { type: "boolean" } },
     strict: true,
   });
   const chargeS = Number(values["charge-s"] ?? 6);
@@ -78,6 +92,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const chargeMs = chargeS * 1000;
+  const pilot = values["plug-gpio"] !== true;
   const cleanup: (() => Promise<void> | void)[] = [];
   let daemon: ChildProcess | undefined;
   // One teardown, however many paths ask for it: the exit waits for the folders to be gone.
@@ -134,7 +149,7 @@ async function main(): Promise<number> {
 
   const socket = join(work, "control.sock");
   const config = {
-    ...simPileConfig({ pileId: PILE_ID, dir: work, blePath: pileBridge?.path }),
+    ...simPileConfig({ pileId: PILE_ID, dir: work, blePath: pileBridge?.path, pilot }),
     console: { enabled: true, port: consolePair.a, secretHashFile },
   };
   const configPath = join(work, "piled.json");
@@ -196,7 +211,13 @@ async function main(): Promise<number> {
       () => phone.close(),
     );
 
+    const control = (cmd: string, args: string[]) => requestControl(socket, cmd, args, 5000);
     const drive = async (deviceAwake: boolean): Promise<void> => {
+      if (pilot) {
+        await control("sim", ["plug-in"]);
+        say("vehicle", "plugged in: pilot state B (the simulated vehicle answers the PWM on its own)");
+        await sleep(500);
+      }
       vehicle.inAcquisitionState = deviceAwake;
       say("platform", `vehicle device ${deviceAwake ? "is" : "is NOT"} in its code-acquisition state`);
       const issued = issuer.issueFor({
@@ -219,14 +240,25 @@ async function main(): Promise<number> {
         carrier.name,
         `ACCEPTED, session ${Buffer.from(outcome.sessionId).toString("hex").slice(0, 8)}… charging`,
       );
-      await sleep(chargeMs);
-      const stopped = await carrier.stop(onStatus);
-      say(
-        carrier.name,
-        stopped.kind === "stopped" ? "STOPPED: contactor confirmed open" : JSON.stringify(stopped),
-      );
+      if (pilot && !deviceAwake) {
+        say("vehicle", "charging until full: it goes back to B on its own");
+        await untilSessionEnds(socket, 120_000);
+        say("vehicle", "full: pilot B, the pile opened the contactor and turned the PWM off");
+      } else {
+        await sleep(chargeMs);
+        const stopped = await carrier.stop(onStatus);
+        say(
+          carrier.name,
+          stopped.kind === "stopped" ? "STOPPED: contactor confirmed open" : JSON.stringify(stopped),
+        );
+      }
       await carrier.close();
       await sleep(2500); // the lock releases after the contactor is confirmed open
+      if (pilot) {
+        await control("sim", ["plug-out"]);
+        say("vehicle", "unplugged: pilot state A");
+        await sleep(500);
+      }
     };
     await drive(true);
     if (interrupted !== undefined) return interrupted;
@@ -250,6 +282,7 @@ The simulated pile keeps running. Explore it:
   node ${PILECTL} status --socket ${socket}
   node ${PILECTL} sessions --socket ${socket}
   node ${PILECTL} sim plug-out --socket ${socket}      (fault switches: weld, meter-silent, estop-press, clear …)
+  node ${PILECTL} sim vehicle-c --socket ${socket}     (pilot: plug-in, vehicle-a … vehicle-f, diode-break, diode-fix, vehicle-auto, mcu-freeze)
   technician console:  picocom -q ${consolePair.b}     (secret: ${TECH_SECRET}; exit picocom with Ctrl-A Ctrl-X)
   daemon log:          ${logPath}
 ${cliBridge ? unlockCommands(join(work, "keys", `key-${KEY_ID}.json`), join(work, "code.json"), cliBridge.path) : "  (no radio: no carrier unlock from the command line)\n"}Ctrl-C stops everything.

@@ -14,11 +14,16 @@ export interface SimConfigOptions {
   /** A radio bridge's pty for the pile's BLE controller; BLE is off without it. */
   blePath?: string | undefined;
   meterPollMs?: number;
+  /**
+   * The vehicle sensed by the real pilot firmware in the simulator harness (its permit in series
+   * with the plant's contactor) instead of the plug-present line.
+   */
+  pilot?: boolean;
 }
 
 export function simPileConfig(o: SimConfigOptions) {
   const line = (n: number) => ({ chip: "sim", line: n });
-  return {
+  const base = {
     pileId: o.pileId,
     keyDir: join(o.dir, "keys"),
     stateDir: join(o.dir, "state"),
@@ -36,4 +41,7 @@ export function simPileConfig(o: SimConfigOptions) {
     controlSocket: { path: join(o.dir, "control.sock"), mode: "0600" },
     logLevel: "info",
   } satisfies ConfigInput;
+  if (!o.pilot) return base;
+  const { plugPresent: _plug, ...gpio } = base.gpio;
+  return { ...base, gpio, vehicle: { kind: "pilot-mcu", sim: true } } satisfies ConfigInput;
 }

@@ -4,6 +4,7 @@
  * of a running daemon exactly as a field fault would.
  */
 import type { SimMeter } from "../sim/meter/sim-meter.js";
+import type { SimPilot, SimVehicleState } from "../sim/pilot-sim.js";
 import type { SimPlant } from "../sim/plant.js";
 import type { PileRuntime } from "./runtime.js";
 
@@ -26,6 +27,19 @@ export const SIM_ACTIONS = [
   "meter-ok",
   "clear",
   "state",
+  // The simulated pilot MCU's vehicle (plug-in / plug-out play B / A there).
+  "vehicle-a",
+  "vehicle-b",
+  "vehicle-c",
+  "vehicle-d",
+  "vehicle-e",
+  "vehicle-f",
+  "diode-break",
+  "diode-fix",
+  "vehicle-auto",
+  "vehicle-manual",
+  "mcu-freeze",
+  "mcu-reset",
 ] as const;
 export type SimAction = (typeof SIM_ACTIONS)[number];
 
@@ -37,8 +51,55 @@ export interface SimControl {
   run(action: string): SimOutcome;
 }
 
-export function simControl(sim: { plant?: SimPlant; meter?: SimMeter }, runtime: PileRuntime): SimControl {
-  const { plant, meter } = sim;
+/** Runs a pilot simulator action; false when `action` is none; throws without a simulated MCU. */
+function pilotHandled(pilot: SimPilot | undefined, action: SimAction): boolean {
+  if (pilot) return pilotAction(pilot, action);
+  if (PILOT_ONLY.has(action)) throw new Error("the pilot MCU is not simulated");
+  return false;
+}
+
+/** The pilot simulator's actions; false when `action` is none of them. */
+function pilotAction(pilot: SimPilot, action: SimAction): boolean {
+  if (action.startsWith("vehicle-") && action.length === 9) {
+    pilot.setAuto(false);
+    pilot.setVehicle(action.slice(8).toUpperCase() as SimVehicleState);
+    return true;
+  }
+  switch (action) {
+    case "plug-in":
+      pilot.setVehicle("B");
+      return true;
+    case "plug-out":
+      pilot.setVehicle("A");
+      return true;
+    case "diode-break":
+    case "diode-fix":
+      pilot.setDiode(action === "diode-fix");
+      return true;
+    case "vehicle-auto":
+    case "vehicle-manual":
+      pilot.setAuto(action === "vehicle-auto");
+      return true;
+    case "mcu-freeze":
+      pilot.freeze();
+      return true;
+    case "mcu-reset":
+      pilot.reset();
+      return true;
+    default:
+      return false;
+  }
+}
+
+const PILOT_ONLY = new Set<string>(
+  SIM_ACTIONS.filter((a) => a.startsWith("vehicle-") || a.includes("diode") || a.startsWith("mcu-")),
+);
+
+export function simControl(
+  sim: { plant?: SimPlant; meter?: SimMeter; pilot?: SimPilot },
+  runtime: PileRuntime,
+): SimControl {
+  const { plant, meter, pilot } = sim;
   const need = <T>(x: T | undefined, what: string): T => {
     if (x === undefined) throw new Error(`${what} is not simulated`);
     return x;
@@ -48,6 +109,7 @@ export function simControl(sim: { plant?: SimPlant; meter?: SimMeter }, runtime:
       if (!(SIM_ACTIONS as readonly string[]).includes(action))
         return { ok: false, error: { code: "USAGE", message: `sim actions: ${SIM_ACTIONS.join(", ")}` } };
       try {
+        if (pilotHandled(pilot, action as SimAction)) return done(sim, runtime);
         switch (action as SimAction) {
           case "plug-in":
             need(plant, "the plant").insertPlug();
@@ -110,10 +172,24 @@ export function simControl(sim: { plant?: SimPlant; meter?: SimMeter }, runtime:
           error: { code: "NOT_SIMULATED", message: e instanceof Error ? e.message : String(e) },
         };
       }
-      return {
-        ok: true,
-        result: { plant: plant?.state(), meter: meter?.values(), pile: runtime.snapshot().state },
-      };
+      return done(sim, runtime);
+    },
+  };
+}
+
+/** The plant, the meter, the pilot simulator and the pile after an action. */
+function done(
+  sim: { plant?: SimPlant; meter?: SimMeter; pilot?: SimPilot },
+  runtime: PileRuntime,
+): SimOutcome {
+  const { plant, meter, pilot } = sim;
+  return {
+    ok: true,
+    result: {
+      plant: plant?.state(),
+      meter: meter?.values(),
+      ...(pilot ? { pilot: pilot.state() } : {}),
+      pile: runtime.snapshot().state,
     },
   };
 }

@@ -61,13 +61,58 @@ export interface DigitalInput {
 }
 
 /**
- * Whether a vehicle is there and what it asks for. Today a plug-present GPIO; tomorrow the
- * control-pilot MCU over a UART (IEC 61851 states A–F). `undefined` = the pile cannot tell.
+ * Whether a vehicle is there and what it asks for: a plug-present GPIO, or the control-pilot MCU
+ * over a UART (IEC 61851 states A–F; then `pilot` is set). `undefined` = the pile cannot tell.
  */
 export interface VehicleSense {
   present(): Promise<boolean | undefined>;
+  /** Plug changes; a pilot adapter reports through `pilot.watch` instead. */
   watch(listener: (present: boolean) => void): Unsubscribe;
+  /** Where a pilot MCU senses the vehicle. */
+  pilot?: PilotPort;
   close(): Promise<void>;
+}
+
+/**
+ * What the pilot says: A no vehicle, B connected, C/D asks for energy, E/F pilot fault, X a level
+ * in no band; "lost" = the MCU is silent, "reset" = it came back from a reset (its permit off).
+ */
+export type PilotPortState = "A" | "B" | "C" | "D" | "E" | "F" | "X" | "lost" | "reset";
+
+export interface PilotReport {
+  state: PilotPortState;
+  /** PWM running and its low half not at −12 V: the vehicle's diode is missing or shorted. */
+  diodeFailed: boolean;
+}
+
+/** The pilot MCU as the daemon sees it (JSON-safe, for status pages). */
+export interface PilotDetails {
+  state: PilotPortState;
+  /** The MCU's contactor permit: off, granted for charging, or the relay-test permit. */
+  permit: "off" | "charge" | "test" | "unknown";
+  diode: "unknown" | "ok" | "fail";
+  pwm: boolean;
+  /** Duty in per mille (1000 = steady +12 V). */
+  dutyPermille: number;
+  /** Why the permit is off (state, pwm, diode, heartbeat). */
+  why: string[];
+  firmware: string | null;
+  /** The cause of the MCU's last reset (POR, EXT, BOR, WDT) and how many it had since start. */
+  lastReset: string | null;
+  resets: number;
+  /** Bad lines, sequence gaps and good lines each side counted; the MCU's own as last read. */
+  counters: Record<string, number>;
+}
+
+export interface PilotPort {
+  /** The latest report; undefined before the MCU was first heard. */
+  report(): PilotReport | undefined;
+  watch(listener: (r: PilotReport) => void): Unsubscribe;
+  /** PWM at `amps` (6–80 A), or null for the PWM off (steady +12 V). Rejects if the MCU refuses. */
+  setCurrent(amps: number | null): Promise<void>;
+  /** The relay-test permit (granted by the MCU only in A with the PWM off). */
+  testPermit(on: boolean): Promise<void>;
+  details(): PilotDetails;
 }
 
 /** One energy-meter reading, stamped with when it was taken (monotonic ms of the Clock). */

@@ -90,7 +90,8 @@ export type OcppStopReason =
   | "Remote"
   | "Other"
   | "EmergencyStop"
-  | "PowerLoss";
+  | "PowerLoss"
+  | "StoppedByEV";
 
 /** TransactionEvent stoppedReason for the pile's stop reason. */
 export function stopReasonToOcpp(r: StopReason, remote: boolean): OcppStopReason {
@@ -112,6 +113,8 @@ export function stopReasonToOcpp(r: StopReason, remote: boolean): OcppStopReason
       return "EmergencyStop";
     case "INTERRUPTED":
       return "PowerLoss";
+    case "VEHICLE_DONE":
+      return "StoppedByEV";
   }
 }
 

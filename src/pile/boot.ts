@@ -16,6 +16,11 @@ export function boot(k: Kernel, input: Extract<PileInput, { type: "boot" }>): vo
   k.contactor.fb = fb.contactorClosed;
   k.lock.fb = fb.lockEngaged;
   k.vehicle = fb.vehicle;
+  if (fb.pilot !== undefined) {
+    k.pilot = { state: fb.pilot, diodeFailed: false };
+    // The board restarted: whatever the MCU was told before, the PWM is asked off.
+    k.out.push({ type: "pilot", command: "pwm", currentA: null });
+  }
   k.estop = fb.emergencyStop === true;
   // Faults latched before a restart stay latched (a weld keeps the lock engaged below).
   for (const code of input.latched ?? []) k.faults.add(code);
@@ -29,6 +34,12 @@ export function boot(k: Kernel, input: Extract<PileInput, { type: "boot" }>): vo
     timeFloorMs: k.floor.floor.toString(),
   });
   if (k.estop) fault(k, "EMERGENCY_STOP", "emergency stop active at boot");
+  if (fb.pilot !== undefined && fb.pilot !== "A" && fb.pilot !== "B" && fb.pilot !== "C" && fb.pilot !== "D")
+    fault(
+      k,
+      fb.pilot === "E" || fb.pilot === "F" || fb.pilot === "X" ? "PILOT_FAULT" : "PILOT_MCU",
+      `pilot ${fb.pilot} at boot`,
+    );
   if (k.phase === "booting" && k.contactor.deadline === undefined) bootContactorOpen(k);
 }
 

@@ -53,6 +53,11 @@ export const pileCoreConfigSchema = z.object({
   /** The daemon must acknowledge a recordCode within this; else the PRESENT is refused. */
   recordTimeoutMs: ms(10, 600_000, 5000),
   lockSafeState: lockSafeStateSchema,
+  /**
+   * With a pilot MCU: the most current the PWM advertises (IEC 61851-1, 6–80 A). A code carries
+   * no current limit (PROTOCOL.md §2), so a session is offered this.
+   */
+  pilotMaxCurrentA: z.number().min(6).max(80).default(32),
 });
 
 export type PileCoreConfig = z.infer<typeof pileCoreConfigSchema>;

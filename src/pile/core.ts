@@ -19,6 +19,7 @@ import { codeRecorded } from "./handshake.js";
 import { inputType, validateInput } from "./input.js";
 import { enforce } from "./interlock.js";
 import { Kernel, type PileCoreDeps } from "./kernel.js";
+import { pilotReport, recover } from "./pilot.js";
 import { emergencyStop, inputHealth, meterReading, radio, vehicleSense } from "./plant.js";
 import { protocolProofPolicy } from "./rate-limit.js";
 import { contactorFeedback, lockFeedback } from "./relays.js";
@@ -71,6 +72,7 @@ export class PileCore {
         this.#dispatch(input);
       }
       enforce(k);
+      recover(k);
       syncState(k);
       markBusy(k);
     } catch (e) {
@@ -101,7 +103,13 @@ export class PileCore {
       unavailable: k.unavailable,
       unavailableBecause: unavailableBecause(k),
       outputs: { contactor: k.contactor.cmd === true, lock: k.lock.cmd },
-      feedback: { contactor: k.contactor.fb, lock: k.lock.fb, vehicle: k.vehicle, emergencyStop: k.estop },
+      feedback: {
+        contactor: k.contactor.fb,
+        lock: k.lock.fb,
+        vehicle: k.vehicle,
+        emergencyStop: k.estop,
+        ...(k.pilot ? { pilot: { ...k.pilot, pwmA: k.pwmA, testPermit: k.testPermit } } : {}),
+      },
       meter: k.meter && {
         energyImportWh: k.meter.energyImportWh,
         powerW: k.meter.powerW,
@@ -181,6 +189,9 @@ export class PileCore {
         return;
       case "vehicle":
         vehicleSense(k, input.present);
+        return;
+      case "pilot":
+        pilotReport(k, input.state, input.diodeFailed === true);
         return;
       case "emergencyStop":
         emergencyStop(k, input.active);

@@ -17,6 +17,7 @@ export type EffectRank = PileEffectType | "contactorClose" | "lockRelease";
 export const EFFECT_ORDER: readonly EffectRank[] = [
   "contactor",
   "lock",
+  "pilot",
   "recordCode",
   "sessionStarted",
   "sessionUpdate",

@@ -5,6 +5,7 @@
  */
 import { bootProgress } from "./boot.js";
 import type { Kernel } from "./kernel.js";
+import { pwmOff } from "./pilot.js";
 import { beginStop, sessionWelded, unlocked } from "./session.js";
 import { syncState } from "./status.js";
 import { relayTestDone } from "./technician.js";
@@ -20,6 +21,7 @@ export function fault(k: Kernel, code: FaultCode, detail: string): void {
   c.cmd = false;
   if (code === "WELD" || (c.fb === false && !reversing)) c.deadline = undefined;
   else if (wasClosed || c.deadline === undefined) c.deadline = k.now + k.cfg.contactorOpenMs;
+  pwmOff(k);
   const fresh = !k.faults.has(code);
   k.faults.add(code);
   if (fresh) {

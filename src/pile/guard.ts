@@ -17,9 +17,11 @@ export interface InterlockFacts {
   emergencyStop: boolean;
   /** Newest meter reading younger than meterStaleMs. */
   meterFresh: boolean;
+  /** Where a pilot MCU senses the vehicle: it asks for energy (C/D). undefined = no pilot. */
+  vehicleAsks?: boolean | undefined;
 }
 
-export type Interlock = "FAULT" | "EMERGENCY_STOP" | "NO_CODE" | "LOCK" | "VEHICLE" | "METER";
+export type Interlock = "FAULT" | "EMERGENCY_STOP" | "NO_CODE" | "LOCK" | "VEHICLE" | "PILOT" | "METER";
 
 /** The conditions that forbid closing, most serious first; empty = the contactor may close. */
 export function contactorInterlocks(f: InterlockFacts): Interlock[] {
@@ -34,6 +36,7 @@ export function contactorInterlocks(f: InterlockFacts): Interlock[] {
   if (!f.codeAccepted) out.push("NO_CODE");
   if (!f.lockConfirmed) out.push("LOCK");
   if (f.vehicle === false) out.push("VEHICLE");
+  if (f.vehicleAsks === false) out.push("PILOT");
   if (!f.meterFresh) out.push("METER");
   return out;
 }

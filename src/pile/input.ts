@@ -17,7 +17,15 @@ export const bootFeedbackSchema = z.object({
   /** undefined = the pile cannot tell. */
   vehicle: bool.optional(),
   emergencyStop: bool.optional(),
+  /** Where a pilot MCU senses the vehicle: its state at boot. */
+  pilot: z.enum(["A", "B", "C", "D", "E", "F", "X", "lost", "reset"]).optional(),
 });
+
+/**
+ * What the pilot MCU says (IEC 61851 states): A no vehicle, B connected, C/D asks for energy,
+ * E/F pilot fault, X a level in no band; "lost" = the MCU is silent, "reset" = it reset (its permit is off).
+ */
+export const pilotStateSchema = z.enum(["A", "B", "C", "D", "E", "F", "X", "lost", "reset"]);
 
 export const meterSampleSchema = z.object({
   energyImportWh: z.number().min(0),
@@ -64,6 +72,8 @@ export const pileInputSchema = z.discriminatedUnion("type", [
   input("contactorFeedback", { closed: bool }),
   input("lockFeedback", { engaged: bool }),
   input("vehicle", { present: bool.optional() }),
+  /** The pilot MCU's report; diodeFailed: the low half of the PWM is not at −12 V. */
+  input("pilot", { state: pilotStateSchema, diodeFailed: bool.optional() }),
   input("emergencyStop", { active: bool }),
   /** A line's reads failed (readable false) or succeed again (true). */
   input("inputHealth", { line: inputLineSchema, readable: bool }),
@@ -93,6 +103,7 @@ export type InputLine = z.infer<typeof inputLineSchema>;
 export type TechnicianCommand = z.infer<typeof technicianCommandSchema>;
 export type PileInput = z.infer<typeof pileInputSchema>;
 export type PileInputType = PileInput["type"];
+export type PilotInputState = z.infer<typeof pilotStateSchema>;
 
 const INPUT_TYPES: ReadonlySet<string> = new Set(
   pileInputSchema.options.map((o) => ("shape" in o ? o.shape.type.value : "technician")),

@@ -7,6 +7,7 @@ import { toHex } from "../protocol/index.js";
 import { fault } from "./faults.js";
 import { contactorInterlocks, type InterlockFacts } from "./guard.js";
 import { type Kernel, STOPPABLE } from "./kernel.js";
+import { asksEnergy, pwmForSession } from "./pilot.js";
 import { beginStop, charging } from "./session.js";
 import { abortRelayTest } from "./technician.js";
 
@@ -20,6 +21,7 @@ export function facts(k: Kernel, purpose: InterlockFacts["purpose"]): InterlockF
     faultLatched: k.faults.size > 0,
     emergencyStop: k.estop,
     meterFresh: k.meterFresh(),
+    vehicleAsks: asksEnergy(k),
   };
 }
 
@@ -27,7 +29,9 @@ export function facts(k: Kernel, purpose: InterlockFacts["purpose"]): InterlockF
 export function tryClose(k: Kernel): void {
   const s = k.session;
   if (!s || k.phase !== "locking") return;
-  const blockers = contactorInterlocks(facts(k, "session"));
+  const f = facts(k, "session");
+  if (f.codeAccepted && f.lockConfirmed && !f.faultLatched && !f.emergencyStop) pwmForSession(k);
+  const blockers = contactorInterlocks(f);
   if (blockers.length === 0) {
     s.meterWaitDeadline = undefined;
     s.energyStartWh = k.meter?.energyImportWh;
@@ -40,6 +44,8 @@ export function tryClose(k: Kernel): void {
     if (k.contactor.deadline === undefined) charging(k);
     return;
   }
+  // The PWM is on: the vehicle answers within 3 s (IEC 61851-1 Table A.6); its C comes as an input.
+  if (blockers[0] === "PILOT" && blockers.every((b) => b === "PILOT" || b === "METER")) return;
   if (blockers.length === 1 && blockers[0] === "METER") {
     s.meterWaitDeadline ??= k.now + k.cfg.meterStaleMs;
     return;
@@ -65,6 +71,9 @@ export function enforce(k: Kernel): void {
       return;
     case "VEHICLE":
       beginStop(k, "PLUG_REMOVED");
+      return;
+    case "PILOT":
+      beginStop(k, "VEHICLE_DONE");
       return;
     case "METER":
       beginStop(k, "METER_LOST");

@@ -27,6 +27,7 @@ import type {
   PileCoreErrorCode,
   PileCounters,
   PileInput,
+  PilotInputState,
   SessionStartRecord,
   StopReason,
 } from "./types.js";
@@ -136,6 +137,11 @@ export class Kernel {
   readonly contactor = new Actuator();
   readonly lock = new Actuator();
   vehicle: boolean | undefined;
+  /** Where a pilot MCU senses the vehicle: its last report (undefined = no MCU, a plug GPIO). */
+  pilot: { state: PilotInputState; diodeFailed: boolean } | undefined;
+  /** The PWM current asked of the MCU (null = off); the relay-test permit asked. */
+  pwmA: number | null = null;
+  testPermit = false;
   estop = false;
   meter: MeterSample | undefined;
   readonly faults = new Set<FaultCode>();

@@ -5,6 +5,7 @@
  */
 import { Reason, toHex } from "../protocol/index.js";
 import { type Kernel, type Session, STOPPABLE } from "./kernel.js";
+import { pwmOff } from "./pilot.js";
 import { stateOf, statusTo, syncState } from "./status.js";
 import type { SessionEndRecord, StopReason } from "./types.js";
 
@@ -50,6 +51,7 @@ export function beginStop(k: Kernel, reason: StopReason): void {
   s.meterWaitDeadline = undefined;
   k.phase = "opening";
   const c = k.contactor;
+  pwmOff(k);
   // Already commanded open (a fault came first): re-asserting it costs nothing.
   if (c.cmd !== false) k.commandContactor(false, k.cfg.contactorOpenMs);
   else k.out.push({ type: "contactor", closed: false });

@@ -6,6 +6,7 @@
 import { contactorInterlocks } from "./guard.js";
 import { facts } from "./interlock.js";
 import type { Kernel } from "./kernel.js";
+import { testPermit } from "./pilot.js";
 import { beginStop, releaseLockToRest } from "./session.js";
 import type { TechnicianCommand } from "./types.js";
 
@@ -65,6 +66,7 @@ function relayTest(k: Kernel): void {
   }
   k.phase = "relayTest";
   k.relay = { ok: true, detail: "closed and reopened" };
+  testPermit(k, true);
   k.commandContactor(true, k.cfg.contactorCloseMs);
   k.log("info", "relaytest.start", {});
 }
@@ -81,6 +83,7 @@ export function relayTestDone(k: Kernel): void {
   const r = k.relay ?? { ok: false, detail: "unknown" };
   k.relay = undefined;
   k.phase = "idle";
+  testPermit(k, false);
   k.out.push({ type: "relayTestDone", ok: r.ok, detail: r.detail });
   k.log(r.ok ? "info" : "warn", "relaytest.done", { ok: r.ok, detail: r.detail });
 }

@@ -11,6 +11,11 @@
  * to rest) → idle. A fault in locking, closing or charging stops the session (STOP_PATH). A
  * `tick` stands for the deadlines it fires (relay confirmations, record acknowledgement, meter
  * freshness, duration limit, STATUS period, exchange timeout, idle drop).
+ *
+ * Where a pilot MCU senses the vehicle, `pilot` carries its IEC 61851 state (pilot.ts): in
+ * locking, PWM is asked once the lock is confirmed and C closes the contactor; B while closing or
+ * charging stops the session (VEHICLE_DONE), A stops it (PLUG_REMOVED); E, F, a missing diode, a
+ * silent or reset MCU latch a pilot fault, which clears on its own when idle at A or B again.
  */
 import type { Phase, PileCoreErrorCode, PileInput } from "./types.js";
 
@@ -28,6 +33,7 @@ export type InputKind =
   | "contactorFeedback"
   | "lockFeedback"
   | "vehicle"
+  | "pilot"
   | "emergencyStop"
   | "inputHealth"
   | "meterReading"
@@ -75,6 +81,7 @@ export const INPUT_KINDS: readonly InputKind[] = [
   "contactorFeedback",
   "lockFeedback",
   "vehicle",
+  "pilot",
   "emergencyStop",
   "inputHealth",
   "meterReading",
@@ -118,6 +125,7 @@ function running(phase: Phase, own: Partial<Record<InputKind, Transition>>): Rec
     contactorFeedback: stops,
     lockFeedback: stops,
     vehicle: stops,
+    pilot: stops,
     emergencyStop: stops,
     inputHealth: stops,
     "technician.stop": to(...STOP_PATH),
@@ -138,6 +146,7 @@ export const TRANSITIONS: Readonly<Record<Phase, Readonly<Record<InputKind, Tran
     lockFeedback: to("booting", "idle"),
     emergencyStop: to("booting", "idle"),
     inputHealth: to("booting", "idle"),
+    pilot: to("booting", "idle"),
   },
   idle: {
     ...staying("idle"),
@@ -154,6 +163,7 @@ export const TRANSITIONS: Readonly<Record<Phase, Readonly<Record<InputKind, Tran
   locking: running("locking", {
     lockFeedback: to("locking", "closing", "charging", ...STOP_PATH),
     meterReading: to("locking", "closing", "charging"),
+    pilot: to("locking", "closing", "charging", ...STOP_PATH),
   }),
   closing: running("closing", { contactorFeedback: to("closing", "charging", ...STOP_PATH) }),
   charging: running("charging", { meterReading: to("charging", ...STOP_PATH) }),
@@ -175,6 +185,7 @@ export const TRANSITIONS: Readonly<Record<Phase, Readonly<Record<InputKind, Tran
     tick: to("relayTest", "idle"),
     contactorFeedback: to("relayTest", "idle"),
     vehicle: to("relayTest", "idle"),
+    pilot: to("relayTest", "idle"),
     emergencyStop: to("relayTest", "idle"),
     inputHealth: to("relayTest", "idle"),
     "technician.stop": to("relayTest", "idle"),

@@ -13,7 +13,9 @@ export type StopReason =
   | "FAULT"
   | "EMERGENCY_STOP"
   | "METER_LOST"
-  | "INTERRUPTED";
+  | "INTERRUPTED"
+  /** The vehicle went back from C/D to B on its own (IEC 61851: it is full). */
+  | "VEHICLE_DONE";
 
 /** Latched faults: each opens the contactor first and holds the pile FAULTED until cleared. */
 export type FaultCode =
@@ -32,6 +34,10 @@ export type FaultCode =
   | "EMERGENCY_STOP"
   /** A feedback or emergency-stop line cannot be read: its level is unknown. */
   | "FEEDBACK_UNREADABLE"
+  /** The pilot MCU reports a pilot fault: state E or F, or the vehicle's diode missing. */
+  | "PILOT_FAULT"
+  /** The pilot MCU went silent or reset (its permit is off then). */
+  | "PILOT_MCU"
   /** The core itself failed (a bug); it failed safe. */
   | "INTERNAL";
 
@@ -45,8 +51,13 @@ export const FAULT_CODES: readonly FaultCode[] = [
   "LOCK_RELEASE_TIMEOUT",
   "EMERGENCY_STOP",
   "FEEDBACK_UNREADABLE",
+  "PILOT_FAULT",
+  "PILOT_MCU",
   "INTERNAL",
 ];
+
+/** Faults of the pilot: they clear on their own once the pilot reads A or B again, idle. */
+export const PILOT_FAULTS: readonly FaultCode[] = ["PILOT_FAULT", "PILOT_MCU"];
 
 export type {
   BootFeedback,
@@ -54,10 +65,11 @@ export type {
   MeterSample,
   PileInput,
   PileInputType,
+  PilotInputState,
   TechnicianCommand,
 } from "./input.js";
 
-import type { PileInputType } from "./input.js";
+import type { PileInputType, PilotInputState } from "./input.js";
 
 export interface SessionStartRecord {
   sessionId: Uint8Array;
@@ -116,6 +128,12 @@ export type PileCoreErrorCode =
 export type PileEffect =
   | { type: "contactor"; closed: boolean }
   | { type: "lock"; engaged: boolean }
+  /**
+   * To the pilot MCU: `pwm` = PWM at `currentA` (null = off, steady +12 V); `test` = the
+   * technician's relay-test permit (the MCU grants it only in state A with the PWM off).
+   */
+  | { type: "pilot"; command: "pwm"; currentA: number | null }
+  | { type: "pilot"; command: "test"; on: boolean }
   /**
    * Durable: the code id (with the session's carrier and device) and the session's start, in one
    * transaction; feed back { type: "codeRecorded" }. The time floor rises to issuedAt with it.
@@ -197,6 +215,8 @@ export interface PileSnapshot {
     lock: boolean | undefined;
     vehicle: boolean | undefined;
     emergencyStop: boolean;
+    /** Where the pile has a pilot MCU: what it says, and the PWM the core asked for. */
+    pilot?: { state: PilotInputState; diodeFailed: boolean; pwmA: number | null; testPermit: boolean };
   };
   meter: { energyImportWh: number; powerW: number; ageMs: number } | undefined;
   session:

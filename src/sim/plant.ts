@@ -27,6 +27,11 @@ export interface PlantOptions {
   lockMs?: number;
   /** A plug is in at start. Default false. */
   plugPresent?: boolean;
+  /**
+   * A pilot MCU's contactor permit is wired in series with the board's contactor line: the coil
+   * is energised only when both are on (`setPermit`). Off at start.
+   */
+  permitInSeries?: boolean;
   timers?: PlantTimers;
 }
 
@@ -45,6 +50,8 @@ export interface PlantState {
   plugPresent: boolean;
   emergencyStop: boolean;
   faults: PlantFaults;
+  /** The pilot MCU's permit, where it is in series with the contactor line. */
+  permit?: boolean;
 }
 
 type Listener = (level: boolean) => void;
@@ -144,6 +151,8 @@ export class SimPlant {
   private readonly lockAct: Actuator;
   private readonly plug: Signal;
   private readonly estop = new Signal(false);
+  /** undefined = no permit in series. */
+  private permit: boolean | undefined;
   private readonly faults: PlantFaults = {
     welded: false,
     contactorNeverCloses: false,
@@ -156,6 +165,7 @@ export class SimPlant {
     this.contactorAct = new Actuator(opts.contactorMs ?? 30, timers);
     this.lockAct = new Actuator(opts.lockMs ?? 200, timers);
     this.plug = new Signal(opts.plugPresent ?? false);
+    if (opts.permitInSeries) this.permit = false;
     this.contactor = new PlantOutput("contactor", (active) => {
       this.contactorAct.command = active;
       this.update();
@@ -203,7 +213,15 @@ export class SimPlant {
       plugPresent: this.plug.level,
       emergencyStop: this.estop.level,
       faults: { ...this.faults },
+      ...(this.permit === undefined ? {} : { permit: this.permit }),
     };
+  }
+
+  /** The pilot MCU's permit pin (only where it is in series: permitInSeries). */
+  setPermit(on: boolean): void {
+    if (this.permit === undefined) return;
+    this.permit = on;
+    this.update();
   }
 
   /** The contacts weld: once closed they stay closed whatever the coil does. */
@@ -256,7 +274,7 @@ export class SimPlant {
   private contactorTarget(): boolean {
     const act = this.contactorAct;
     if (this.faults.welded && act.feedback.level) return true;
-    return act.command && !this.faults.contactorNeverCloses;
+    return act.command && this.permit !== false && !this.faults.contactorNeverCloses;
   }
 
   private lockTarget(): boolean {

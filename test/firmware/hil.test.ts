@@ -84,6 +84,21 @@ test("boot: HELLO with the power-on cause and the permit off; an external reset 
   assert.equal(hello.permit, false);
 });
 
+test("PWM off at any point of the period: the pin is back at steady +12 V and B stays B", async (t) => {
+  const r = await rig(t);
+  await r.vehicle("B");
+  for (let i = 0; i < 8; i++) {
+    await r.mcu.setCurrent(16);
+    // A different instant of the 1 ms period each round (most fall in the 73 % low half).
+    await r.h.wait(20 + i * 0.37);
+    await r.mcu.setCurrent(null);
+    await r.h.wait(300);
+    const p = await r.h.cmd("pwm");
+    assert.equal(p.text.includes("on=0 level=1"), true, `round ${i}: ${p.text}`);
+    assert.equal((await r.mcu.readStatus()).state, "B", `round ${i}`);
+  }
+});
+
 test("SET: PWM measured on the pin at 1 kHz and the IEC 61851 duty within 0.5 %", async (t) => {
   const r = await rig(t);
   for (const [amps, duty] of [

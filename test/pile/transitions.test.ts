@@ -106,6 +106,18 @@ const FEED: Record<InputKind, ((w: World) => PileEffect[])[]> = {
   ...variants("contactorFeedback", [{ closed: true }, { closed: false }]),
   ...variants("lockFeedback", [{ engaged: true }, { engaged: false }]),
   ...variants("vehicle", [{ present: true }, { present: false }, { present: undefined }]),
+  ...variants("pilot", [
+    { state: "A" },
+    { state: "B" },
+    { state: "C" },
+    { state: "D" },
+    { state: "E" },
+    { state: "F" },
+    { state: "X" },
+    { state: "B", diodeFailed: true },
+    { state: "lost" },
+    { state: "reset" },
+  ]),
   ...variants("emergencyStop", [{ active: true }, { active: false }]),
   ...variants("inputHealth", [
     { line: "lockFeedback", readable: false },
@@ -218,4 +230,59 @@ test("each phase a taken input may lead to is reached by some walked pair", () =
     );
   assert.ok(reached.get("unbooted")?.has("idle"), "boot reaches idle");
   assert.ok(reached.get("idle")?.has("authorizing"), "a PRESENT starts a session");
+});
+
+/** Cores whose vehicle a pilot MCU senses, in the phases its reports act on. */
+const PILOT_BUILD: Partial<Record<Phase, () => World>> = {
+  idle: () => {
+    const rig = new Rig();
+    rig.boot({ pilot: "B", vehicle: true });
+    return { rig };
+  },
+  locking: () => {
+    const rig = new Rig();
+    rig.boot({ pilot: "B", vehicle: true });
+    const carrier = new Carrier(rig, "c1", issue());
+    rig.feed({ type: "connected", connId: "c1" });
+    carrier.hello();
+    rig.ackRecord(carrier.present());
+    rig.feed({ type: "lockFeedback", engaged: true });
+    return { rig, carrier };
+  },
+  closing: () => {
+    const w = PILOT_BUILD.locking?.() as World;
+    w.rig.feed({ type: "pilot", state: "C" });
+    return w;
+  },
+  charging: () => {
+    const w = PILOT_BUILD.closing?.() as World;
+    w.rig.feed({ type: "contactorFeedback", closed: true });
+    return w;
+  },
+  relayTest: () => {
+    const rig = new Rig();
+    rig.boot({ pilot: "A", vehicle: false });
+    rig.feed({ type: "technician", command: "relayTest" });
+    return { rig };
+  },
+};
+
+test("pilot piles: each pilot report, in each phase it acts on, does what the table says", () => {
+  const reached = new Set<string>();
+  for (const [phase, build] of Object.entries(PILOT_BUILD) as [Phase, () => World][]) {
+    assert.equal(phaseOf(build().rig), phase, `pilot world ${phase}`);
+    const rule = TRANSITIONS[phase].pilot;
+    assert.ok("to" in rule, phase);
+    FEED.pilot.forEach((feed, variant) => {
+      const w = build();
+      const fx = feed(w);
+      const after = phaseOf(w.rig);
+      reached.add(`${phase}→${after}`);
+      assert.ok(rule.to.includes(after), `${phase} × pilot#${variant} → ${after}`);
+      assert.ok(!fx.some((e) => e.type === "rejected"), `${phase} × pilot#${variant} refused`);
+    });
+  }
+  // C closes from locking; B stops charging; a fault stops a closing session (its line still open).
+  for (const edge of ["locking→closing", "charging→opening", "closing→unlocking", "relayTest→relayTest"])
+    assert.ok(reached.has(edge), `${edge} walked (${[...reached].join(" ")})`);
 });

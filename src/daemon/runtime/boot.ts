@@ -7,6 +7,7 @@ import type { DigitalInput } from "../../hw/ports.js";
 import { FAULT_CODES, type FaultCode, type InputLine, type PileSnapshot } from "../../pile/index.js";
 import { toHex } from "../../protocol/index.js";
 import { errText, type InputBody, type LoopContext } from "./context.js";
+import { bootPilot, watchPilot } from "../pilot-glue.js";
 import type { Outputs } from "./effects.js";
 
 interface InputLevels {
@@ -14,6 +15,7 @@ interface InputLevels {
   lockEngaged: boolean;
   vehicle: boolean | undefined;
   emergencyStop: boolean | undefined;
+  pilot?: ReturnType<typeof bootPilot>["pilot"];
 }
 
 async function readInputs(ctx: LoopContext): Promise<InputLevels> {
@@ -23,6 +25,7 @@ async function readInputs(ctx: LoopContext): Promise<InputLevels> {
     lockEngaged: await lines.lockFeedback.read(),
     vehicle: vehicle ? await vehicle.present() : undefined,
     emergencyStop: lines.emergencyStop ? await lines.emergencyStop.read() : undefined,
+    ...bootPilot(vehicle),
   };
 }
 
@@ -85,6 +88,7 @@ function watchInputs(ctx: LoopContext, unsubs: (() => void)[]): void {
   if (lines.emergencyStop)
     unsubs.push(lines.emergencyStop.watch((active) => void feed({ type: "emergencyStop", active })));
   if (vehicle) unsubs.push(vehicle.watch((present) => void feed({ type: "vehicle", present })));
+  if (vehicle?.pilot) unsubs.push(watchPilot(vehicle.pilot, (i) => feed(i), ctx.log));
   watchHealth(ctx, unsubs);
 }
 
@@ -95,6 +99,7 @@ function changes(was: InputLevels, now: InputLevels): InputBody[] {
     out.push({ type: "contactorFeedback", closed: now.contactorClosed });
   if (now.lockEngaged !== was.lockEngaged) out.push({ type: "lockFeedback", engaged: now.lockEngaged });
   if (now.vehicle !== was.vehicle) out.push({ type: "vehicle", present: now.vehicle });
+  if (now.pilot !== was.pilot && now.pilot) out.push({ type: "pilot", state: now.pilot });
   if (now.emergencyStop !== undefined && now.emergencyStop !== was.emergencyStop)
     out.push({ type: "emergencyStop", active: now.emergencyStop });
   return out;

@@ -5,6 +5,7 @@
 import type { DigitalOutput } from "../../hw/ports.js";
 import type { PileEffect } from "../../pile/index.js";
 import { toHex } from "../../protocol/index.js";
+import { performPilot } from "../pilot-glue.js";
 import { isRetryable } from "../store-health.js";
 import type { BleBridge } from "./ble-bridge.js";
 import { errText, type LoopContext } from "./context.js";
@@ -113,6 +114,7 @@ async function sessionEnded(env: EffectEnv, e: Of<"sessionEnded">): Promise<void
 const performers: Performers = {
   contactor: (env, e) => env.outputs.contactor(e.closed),
   lock: (env, e) => env.outputs.write(env.ctx.parts.lines.lock, e.engaged, "lock"),
+  pilot: (env, e) => performPilot(env.ctx.parts.vehicle?.pilot, e, env.ctx.log),
   recordCode,
   sessionStarted: (env, e) => {
     const r = e.record;
