@@ -66,6 +66,8 @@ test("pilectl status prints the pilot's state, permit, duty and counters", () =>
     ble: "up",
     meterFresh: true,
     faults: [],
+    unavailableBecause: [],
+    store: { freeBytes: null, minFreeBytes: 0, fault: null, faultSince: null, pending: 0 },
     security: { recentFailedProofs: 0, alarm: false, events: 0, lastEventAt: null },
     session: null,
     uptimeMs: 1000,
