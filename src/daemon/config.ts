@@ -8,8 +8,10 @@
  * path in the file (`meter.baud: must be one of …`). Relative paths are relative to the folder
  * of the config file.
  */
+
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
+import { OCPP_DEFAULTS, OcppConfigSchema } from "../ocpp/config.js";
 import {
   deadlineFields,
   lockSafeStateSchema,
@@ -189,6 +191,8 @@ export const configSchema = z.strictObject({
   deadlines: deadlinesSchema.default(() => deadlinesSchema.parse({})),
   statusIntervalMs: statusIntervalMsSchema,
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** The link to an OCPP 2.0.1 central system (src/ocpp/config.ts); off by default. */
+  ocpp: OcppConfigSchema.default(OCPP_DEFAULTS),
 });
 
 /** The validated configuration, defaults filled in. */
@@ -363,6 +367,8 @@ export function resolvePaths(c: Config, base: string): Config {
   out.console.port = abs(c.console.port);
   if (c.console.secretHashFile !== undefined) out.console.secretHashFile = abs(c.console.secretHashFile);
   out.controlSocket.path = abs(c.controlSocket.path);
+  if (c.ocpp.passwordFile !== undefined) out.ocpp.passwordFile = abs(c.ocpp.passwordFile);
+  if (c.ocpp.caFile !== undefined) out.ocpp.caFile = abs(c.ocpp.caFile);
   if (out.ble.controller.kind === "uart" && c.ble.controller.kind === "uart")
     out.ble.controller.path = abs(c.ble.controller.path);
   return out;

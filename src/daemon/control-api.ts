@@ -4,6 +4,7 @@
  * views, and ONE command table that both front ends dispatch through, so that a command parses,
  * runs, is audited and prints the same way everywhere.
  */
+import { OCPP_SPECS, type OcppControl } from "./control-ocpp.js";
 import { redactWord, redactWords } from "./redact.js";
 
 /** Outcome of an action the pile may refuse. `code` is stable; `message` is for people. */
@@ -143,6 +144,8 @@ export interface PileControl {
   audit(entry: AuditEntry): void;
   /** Fault switches of a simulated plant; absent on real hardware. */
   sim?(action: string): CommandOutcome;
+  // --- OCPP (control-ocpp.ts): absent or undefined when the station is off ---
+  ocpp?(): OcppControl | undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,7 +166,7 @@ export interface CommandContext {
 
 type Parsed<A> = { ok: true; args: A } | { ok: false; message: string };
 
-interface CommandSpec<A> {
+export interface CommandSpec<A> {
   usage: string;
   summary: string;
   parse(args: string[]): Parsed<A>;
@@ -400,6 +403,8 @@ const SPECS = {
         : { ok: false, error: { code: "NOT_SIMULATED", message: "this pile's plant is not simulated" } },
     format: (r) => JSON.stringify(r),
   } satisfies CommandSpec<string>,
+  // --- OCPP ---
+  ...OCPP_SPECS,
 };
 
 export type CommandName = keyof typeof SPECS;

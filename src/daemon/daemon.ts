@@ -4,6 +4,7 @@
  * safe level; the core boots on the feedbacks read before anything moves; only then the radio,
  * the console and the control socket; READY once outputs are safe and the radio is up.
  */
+
 import { accessSync, constants, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { systemClock } from "../hw/ports.js";
@@ -20,6 +21,8 @@ import { type ControlSocketServer, startControlSocket } from "./control-socket.j
 import { takeInstanceLock } from "./instance-lock.js";
 import { KeyDirectory } from "./keys.js";
 import { createLogger, exitFlushed, flushLogSync, type Logger, logErrorReporter } from "./log.js";
+import { OCPP_HOOK_MODULE, type OcppGlue, sessionHookOptions, startOcpp } from "./ocpp-glue.js";
+import { createSessionHook } from "./ocpp-hook.js";
 import { PileRuntime } from "./runtime.js";
 import { createNotifier, startWatchdog } from "./sd-notify.js";
 import { simControl } from "./sim-control.js";
@@ -157,9 +160,15 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
     return instance.error.code === "HELD" ? 2 : 1;
   }
 
+  // OCPP on: the store's session changes queue their TransactionEvents (ocpp-hook.ts), on this
+  // connection and the write worker's alike.
+  const ocppHook = config.ocpp.enabled ? sessionHookOptions(config) : undefined;
   let store: Store;
   try {
-    store = openStore(databasePath(config), { auditMaxRows: config.audit.maxRows });
+    store = openStore(databasePath(config), {
+      auditMaxRows: config.audit.maxRows,
+      ...(ocppHook !== undefined ? { onSessionRecord: createSessionHook(ocppHook) } : {}),
+    });
   } catch (e) {
     dlog.fatal(
       { err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code },
@@ -173,7 +182,10 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
 
   // The writes made while the contactor may be live go to a thread of their own (runtime.ts);
   // it is started before any line is opened, so a failure to start it touches nothing.
-  const writer = openStoreWriter(databasePath(config));
+  const writer = openStoreWriter(
+    databasePath(config),
+    ocppHook !== undefined ? { module: OCPP_HOOK_MODULE, options: ocppHook } : undefined,
+  );
   const parts = await assemble(config, clock, log).catch((e: unknown) => {
     dlog.fatal({ err: e instanceof Error ? e.message : String(e) }, "cannot open the hardware");
     return undefined;
@@ -200,6 +212,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
   });
 
   let console_: ConsoleService | undefined;
+  let ocpp: OcppGlue | undefined;
   let control: ControlSocketServer | undefined;
   let stopWatchdog = (): void => {};
   let stopping = false;
@@ -211,6 +224,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
     dlog.info({ why }, "stopping");
     notifier.stopping(`stopping: ${why}`);
     stopWatchdog();
+    await ocpp?.stop().catch((e: unknown) => dlog.error({ err: String(e) }, "OCPP stop failed"));
     await runtime.stop().catch((e: unknown) => dlog.error({ err: String(e) }, "stop failed"));
     await control?.close().catch(() => undefined);
     await console_?.close().catch(() => undefined);
@@ -251,6 +265,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
     await failSafeOutputs(parts.lines, weldLatched, config.lockSafeState, dlog);
     const bounded = (p: Promise<unknown>) =>
       Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+    await bounded(ocpp?.stop() ?? Promise.resolve());
     await bounded(runtime.stop());
     await bounded(control?.close() ?? Promise.resolve());
     await bounded(console_?.close() ?? Promise.resolve());
@@ -277,13 +292,22 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
       else dlog.error({ err: r.error.message }, "key reload refused; the keys held stay as they were");
       pile.audit({ actor: "daemon", action: "reload-keys", outcome: r.ok ? "ok" : r.error.code });
     });
+    let onReset = (): void => {};
     const stopped = new Promise<number>((resolve) => {
       const onSignal = (sig: string) => {
         void shutdown(sig).then(() => resolve(0));
       };
+      onReset = () => onSignal("OCPP Reset");
       process.once("SIGTERM", () => onSignal("SIGTERM"));
       process.once("SIGINT", () => onSignal("SIGINT"));
     });
+
+    if (config.ocpp.enabled) {
+      const o = startOcpp({ config, runtime, dbPath: databasePath(config), log, onReset: () => onReset() });
+      if (!o.ok) throw new Error(`OCPP: ${o.error.message}`);
+      ocpp = o.value;
+      dlog.info({ url: config.ocpp.url, identity: config.ocpp.identity }, "OCPP station on");
+    }
 
     const front: { console?: ConsoleService; control?: ControlSocketServer } = {};
     const sim = sims ? simControl(sims, runtime) : undefined;
@@ -294,6 +318,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
       store,
       keys,
       clock,
+      ocpp: () => ocpp,
       extraCounters: () => ({
         ...(front.console?.counters() ?? {}),
         ...(front.control?.counters() ?? {}),

@@ -12,7 +12,10 @@
  *   may then outlive its true expiry, never the reverse.
  * - every other time is an INTEGER of Unix ms (a JS safe integer), energies are REAL Wh.
  */
+
 import Database from "better-sqlite3";
+import { migrateOcppMarks } from "../ocpp/marks.js";
+import { migrateOutbox } from "../ocpp/outbox.js";
 import { StoreError } from "./errors.js";
 
 type Db = Database.Database;
@@ -126,6 +129,15 @@ export const MIGRATIONS: readonly Migration[] = [
         );
         ALTER TABLE ledger ADD COLUMN mac BLOB CHECK (mac IS NULL OR length(mac) = 32);
       `);
+    },
+  },
+  {
+    // v5: the OCPP outbox (src/ocpp/outbox.ts) and the OCPP marks of sessions (ocpp-hook.ts):
+    // written in the same transaction as the session change they report.
+    version: 5,
+    up: (db) => {
+      migrateOutbox(db);
+      migrateOcppMarks(db);
     },
   },
 ];
