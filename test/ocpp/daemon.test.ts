@@ -71,6 +71,7 @@ test("boot, status Available, a BLE session start to end with meter values; the 
     "two Updated events",
   );
   assert.equal((await car.stop(() => {})).kind, "stopped");
+  await car.close();
   await csms.until(() => txOf(csms, s.sessionId).some((e) => e.eventType === "Ended"), 20_000, "Ended");
   await idle();
   const ev = checkTransactions(csms.callsIn("TransactionEvent")).events.get(s.sessionId)!;
@@ -96,6 +97,7 @@ test("RequestStopTransaction ends the session as a technician stop would; its En
   const end = txOf(csms, s.sessionId).at(-1)!;
   assert.equal(end.transactionInfo.stoppedReason, "Remote");
   assert.equal(end.triggerReason, "RemoteStop");
+  await car.close();
   const [rec] = await pile.sessions(1);
   assert.equal(rec!.reason, "TECHNICIAN");
   await idle();
@@ -194,11 +196,13 @@ test("offline: CSMS down for a whole session, the daemon SIGKILLed and restarted
   const s = await pile.startSession(car);
   await sleep(2500); // meter values queue while offline
   await pile.kill("SIGKILL");
+  await car.close();
   await pile.spawn(); // the session is closed as interrupted at this start
   const car2 = await pile.carrier("car2");
   const b = await pile.startSession(car2);
   await sleep(1500);
   assert.equal((await car2.stop(() => {})).kind, "stopped");
+  await car2.close();
   await idle();
   const v = (await pile.control("ocpp")) as OcppView;
   assert.equal(v.link, "closed");
