@@ -73,9 +73,17 @@ export class OcppPile {
     return b;
   }
 
+  /** A vehicle carrier on a bridge of its own; its close() also closes the bridge. */
   async carrier(name: string): Promise<SimCarrier> {
     const b = await this.bridge();
     const c = new SimCarrier(name, "vehicle", { kind: "uart", path: b.path });
+    const close = c.close.bind(c);
+    c.close = async () => {
+      this.carriers = this.carriers.filter((x) => x !== c);
+      this.bridges = this.bridges.filter((x) => x !== b);
+      await close().catch(() => undefined);
+      await b.close().catch(() => undefined);
+    };
     this.carriers.push(c);
     return c;
   }
