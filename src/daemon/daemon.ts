@@ -292,23 +292,15 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
       else dlog.error({ err: r.error.message }, "key reload refused; the keys held stay as they were");
       pile.audit({ actor: "daemon", action: "reload-keys", outcome: r.ok ? "ok" : r.error.code });
     });
-    let onReset = (): void => {};
     const stopped = new Promise<number>((resolve) => {
       const onSignal = (sig: string) => {
         void shutdown(sig).then(() => resolve(0));
       };
-      onReset = () => onSignal("OCPP Reset");
       process.once("SIGTERM", () => onSignal("SIGTERM"));
       process.once("SIGINT", () => onSignal("SIGINT"));
     });
 
-    if (config.ocpp.enabled) {
-      const o = startOcpp({ config, runtime, dbPath: databasePath(config), log, onReset: () => onReset() });
-      if (!o.ok) throw new Error(`OCPP: ${o.error.message}`);
-      ocpp = o.value;
-      dlog.info({ url: config.ocpp.url, identity: config.ocpp.identity }, "OCPP station on");
-    }
-
+    if (config.ocpp.enabled) ocpp = ocppOrThrow(config, runtime, log);
     const front: { console?: ConsoleService; control?: ControlSocketServer } = {};
     const sim = sims ? simControl(sims, runtime) : undefined;
     const pile = pileControl({
@@ -370,4 +362,16 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
 
     return await stopped;
   }
+}
+
+/**
+ * The OCPP station over the started runtime; a station that cannot start fails the start-up. An
+ * accepted OCPP Reset stops the daemon as SIGTERM does (systemd's Restart=always starts it again).
+ */
+function ocppOrThrow(config: Config, runtime: PileRuntime, log: Logger): OcppGlue {
+  const onReset = () => process.kill(process.pid, "SIGTERM");
+  const o = startOcpp({ config, runtime, dbPath: databasePath(config), log, onReset });
+  if (!o.ok) throw new Error(`OCPP: ${o.error.message}`);
+  log.info({ url: config.ocpp.url, identity: config.ocpp.identity }, "OCPP station on");
+  return o.value;
 }

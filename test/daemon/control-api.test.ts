@@ -31,6 +31,8 @@ test("every command runs, formats and leaves one audit entry with its outcome", 
     ["time", [], "ok"],
     ["log", ["3"], "ok"],
     ["sim", ["plug-out"], "NOT_SIMULATED"],
+    ["ocpp", [], "NOT_ENABLED"],
+    ["ocmf", ["3"], "NOT_ENABLED"],
   ];
   // Only what may change something is audited: a monitor polling status writes nothing.
   const changing = new Set(["clear-fault", "relay-test", "stop", "sim"]);
