@@ -136,6 +136,13 @@ export function startOcpp(d: GlueDeps): Result<OcppGlue, Error> {
   let lastState = "";
   let resetDone = false;
   const timer = setInterval(() => {
+    try {
+      tick();
+    } catch (e) {
+      station.lastError = `tick: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  }, TICK_MS);
+  function tick(): void {
     const v = port.snapshot();
     const key = `${v.state}|${v.faults.join(",")}`;
     if (key !== lastState) {
@@ -149,7 +156,7 @@ export function startOcpp(d: GlueDeps): Result<OcppGlue, Error> {
       log.warn("OCPP Reset: the daemon restarts");
       d.onReset();
     }
-  }, TICK_MS);
+  }
   return ok({
     view: () => ({
       enabled: true,

@@ -132,7 +132,13 @@ export class OcppPile {
 
   async control(cmd: string, args: string[] = []): Promise<unknown> {
     const r = await requestControl(join(this.dir, "control.sock"), cmd, args, 10_000);
-    if (!r.ok) throw new Error(`${cmd}: ${r.error.code} ${r.error.message}`);
+    if (!r.ok) {
+      await sleep(500);
+      const c = this.child;
+      throw new Error(
+        `${cmd}: ${r.error.code} ${r.error.message} (daemon exit ${c?.exitCode ?? c?.signalCode ?? "none"}):\n${this.out.split("\n").slice(-40).join("\n")}`,
+      );
+    }
     if (!r.value.ok) throw new Error(`${cmd}: ${r.value.error.code} ${r.value.error.message}`);
     return r.value.result;
   }
