@@ -1,6 +1,6 @@
 /**
  * pilectl's control commands: ask the running daemon over its control socket.
- *   pilectl status|meter-now|sessions [N]|faults|clear-fault CODE|all|stop|relay-test|
+ *   pilectl status|meter-now|sessions [N] [--ocmf]|faults|clear-fault CODE|all|stop|relay-test|ocpp|
  *           available on|off|keys [list|add ID HEX|retire ID]|time|log [N]  [--socket PATH] [--json]
  * Exit 0: done; 1: the daemon refused; 2: usage, or no daemon on the socket.
  */
@@ -13,10 +13,16 @@ export const DEFAULT_SOCKET = "/run/piled/control.sock";
 export async function run(cmd: string, rest: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseOptions(
     rest,
-    { socket: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    {
+      socket: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+      ...(cmd === "sessions" ? { ocmf: { type: "boolean" as const } } : {}),
+    },
     true,
   );
-  const name = resolveCommand(cmd);
+  // `sessions --ocmf`: the sealed OCMF records of the last sessions (the `ocmf` command).
+  const name = resolveCommand(cmd === "sessions" && values["ocmf"] === true ? "ocmf" : cmd);
   if (values["help"] === true || name === undefined) {
     const help = commandHelp().replace(/^ {2}meter {4}/m, "  meter-now");
     const text = `usage: pilectl ${cmd} [ARGS] [--socket PATH] [--json]\n${help}\n`;

@@ -41,6 +41,8 @@ const CONTROL = [
   "time",
   "log",
   "sim",
+  "ocpp",
+  "ocmf",
 ];
 
 function usage(io: CliIo): void {

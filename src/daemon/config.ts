@@ -8,8 +8,10 @@
  * path in the file (`meter.baud: must be one of …`). Relative paths are relative to the folder
  * of the config file.
  */
+
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
+import { OCPP_DEFAULTS, OcppConfigSchema } from "../ocpp/config.js";
 import {
   deadlineFields,
   lockSafeStateSchema,
@@ -225,6 +227,8 @@ export const configSchema = z.strictObject({
   /** The dashboard (with its metrics endpoint) and the MQTT bridge (src/site/config.ts); all off by default. */
   site: siteSchema.default(() => siteSchema.parse({})),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** The link to an OCPP 2.0.1 central system (src/ocpp/config.ts); off by default. */
+  ocpp: OcppConfigSchema.default(OCPP_DEFAULTS),
 });
 
 /** Across sections: a pilot MCU is the one vehicle sense; its simulator needs the simulated plant. */
@@ -414,6 +418,8 @@ export function resolvePaths(c: Config, base: string): Config {
   out.controlSocket.path = abs(c.controlSocket.path);
   if (out.vehicle.kind === "pilot-mcu" && c.vehicle.kind === "pilot-mcu")
     out.vehicle.port = abs(c.vehicle.port);
+  if (c.ocpp.passwordFile !== undefined) out.ocpp.passwordFile = abs(c.ocpp.passwordFile);
+  if (c.ocpp.caFile !== undefined) out.ocpp.caFile = abs(c.ocpp.caFile);
   if (out.ble.controller.kind === "uart" && c.ble.controller.kind === "uart")
     out.ble.controller.path = abs(c.ble.controller.path);
   return out;

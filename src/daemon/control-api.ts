@@ -5,6 +5,7 @@
  * runs, is audited and prints the same way everywhere.
  */
 import type { PilotDetails } from "../hw/ports.js";
+import { OCPP_SPECS, type OcppControl } from "./control-ocpp.js";
 import { redactWord, redactWords } from "./redact.js";
 
 /** Outcome of an action the pile may refuse. `code` is stable; `message` is for people. */
@@ -164,6 +165,8 @@ export interface PileControl {
   audit(entry: AuditEntry): void;
   /** Fault switches of a simulated plant; absent on real hardware. */
   sim?(action: string): CommandOutcome;
+  // --- OCPP (control-ocpp.ts): absent or undefined when the station is off ---
+  ocpp?(): OcppControl | undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,7 +189,7 @@ export interface CommandContext {
 
 type Parsed<A> = { ok: true; args: A } | { ok: false; message: string };
 
-interface CommandSpec<A> {
+export interface CommandSpec<A> {
   usage: string;
   summary: string;
   parse(args: string[]): Parsed<A>;
@@ -438,6 +441,8 @@ const SPECS = {
         : { ok: false, error: { code: "NOT_SIMULATED", message: "this pile's plant is not simulated" } },
     format: (r) => JSON.stringify(r),
   } satisfies CommandSpec<string>,
+  // --- OCPP ---
+  ...OCPP_SPECS,
 };
 
 export type CommandName = keyof typeof SPECS;

@@ -21,6 +21,7 @@ import type {
   StatusView,
   TimeView,
 } from "./control-api.js";
+import type { OcppControl } from "./control-ocpp.js";
 import type { KeyDirectory } from "./keys.js";
 import { redactText, redactWords } from "./redact.js";
 import type { PileRuntime } from "./runtime.js";
@@ -39,6 +40,8 @@ export interface ControlDeps {
   sim?: SimControl | undefined;
   /** A reading older than this is stale (deadlines.meterStaleMs). */
   meterStaleMs: number;
+  /** The OCPP station, when on (ocpp-glue.ts). */
+  ocpp?: () => OcppControl | undefined;
   /** The pilot MCU's view, where the pile has one (pilot-glue.ts). */
   pilot?: () => PilotDetails | undefined;
 }
@@ -205,5 +208,7 @@ export function pileControl(d: ControlDeps): PileControl {
     },
     audit,
     ...(d.sim ? { sim: (action: string) => d.sim!.run(action) } : {}),
+    // --- OCPP ---
+    ocpp: () => d.ocpp?.(),
   };
 }

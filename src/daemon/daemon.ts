@@ -4,6 +4,7 @@
  * safe level; the core boots on the feedbacks read before anything moves; only then the radio,
  * the console and the control socket; READY once outputs are safe and the radio is up.
  */
+
 import { accessSync, constants, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { systemClock } from "../hw/ports.js";
@@ -20,6 +21,8 @@ import { type ControlSocketServer, startControlSocket } from "./control-socket.j
 import { takeInstanceLock } from "./instance-lock.js";
 import { KeyDirectory } from "./keys.js";
 import { createLogger, exitFlushed, flushLogSync, type Logger, logErrorReporter } from "./log.js";
+import { OCPP_HOOK_MODULE, type OcppGlue, sessionHookOptions, startOcpp } from "./ocpp-glue.js";
+import { createSessionHook } from "./ocpp-hook.js";
 import { pilotView } from "./pilot-glue.js";
 import { linkCountersOf } from "./runtime/link-counters.js";
 import { PileRuntime } from "./runtime.js";
@@ -160,9 +163,15 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
     return instance.error.code === "HELD" ? 2 : 1;
   }
 
+  // OCPP on: the store's session changes queue their TransactionEvents (ocpp-hook.ts), on this
+  // connection and the write worker's alike.
+  const ocppHook = config.ocpp.enabled ? sessionHookOptions(config) : undefined;
   let store: Store;
   try {
-    store = openStore(databasePath(config), { auditMaxRows: config.audit.maxRows });
+    store = openStore(databasePath(config), {
+      auditMaxRows: config.audit.maxRows,
+      ...(ocppHook !== undefined ? { onSessionRecord: createSessionHook(ocppHook) } : {}),
+    });
   } catch (e) {
     dlog.fatal(
       { err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code },
@@ -176,7 +185,10 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
 
   // The writes made while the contactor may be live go to a thread of their own (runtime.ts);
   // it is started before any line is opened, so a failure to start it touches nothing.
-  const writer = openStoreWriter(databasePath(config));
+  const writer = openStoreWriter(
+    databasePath(config),
+    ocppHook !== undefined ? { module: OCPP_HOOK_MODULE, options: ocppHook } : undefined,
+  );
   const parts = await assemble(config, clock, log).catch((e: unknown) => {
     dlog.fatal({ err: e instanceof Error ? e.message : String(e) }, "cannot open the hardware");
     return undefined;
@@ -209,6 +221,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
   });
 
   let console_: ConsoleService | undefined;
+  let ocpp: OcppGlue | undefined;
   let control: ControlSocketServer | undefined;
   let site: SiteFronts | undefined; // dashboard, metrics, MQTT (site-glue.ts)
   let stopWatchdog = (): void => {};
@@ -221,6 +234,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
     dlog.info({ why }, "stopping");
     notifier.stopping(`stopping: ${why}`);
     stopWatchdog();
+    await ocpp?.stop().catch((e: unknown) => dlog.error({ err: String(e) }, "OCPP stop failed"));
     await site?.close().catch(() => undefined);
     await runtime.stop().catch((e: unknown) => dlog.error({ err: String(e) }, "stop failed"));
     await control?.close().catch(() => undefined);
@@ -262,6 +276,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
     await failSafeOutputs(parts.lines, weldLatched, config.lockSafeState, dlog);
     const bounded = (p: Promise<unknown>) =>
       Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+    await bounded(ocpp?.stop() ?? Promise.resolve());
     await bounded(site?.close() ?? Promise.resolve());
     await bounded(runtime.stop());
     await bounded(control?.close() ?? Promise.resolve());
@@ -297,6 +312,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
       process.once("SIGINT", () => onSignal("SIGINT"));
     });
 
+    if (config.ocpp.enabled) ocpp = ocppOrThrow(config, runtime, log);
     const front: { console?: ConsoleService; control?: ControlSocketServer } = {};
     const sim = sims ? simControl(sims, runtime) : undefined;
     const pile = pileControl({
@@ -307,6 +323,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
       store,
       keys,
       clock,
+      ocpp: () => ocpp,
       extraCounters: () => ({
         ...(front.console?.counters() ?? {}),
         ...(front.control?.counters() ?? {}),
@@ -361,4 +378,16 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
 
     return await stopped;
   }
+}
+
+/**
+ * The OCPP station over the started runtime; a station that cannot start fails the start-up. An
+ * accepted OCPP Reset stops the daemon as SIGTERM does (systemd's Restart=always starts it again).
+ */
+function ocppOrThrow(config: Config, runtime: PileRuntime, log: Logger): OcppGlue {
+  const onReset = () => process.kill(process.pid, "SIGTERM");
+  const o = startOcpp({ config, runtime, dbPath: databasePath(config), log, onReset });
+  if (!o.ok) throw new Error(`OCPP: ${o.error.message}`);
+  log.info({ url: config.ocpp.url, identity: config.ocpp.identity }, "OCPP station on");
+  return o.value;
 }

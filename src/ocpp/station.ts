@@ -226,6 +226,11 @@ export class OcppStation {
         this.outbox.ack(head.id);
         this.onTokenInfo(head.transactionId, res);
       }
+    } catch (e) {
+      // The outbox's own file failed (busy, I/O): noted, and tried again later; never thrown
+      // into the daemon (an unhandled rejection there stops the pile).
+      this.noteError(e);
+      this.later(this.vars.messageAttemptIntervalS * 1000, () => void this.drain());
     } finally {
       this.draining = false;
     }

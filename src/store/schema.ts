@@ -12,7 +12,10 @@
  *   may then outlive its true expiry, never the reverse.
  * - every other time is an INTEGER of Unix ms (a JS safe integer), energies are REAL Wh.
  */
+
 import Database from "better-sqlite3";
+import { migrateOcppMarks } from "../ocpp/marks.js";
+import { migrateOutbox } from "../ocpp/outbox.js";
 import { StoreError } from "./errors.js";
 
 type Db = Database.Database;
@@ -136,6 +139,15 @@ export const MIGRATIONS: readonly Migration[] = [
         ALTER TABLE audit ADD COLUMN uid INTEGER CHECK (uid IS NULL OR uid BETWEEN 0 AND 4294967295);
         ALTER TABLE audit ADD COLUMN pid INTEGER CHECK (pid IS NULL OR pid BETWEEN 0 AND 4294967295);
       `);
+    },
+  },
+  {
+    // v6: the OCPP outbox (src/ocpp/outbox.ts) and the OCPP marks of sessions (ocpp-hook.ts):
+    // written in the same transaction as the session change they report.
+    version: 6,
+    up: (db) => {
+      migrateOutbox(db);
+      migrateOcppMarks(db);
     },
   },
 ];

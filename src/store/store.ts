@@ -62,9 +62,11 @@ import type {
   LedgerEntry,
   LedgerRecord,
   SessionBegin,
+  SessionChange,
   SessionFinish,
   SessionProgress,
   SessionRecord,
+  SessionRecordHook,
   SessionStatus,
   Sessions,
   Store,
@@ -204,7 +206,7 @@ export function openStoreWith(path: string, opts: StoreOptions, migrations: read
       migrateOnOpen(db, found, current, migrations);
     }
     const guard = idPath === undefined ? undefined : bind(db, idPath, ident, readonly, found);
-    return build(db, path, readonly, current, clock, migrations, guard, auditMaxRows);
+    return build(db, path, readonly, current, clock, migrations, guard, auditMaxRows, opts.onSessionRecord);
   } catch (e) {
     db.close();
     throw toStoreError(e, "open");
@@ -380,6 +382,7 @@ function build(
   migrations: readonly Migration[],
   guard?: Guard,
   auditMaxRows = DEFAULT_AUDIT_MAX_ROWS,
+  onSessionRecord?: SessionRecordHook,
 ): Store {
   const op = <T>(what: string, f: () => T): T => {
     if (!db.open) throw new StoreError("CLOSED", `${what}: the store is closed`);
@@ -563,6 +566,12 @@ function build(
     need(sSesIns, "sessions").run(row);
   };
 
+  // --- session hook (OCPP outbox): called inside each session change's transaction ---
+  const told = (change: SessionChange, sessionId: Uint8Array): void => {
+    if (onSessionRecord === undefined) return;
+    onSessionRecord(db, change, sessionRecord(need(sSesGet, "sessions").get(sessionId) as Row));
+  };
+
   const sessions: Sessions = {
     beginWithCode: (code: LedgerRecord, s: SessionBegin) => {
       const entry = ledgerRow(code);
@@ -573,6 +582,7 @@ function build(
         db.transaction(() => {
           insertLedger(entry);
           insertSession(row);
+          told("begin", row.sessionId);
         }).immediate();
         guard?.refresh();
       });
@@ -580,7 +590,10 @@ function build(
     begin: (s: SessionBegin) => {
       const row = sessionRow(s);
       op("sessions.begin", () => {
-        db.transaction(() => insertSession(row)).immediate();
+        db.transaction(() => {
+          insertSession(row);
+          told("begin", row.sessionId);
+        }).immediate();
       });
     },
     progress: (sessionId, p: SessionProgress) => {
@@ -593,9 +606,12 @@ function build(
         at: ms(p.at, "at"),
       };
       op("sessions.progress", () => {
-        if (need(sSesProgress, "sessions").run(row).changes === 0) {
-          throw new StoreError("NOT_ACTIVE", "no active session with this sessionId");
-        }
+        db.transaction(() => {
+          if (need(sSesProgress, "sessions").run(row).changes === 0) {
+            throw new StoreError("NOT_ACTIVE", "no active session with this sessionId");
+          }
+          told("progress", row.sessionId);
+        }).immediate();
       });
     },
     finish: (sessionId, f: SessionFinish) => {
@@ -615,7 +631,7 @@ function build(
       op("sessions.finish", () => {
         const upd = need(sSesFinish, "sessions");
         db.transaction(() => {
-          if (upd.run(row).changes === 1) return;
+          if (upd.run(row).changes === 1) return told("finish", row.sessionId);
           if (need(sSesGet, "sessions").get(row.sessionId) === undefined) {
             throw new StoreError("NOT_FOUND", "no session with this sessionId");
           }
@@ -632,6 +648,7 @@ function build(
             const ids = (need(sSesActive, "sessions").all() as Row[]).map((r) => r["session_id"]);
             if (meterNow !== null) need(sSesInterruptMeter, "sessions").run({ now: at, meterNow });
             need(sSesInterrupt, "sessions").run({ now: at });
+            for (const id of ids) told("interrupted", id as Uint8Array);
             return ids.map((id) => sessionRecord(need(sSesGet, "sessions").get(id) as Row));
           })
           .immediate(),

@@ -233,7 +233,20 @@ export interface StoreOptions {
   busyTimeoutMs?: number;
   /** The audit table keeps at most this many rows (newest); each append trims. Default 10000. */
   auditMaxRows?: number;
+  /**
+   * Called inside the transaction of every session change (begin, progress, finish, interrupted)
+   * with the session's record as it now stands: what it writes commits or rolls back with the
+   * change (the OCPP outbox, src/daemon/ocpp-hook.ts). A throw aborts the change.
+   */
+  onSessionRecord?: SessionRecordHook;
 }
+
+export type SessionChange = "begin" | "progress" | "finish" | "interrupted";
+export type SessionRecordHook = (
+  db: import("better-sqlite3").Database,
+  change: SessionChange,
+  record: SessionRecord,
+) => void;
 
 export interface Store {
   readonly path: string;

@@ -7,6 +7,8 @@ import { parentPort, workerData } from "node:worker_threads";
 import { StoreError } from "./errors.js";
 import { applyStoreOp, type StoreOp } from "./ops.js";
 import { openStore } from "./store.js";
+import type { SessionRecordHook } from "./types.js";
+import type { WriterHook } from "./writer.js";
 
 interface Request {
   id: number;
@@ -16,11 +18,17 @@ interface Request {
 
 const port = parentPort;
 if (port) {
-  const { path } = workerData as { path: string };
+  const { path, hook } = workerData as { path: string; hook?: WriterHook };
   let store: ReturnType<typeof openStore> | undefined;
   let openError: string | undefined;
   try {
-    store = openStore(path);
+    const onSessionRecord =
+      hook === undefined
+        ? undefined
+        : (
+            (await import(hook.module)) as { createSessionHook: (o: unknown) => SessionRecordHook }
+          ).createSessionHook(hook.options);
+    store = openStore(path, onSessionRecord === undefined ? {} : { onSessionRecord });
   } catch (e) {
     openError = e instanceof Error ? e.message : String(e);
   }

@@ -14,11 +14,20 @@ interface Reply {
   error?: string;
 }
 
+/**
+ * The store's session hook in the worker (StoreOptions.onSessionRecord): a function cannot cross
+ * to the thread, so the worker imports `module` and calls its `createSessionHook(options)`.
+ */
+export interface WriterHook {
+  module: string;
+  options: unknown;
+}
+
 /** Starts the worker on the store file at `path` (a real file: an in-memory store has no second connection). */
-export function openStoreWriter(path: string): StoreWriter {
+export function openStoreWriter(path: string, hook?: WriterHook): StoreWriter {
   if (typeof path !== "string" || path.length === 0 || path === ":memory:")
     throw new StoreError("INVALID", "the write worker needs the path of a store file");
-  const worker = new Worker(new URL("./write-worker.js", import.meta.url), { workerData: { path } });
+  const worker = new Worker(new URL("./write-worker.js", import.meta.url), { workerData: { path, hook } });
   const waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   let next = 1;
   let closed: Promise<void> | undefined;

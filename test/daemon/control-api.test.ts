@@ -34,6 +34,8 @@ test("every command runs, formats and leaves one audit entry with its outcome", 
     ["available", ["off"], "ok"],
     ["available", ["maybe"], "USAGE"],
     ["available", ["on"], "ok"],
+    ["ocpp", [], "NOT_ENABLED"],
+    ["ocmf", ["3"], "NOT_ENABLED"],
   ];
   // Only what may change something is audited: a monitor polling status writes nothing.
   const changing = new Set(["clear-fault", "relay-test", "stop", "sim", "available"]);

@@ -103,3 +103,40 @@ test("localTokenPolicy stop ends the session whose token the CSMS does not accep
     await st.stop();
   }
 });
+
+test("a failure of the outbox's own file during delivery is noted and retried, never a rejection", async () => {
+  const { link, st } = rig({}, (m) => (m === "BootNotification" ? boot : {}));
+  let failures = 1;
+  const head = st.outbox.head.bind(st.outbox);
+  st.outbox.head = () => {
+    if (failures-- > 0) throw new Error("SQLITE_BUSY: database is locked");
+    return head();
+  };
+  st.outbox.enqueue([
+    {
+      transactionId: "t1",
+      eventType: "Started",
+      payload: {
+        eventType: "Started",
+        timestamp: "x",
+        triggerReason: "Authorized",
+        transactionInfo: { transactionId: "t1" },
+      },
+    },
+  ]);
+  const rejections: unknown[] = [];
+  const onRej = (e: unknown) => rejections.push(e);
+  process.on("unhandledRejection", onRej);
+  try {
+    st.start();
+    await until(
+      () => link.calls.some(([m]) => m === "TransactionEvent"),
+      "the event delivered after the retry",
+    );
+    assert.match(st.lastError ?? "", /SQLITE_BUSY/);
+    assert.deepEqual(rejections, []);
+  } finally {
+    process.off("unhandledRejection", onRej);
+    await st.stop();
+  }
+});

@@ -115,6 +115,14 @@ class Csms(ChargePoint):
     def on_status(self, **kw):
         return call_result.StatusNotification()
 
+    @on(Action.notify_event)
+    def on_notify_event(self, **kw):
+        return call_result.NotifyEvent()
+
+    @on(Action.security_event_notification)
+    def on_security_event(self, **kw):
+        return call_result.SecurityEventNotification()
+
     @on(Action.transaction_event)
     def on_tx(self, **kw):
         if settings["tokenStatus"] and kw.get("id_token"):
