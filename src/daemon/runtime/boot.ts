@@ -6,8 +6,8 @@
 import type { DigitalInput } from "../../hw/ports.js";
 import { FAULT_CODES, type FaultCode, type InputLine, type PileSnapshot } from "../../pile/index.js";
 import { toHex } from "../../protocol/index.js";
-import { errText, type InputBody, type LoopContext } from "./context.js";
 import { bootPilot, watchPilot } from "../pilot-glue.js";
+import { errText, type InputBody, type LoopContext } from "./context.js";
 import type { Outputs } from "./effects.js";
 
 interface InputLevels {
