@@ -4,10 +4,6 @@
  * technician can do nothing the safety rules would refuse.
  */
 
-import type { Clock } from "../hw/ports.js";
-import { toHex } from "../protocol/bytes.js";
-import type { Store } from "../store/index.js";
-import { VERSION } from "../version.js";
 import type {
   AuditEntry,
   AuditView,
@@ -19,9 +15,13 @@ import type {
   SessionView,
   StatusView,
   TimeView,
-} from "./control-api.js";
+} from "../control/index.js";
+import { redactText, redactWords } from "../control/index.js";
+import type { Clock } from "../hw/ports.js";
+import { toHex } from "../protocol/bytes.js";
+import type { Store } from "../store/index.js";
+import { VERSION } from "../version.js";
 import type { KeyDirectory } from "./keys.js";
-import { redactText, redactWords } from "./redact.js";
 import type { PileRuntime } from "./runtime.js";
 import type { SimControl } from "./sim-control.js";
 

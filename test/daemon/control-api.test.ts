@@ -6,7 +6,7 @@ import {
   formatResult,
   parseKeyId,
   resolveCommand,
-} from "../../src/daemon/control-api.js";
+} from "../../src/control/index.js";
 import { fakePileControl } from "./fake-pile-control.js";
 
 const KEY = "0f".repeat(32);

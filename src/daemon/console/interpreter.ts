@@ -7,9 +7,9 @@
  * (@serialport/parser-delimiter): a terminal sends keystrokes, not lines, and backspace, Ctrl-U,
  * Ctrl-C, the secret's masked echo and escape sequences all act before any delimiter arrives.
  */
+
+import { type AuditEntry, carriesKey, commandHelp, resolveCommand } from "../../control/index.js";
 import type { Clock } from "../../hw/ports.js";
-import { type AuditEntry, commandHelp, resolveCommand } from "../control-api.js";
-import { carriesKey } from "../redact.js";
 
 export interface InterpreterOptions {
   clock: Clock;

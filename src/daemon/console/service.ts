@@ -4,8 +4,8 @@
  * idle logout. Everything that decides lives in interpreter.ts.
  */
 import type { Logger } from "pino";
+import { executeCommand, formatResult, type PileControl, resolveCommand } from "../../control/index.js";
 import { type Clock, type ConsoleLink, systemClock } from "../../hw/ports.js";
-import { executeCommand, formatResult, type PileControl, resolveCommand } from "../control-api.js";
 import { type ConsoleAction, ConsoleInterpreter, type Step } from "./interpreter.js";
 import { verifySecret } from "./secret.js";
 
