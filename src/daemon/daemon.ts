@@ -13,7 +13,7 @@ import { openStore, openStoreWriter, type Store } from "../store/index.js";
 import { assemble } from "./assemble.js";
 import { type Config, databasePath, socketMode } from "./config.js";
 import { hashProblem } from "./console/secret.js";
-import { openSerialConsole } from "./console/serial-link.js";
+import { openSerialConsole } from "../hw/console/serial-link.js";
 import { type ConsoleService, startConsole } from "./console/service.js";
 import { pileControl } from "./control-impl.js";
 import { type ControlSocketServer, startControlSocket } from "./control-socket.js";

@@ -13,8 +13,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { hashSecret } from "../../../src/daemon/console/secret.js";
-import { openSerialConsole } from "../../../src/daemon/console/serial-link.js";
 import { startConsole } from "../../../src/daemon/console/service.js";
+import { openSerialConsole } from "../../../src/hw/console/serial-link.js";
 import type { Clock } from "../../../src/hw/ports.js";
 import { fakePileControl } from "../fake-pile-control.js";
 
