@@ -6,6 +6,7 @@
  */
 import { accessSync, constants, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { openSerialConsole } from "../hw/console/serial-link.js";
 import { systemClock } from "../hw/ports.js";
 import { err, ok, type Result } from "../protocol/bytes.js";
 import { readSmallFile } from "../sdk/files.js";
@@ -13,7 +14,6 @@ import { openStore, openStoreWriter, type Store } from "../store/index.js";
 import { assemble } from "./assemble.js";
 import { type Config, databasePath, socketMode } from "./config.js";
 import { hashProblem } from "./console/secret.js";
-import { openSerialConsole } from "../hw/console/serial-link.js";
 import { type ConsoleService, startConsole } from "./console/service.js";
 import { pileControl } from "./control-impl.js";
 import { type ControlSocketServer, startControlSocket } from "./control-socket.js";
