@@ -7,7 +7,7 @@ import {
   parseKeyId,
   resolveCommand,
 } from "../../src/control/index.js";
-import { fakePileControl } from "./fake-pile-control.js";
+import { fakePileControl } from "../daemon/fake-pile-control.js";
 
 const KEY = "0f".repeat(32);
 
