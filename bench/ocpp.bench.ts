@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { RPCServer } from "ocpp-rpc";
-import { requestControl } from "../src/daemon/control-socket.js";
+import { requestControl } from "../src/control/index.js";
 import { createSessionHook } from "../src/daemon/ocpp-hook.js";
 import { simPileConfig } from "../src/daemon/sim-config.js";
 import { OcppConfigSchema } from "../src/ocpp/config.js";

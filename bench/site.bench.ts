@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import mqtt from "mqtt";
-import { requestControl } from "../src/daemon/control-socket.js";
+import { requestControl } from "../src/control/index.js";
 import { simPileConfig } from "../src/daemon/sim-config.js";
 import { mqttSchema } from "../src/site/config.js";
 import { SiteCounters } from "../src/site/counters.js";

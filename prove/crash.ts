@@ -15,7 +15,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import type { SessionView } from "../src/daemon/control-api.js";
+import type { SessionView } from "../src/control/index.js";
 import { NobleCentral } from "../src/hw/ble/central.js";
 import { nodeSuite } from "../src/protocol/node-suite.js";
 import { pileStateName } from "../src/protocol/reasons.js";

@@ -22,8 +22,8 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import type { StatusView } from "../src/daemon/control-api.js";
-import { requestControl } from "../src/daemon/control-socket.js";
+import type { StatusView } from "../src/control/index.js";
+import { requestControl } from "../src/control/index.js";
 import { simPileConfig } from "../src/daemon/sim-config.js";
 import type { Status } from "../src/protocol/messages.js";
 import { Issuer } from "../src/sdk/issuer.js";

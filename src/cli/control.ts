@@ -4,8 +4,7 @@
  *           available on|off|keys [list|add ID HEX|retire ID]|time|log [N]  [--socket PATH] [--json]
  * Exit 0: done; 1: the daemon refused; 2: usage, or no daemon on the socket.
  */
-import { commandHelp, formatResult, resolveCommand } from "../daemon/control-api.js";
-import { requestControl } from "../daemon/control-socket.js";
+import { commandHelp, formatResult, requestControl, resolveCommand } from "../control/index.js";
 import { CliError, type CliIo, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, parseOptions, printJson } from "./io.js";
 
 export const DEFAULT_SOCKET = "/run/piled/control.sock";

@@ -1,25 +1,16 @@
 /**
  * Builds the adapters the configuration names: the real ones (sysfs GPIO through onoff, Modbus
  * RTU over a serial port, bleno on an HCI device or UART) or the simulated plant behind the same
- * ports. The simulated meter is still reached over a real serial link and a real Modbus
- * exchange: a pty pair, the simulated slave on one end, the real adapter on the other.
+ * ports (assemble-sim.ts, imported only when the configuration asks for it).
  */
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import type { Logger } from "pino";
 import { BlenoPeripheral } from "../hw/ble/peripheral.js";
 import { linesFromConfig, type PileLines } from "../hw/gpio/index.js";
 import { openModbusMeter } from "../hw/meter/modbus-meter.js";
 import type { BlePeripheral, Clock, Meter, VehicleSense } from "../hw/ports.js";
-import { SimMeter } from "../sim/meter/sim-meter.js";
-import type { SimPilot } from "../sim/pilot-sim.js";
-import { SimPlant } from "../sim/plant.js";
-import { openPtyPair, type PtyPair } from "../sim/pty.js";
+import type { SimParts } from "./assemble-sim.js";
 import type { Config } from "./config.js";
 import { openPilot, simMcuPermit } from "./pilot-glue.js";
-
-/** Power the simulated vehicle draws while the contactor is closed (32 A single phase). */
-export const SIM_CHARGE_POWER_W = 7360;
 
 export interface Assembled {
   lines: PileLines;
@@ -28,22 +19,21 @@ export interface Assembled {
   /** The pilot MCU, where the config names one (else the vehicle sense is in `lines`). */
   vehicle?: VehicleSense | undefined;
   /** Present when the plant is simulated: fault switches for the technician and tests. */
-  sim: { plant?: SimPlant; meter?: SimMeter; pilot?: SimPilot } | undefined;
+  sim: SimParts | undefined;
   close(): Promise<void>;
 }
 
 export async function assemble(config: Config, clock: Clock, log: Logger): Promise<Assembled> {
   const closers: (() => Promise<void>)[] = [];
-  const sim: { plant?: SimPlant; meter?: SimMeter; pilot?: SimPilot } = {};
+  const sim: SimParts = {};
+  // The simulator is loaded only for a configuration that asks for it.
+  const simulated = config.gpio.driver === "sim" || config.meter.driver === "sim";
+  const simulator = simulated ? await import("./assemble-sim.js") : undefined;
   try {
     let lines: PileLines;
     const g = config.gpio;
     if (g.driver === "sim") {
-      // A simulated MCU's permit pin is in series with the plant's contactor coil.
-      const plant = new SimPlant(simMcuPermit(config) ? { permitInSeries: true } : { plugPresent: true });
-      sim.plant = plant;
-      const pl = plant.pileLines();
-      lines = { ...pl, close: async () => plant.dispose() };
+      lines = simulator!.simLines(sim, simMcuPermit(config));
     } else {
       lines = await linesFromConfig({
         contactor: g.contactor,
@@ -62,28 +52,7 @@ export async function assemble(config: Config, clock: Clock, log: Logger): Promi
 
     const m = config.meter;
     let port = m.port;
-    if (m.driver === "sim") {
-      // The pty links live in the state directory: a daemon killed outright leaves no folder in /tmp.
-      const ptyDir = join(config.stateDir, "sim-meter");
-      mkdirSync(ptyDir, { recursive: true, mode: 0o700 });
-      const pair: PtyPair = await openPtyPair({ dir: ptyDir });
-      closers.push(() => pair.close());
-      const slave = new SimMeter({ model: m.model, unit: m.unit, clock });
-      await slave.attach(pair.b, {
-        baudRate: m.baud,
-        parity: m.parity,
-        stopBits: m.stopBits,
-        dataBits: m.dataBits,
-      });
-      closers.push(() => slave.detach());
-      sim.meter = slave;
-      if (sim.plant) {
-        const off = sim.plant.onContactor((closed) => slave.setPower(closed ? SIM_CHARGE_POWER_W : 0));
-        closers.push(async () => off());
-      }
-      port = pair.a;
-      log.child({ component: "meter" }).info({ slave: pair.b, port }, "simulated meter on a pty pair");
-    }
+    if (m.driver === "sim") port = await simulator!.simMeterPort(config, clock, log, sim, closers);
     const meter = openModbusMeter({
       path: port,
       baudRate: m.baud,

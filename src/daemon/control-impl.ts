@@ -4,26 +4,12 @@
  * technician can do nothing the safety rules would refuse.
  */
 
+import type { AuditEntry, ControlResult, KeyView, OcppControl, PileControl } from "../control/index.js";
+import { redactText, redactWords } from "../control/index.js";
 import type { Clock, PilotDetails } from "../hw/ports.js";
-import { meterFresh } from "../pile/index.js";
-import { toHex } from "../protocol/bytes.js";
 import type { Store } from "../store/index.js";
-import { VERSION } from "../version.js";
-import type {
-  AuditEntry,
-  AuditView,
-  ControlResult,
-  FaultView,
-  KeyView,
-  MeterView,
-  PileControl,
-  SessionView,
-  StatusView,
-  TimeView,
-} from "./control-api.js";
-import type { OcppControl } from "./control-ocpp.js";
+import { faultViews, logViews, meterView, sessionViews, statusView, timeView } from "./control-views.js";
 import type { KeyDirectory } from "./keys.js";
-import { redactText, redactWords } from "./redact.js";
 import type { PileRuntime } from "./runtime.js";
 import type { SimControl } from "./sim-control.js";
 
@@ -44,11 +30,6 @@ export interface ControlDeps {
   ocpp?: () => OcppControl | undefined;
   /** The pilot MCU's view, where the pile has one (pilot-glue.ts). */
   pilot?: () => PilotDetails | undefined;
-}
-
-function pilotOf(d: ControlDeps): { pilot?: PilotDetails } {
-  const p = d.pilot?.();
-  return p ? { pilot: p } : {};
 }
 
 export function pileControl(d: ControlDeps): PileControl {
@@ -73,80 +54,10 @@ export function pileControl(d: ControlDeps): PileControl {
     });
   };
   return {
-    status(): StatusView {
-      const s = runtime.snapshot();
-      const counters: Record<string, number> = { ...runtime.counters, ...(d.extraCounters?.() ?? {}) };
-      for (const [k, v] of Object.entries(s.counters)) if (typeof v === "number") counters[`pile.${k}`] = v;
-      for (const [k, v] of Object.entries(s.counters.reasons)) counters[`pile.reason.${k}`] = v ?? 0;
-      return {
-        pileId: s.pileId,
-        state: s.state,
-        since: runtime.stateSince,
-        contactor: s.feedback.contactor === undefined ? "unknown" : s.feedback.contactor ? "closed" : "open",
-        lock: s.feedback.lock === undefined ? "unknown" : s.feedback.lock ? "engaged" : "released",
-        vehiclePresent: s.feedback.vehicle ?? null,
-        ble: runtime.bleState,
-        meterFresh: s.meter !== undefined && meterFresh(s.meter.ageMs, d),
-        faults: [...s.faults],
-        unavailableBecause: [...s.unavailableBecause],
-        store: runtime.storeHealth.view(),
-        links: runtime.linkCounters(),
-        security: {
-          recentFailedProofs: s.proofs.recentFailures,
-          alarm: s.proofs.alarm,
-          events: s.counters.securityEvents,
-          lastEventAt: runtime.lastSecurityEvent?.at ?? null,
-        },
-        session: s.session
-          ? {
-              codeId: s.session.codeId,
-              startedAt: clock.now() - s.session.elapsedS * 1000,
-              energyWh: s.session.energyWh,
-            }
-          : null,
-        uptimeMs: clock.now() - runtime.startedAt,
-        version: VERSION,
-        counters,
-        ...pilotOf(d),
-      };
-    },
-    async meter(): Promise<MeterView> {
-      const r = runtime.lastMeter;
-      if (runtime.lastMeterError)
-        return { ok: false, code: runtime.lastMeterError.code, message: runtime.lastMeterError.message };
-      if (!r) return { ok: false, code: "NO_READING", message: "no meter reading yet" };
-      return {
-        ok: true,
-        energyImportWh: r.energyImportWh,
-        powerW: r.powerW,
-        voltageV: r.voltageV,
-        currentA: r.currentA,
-        ageMs: Math.round(clock.monotonic() - r.takenAt),
-      };
-    },
-    sessions(limit: number): SessionView[] {
-      return store.sessions.list({ limit }).map((s) => ({
-        id: toHex(s.sessionId),
-        codeId: toHex(s.codeId),
-        carrier: s.carrier,
-        deviceId: s.deviceId,
-        startedAt: s.startedAt,
-        endedAt: s.stoppedAt ?? s.closedAt,
-        meterStartWh: s.meterStartWh,
-        meterStopWh: s.meterStopWh,
-        energyWh: s.energyWh,
-        energySource: s.energySource,
-        status: s.status,
-        reason: s.stopReason,
-        faults: s.faults,
-      }));
-    },
-    faults(): FaultView[] {
-      const latched = new Set(runtime.snapshot().faults as string[]);
-      return store.faults
-        .active()
-        .map((f) => ({ code: f.code, since: f.raisedAt, latched: latched.has(f.code), detail: f.detail }));
-    },
+    status: () => statusView(d),
+    meter: () => meterView(d),
+    sessions: (limit: number) => sessionViews(store, limit),
+    faults: () => faultViews(d),
     async clearFault(code: string, actor: string): Promise<ControlResult> {
       const snap = runtime.snapshot();
       if (snap.faults.length === 0) return { ok: false, code: "NOT_FAULTED", message: "no fault is latched" };
@@ -191,21 +102,8 @@ export function pileControl(d: ControlDeps): PileControl {
         return { ok: true, detail: `key ${keyId} retired` };
       },
     },
-    time(): TimeView {
-      const board = clock.now();
-      const floor = Number(store.floor.get());
-      return { board, floor, now: Math.max(board, floor), skewMs: runtime.skewMs };
-    },
-    log(limit: number): AuditView[] {
-      return store.audit.list({ limit }).map((a) => ({
-        at: a.at,
-        actor: a.actor,
-        action: a.action,
-        outcome: a.outcome,
-        ...(a.detail ? { detail: a.detail } : {}),
-        ...(a.uid !== null ? { peer: { uid: a.uid, pid: a.pid ?? 0 } } : {}),
-      }));
-    },
+    time: () => timeView(d),
+    log: (limit: number) => logViews(store, limit),
     audit,
     ...(d.sim ? { sim: (action: string) => d.sim!.run(action) } : {}),
     // --- OCPP ---

@@ -4,51 +4,29 @@
  * safe level; the core boots on the feedbacks read before anything moves; only then the radio,
  * the console and the control socket; READY once outputs are safe and the radio is up.
  */
-
-import { accessSync, constants, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { systemClock } from "../hw/ports.js";
-import { err, ok, type Result } from "../protocol/bytes.js";
-import { readSmallFile } from "../sdk/files.js";
-import { openStore, openStoreWriter, type Store } from "../store/index.js";
-import { assemble } from "./assemble.js";
+import type { PileControl } from "../control/index.js";
+import { openSerialConsole } from "../hw/console/serial-link.js";
+import { type Clock, systemClock } from "../hw/ports.js";
+import { openStoreWriter, type StoreWriter } from "../store/index.js";
+import { type Assembled, assemble } from "./assemble.js";
 import { type Config, databasePath, socketMode } from "./config.js";
-import { hashProblem } from "./console/secret.js";
-import { openSerialConsole } from "./console/serial-link.js";
 import { type ConsoleService, startConsole } from "./console/service.js";
 import { pileControl } from "./control-impl.js";
 import { type ControlSocketServer, startControlSocket } from "./control-socket.js";
-import { takeInstanceLock } from "./instance-lock.js";
-import { KeyDirectory } from "./keys.js";
 import { createLogger, exitFlushed, flushLogSync, type Logger, logErrorReporter } from "./log.js";
 import { OCPP_HOOK_MODULE, type OcppGlue, sessionHookOptions, startOcpp } from "./ocpp-glue.js";
-import { createSessionHook } from "./ocpp-hook.js";
+import { type Opened, openState } from "./open-state.js";
 import { pilotView } from "./pilot-glue.js";
 import { linkCountersOf } from "./runtime/link-counters.js";
 import { PileRuntime } from "./runtime.js";
-import { createNotifier, startWatchdog } from "./sd-notify.js";
+import { createNotifier, type Notifier, startWatchdog } from "./sd-notify.js";
 import { simControl } from "./sim-control.js";
 import { type SiteFronts, startSite } from "./site-glue.js";
 
 /** How long READY waits for the radio before it is sent anyway (STATUS says BLE is down). */
 const RADIO_READY_TIMEOUT_MS = 10_000;
-
-/** Makes the state directory and checks that this user may write in it, with a clear message. */
-function prepareStateDir(dir: string): Result<void, string> {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o750 });
-  } catch (e) {
-    return err(`state directory ${dir} cannot be made (${(e as NodeJS.ErrnoException).code ?? e})`);
-  }
-  try {
-    accessSync(dir, constants.W_OK | constants.X_OK);
-  } catch (e) {
-    return err(
-      `state directory ${dir} is not writable by this user (${(e as NodeJS.ErrnoException).code ?? e}): the store and its lock live there`,
-    );
-  }
-  return ok(undefined);
-}
 
 /**
  * Where the lock goes when the daemon gives up with the hardware open: to its configured rest
@@ -95,28 +73,6 @@ export async function failSafeOutputs(
   return lock;
 }
 
-/**
- * The console's secret hash (undefined when the console is off), read and checked: a hash nobody
- * can match would start a console nobody can log into. Also run by `piled --check-config`.
- */
-export function consoleSecretHash(config: Config): Result<string | undefined, string> {
-  if (!config.console.enabled) return { ok: true, value: undefined };
-  let where = "console.secretHash";
-  let secretHash: string;
-  if (config.console.secretHash !== undefined) secretHash = config.console.secretHash;
-  else {
-    where = `console secret hash file ${config.console.secretHashFile}`;
-    const read = readSmallFile(config.console.secretHashFile!, {
-      what: "console secret hash file",
-      owner: true,
-    });
-    if (!read.ok) return { ok: false, error: read.error.message };
-    secretHash = read.value.replace(/^\uFEFF/, "").trim();
-  }
-  const problem = hashProblem(secretHash);
-  return problem ? { ok: false, error: `${where} refused: ${problem}` } : { ok: true, value: secretHash };
-}
-
 export async function runDaemon(config: Config): Promise<number> {
   const logErrors = logErrorReporter();
   const log = createLogger({ level: config.logLevel, onWriteError: logErrors.onWriteError });
@@ -127,61 +83,36 @@ export async function runDaemon(config: Config): Promise<number> {
   }
 }
 
+/** The running daemon: what it holds, and the front ends and watchdog started so far. */
+interface Live extends Opened {
+  config: Config;
+  log: Logger;
+  dlog: Logger;
+  clock: Clock;
+  notifier: Notifier;
+  writer: StoreWriter;
+  parts: Assembled;
+  runtime: PileRuntime;
+  console_?: ConsoleService | undefined;
+  control?: ControlSocketServer | undefined;
+  ocpp?: OcppGlue | undefined;
+  /** Dashboard, metrics, MQTT (site-glue.ts). */
+  site?: SiteFronts | undefined;
+  stopWatchdog: () => void;
+  stopping: boolean;
+}
+
 async function runWith(config: Config, log: Logger, logWriteErrors: () => number): Promise<number> {
   const dlog = log.child({ component: "daemon" });
   const clock = systemClock;
   const notifier = createNotifier(process.env, (e) => dlog.warn({ err: e.message }, "sd_notify failed"));
 
-  const keys = new KeyDirectory(config.keyDir);
-  const loaded = keys.load();
-  if (!loaded.ok) {
-    process.stderr.write(`piled: keys refused, nothing was touched: ${loaded.error.message}\n`);
-    return 2;
-  }
-  for (const w of keys.warnings) dlog.warn({ keyDir: config.keyDir }, w);
-  if (keys.ids().length === 0)
-    dlog.warn({ keyDir: config.keyDir }, "no key in the key directory: no code can be accepted");
-  else dlog.info({ keyIds: keys.ids(), keyDir: config.keyDir }, "keys loaded");
-
-  const secret = consoleSecretHash(config);
-  if (!secret.ok) {
-    process.stderr.write(`piled: ${secret.error}; nothing was touched\n`);
-    return 2;
-  }
-  const secretHash = secret.value;
-
-  // One daemon per state directory (instance-lock.ts): the lock is taken before any line is
-  // opened and held until the process ends; a second daemon is refused here, touching nothing.
-  const stateReady = prepareStateDir(config.stateDir);
-  if (!stateReady.ok) {
-    process.stderr.write(`piled: ${stateReady.error}; nothing was touched\n`);
-    return 1;
-  }
-  const instance = takeInstanceLock(config.stateDir);
-  if (!instance.ok) {
-    process.stderr.write(`piled: ${instance.error.message}; nothing was touched\n`);
-    return instance.error.code === "HELD" ? 2 : 1;
-  }
-
   // OCPP on: the store's session changes queue their TransactionEvents (ocpp-hook.ts), on this
   // connection and the write worker's alike.
   const ocppHook = config.ocpp.enabled ? sessionHookOptions(config) : undefined;
-  let store: Store;
-  try {
-    store = openStore(databasePath(config), {
-      auditMaxRows: config.audit.maxRows,
-      ...(ocppHook !== undefined ? { onSessionRecord: createSessionHook(ocppHook) } : {}),
-    });
-  } catch (e) {
-    dlog.fatal(
-      { err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code },
-      "cannot open the store",
-    );
-    process.stderr.write(
-      `piled: store ${databasePath(config)}: ${e instanceof Error ? e.message : String(e)}\n`,
-    );
-    return 1;
-  }
+  const opened = openState(config, dlog, ocppHook);
+  if (typeof opened === "number") return opened;
+  const { store, keys } = opened;
 
   // The writes made while the contactor may be live go to a thread of their own (runtime.ts);
   // it is started before any line is opened, so a failure to start it touches nothing.
@@ -198,8 +129,6 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
     store.close();
     return 1;
   }
-  const sims = parts.sim;
-  const pilotSense = parts.vehicle;
 
   const runtime = new PileRuntime({
     config,
@@ -219,32 +148,20 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
       inputs: [parts.lines.contactorFeedback, parts.lines.lockFeedback, parts.lines.emergencyStop],
     }),
   });
-
-  let console_: ConsoleService | undefined;
-  let ocpp: OcppGlue | undefined;
-  let control: ControlSocketServer | undefined;
-  let site: SiteFronts | undefined; // dashboard, metrics, MQTT (site-glue.ts)
-  let stopWatchdog = (): void => {};
-  let stopping = false;
-  const weldLatched = () => store.faults.active().some((f) => f.code === "WELD");
-
-  const shutdown = async (why: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    dlog.info({ why }, "stopping");
-    notifier.stopping(`stopping: ${why}`);
-    stopWatchdog();
-    await ocpp?.stop().catch((e: unknown) => dlog.error({ err: String(e) }, "OCPP stop failed"));
-    await site?.close().catch(() => undefined);
-    await runtime.stop().catch((e: unknown) => dlog.error({ err: String(e) }, "stop failed"));
-    await control?.close().catch(() => undefined);
-    await console_?.close().catch(() => undefined);
-    await parts.close();
-    await writer.close();
-    store.close();
-    notifier.close();
-    instance.value.release();
+  const l: Live = {
+    ...opened,
+    config,
+    log,
+    dlog,
+    clock,
+    notifier,
+    writer,
+    parts,
+    runtime,
+    stopWatchdog: () => {},
+    stopping: false,
   };
+  const weldLatched = () => store.faults.active().some((f) => f.code === "WELD");
 
   // A crash still opens the contactor first (best effort; ExecStopPost repeats it through sysfs).
   // The fatal line is written out before the exit: an exit drops what the log still buffers.
@@ -262,122 +179,152 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
   process.on("unhandledRejection", die);
 
   try {
-    return await serve();
+    return await serve(l, logWriteErrors);
   } catch (e) {
-    // A boot step failed with the lines open: outputs to safe, everything let go, and out at
-    // once (a daemon that hangs here holds the pile until systemd's start timeout).
-    dlog.fatal(
-      { err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code },
-      "start-up failed with the hardware open: outputs to safe, exiting",
-    );
-    flushLogSync(log);
-    stopping = true;
-    stopWatchdog();
-    await failSafeOutputs(parts.lines, weldLatched, config.lockSafeState, dlog);
-    const bounded = (p: Promise<unknown>) =>
-      Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
-    await bounded(ocpp?.stop() ?? Promise.resolve());
-    await bounded(site?.close() ?? Promise.resolve());
-    await bounded(runtime.stop());
-    await bounded(control?.close() ?? Promise.resolve());
-    await bounded(console_?.close() ?? Promise.resolve());
-    await bounded(parts.close());
-    await bounded(writer.close());
-    try {
-      store.close();
-    } catch {
-      // already closed or unusable
-    }
-    notifier.close();
+    await abortStart(l, e, weldLatched);
     process.off("uncaughtException", die);
     process.off("unhandledRejection", die);
     return 70;
   }
+}
 
-  async function serve(): Promise<number> {
-    await runtime.start();
+async function shutdown(l: Live, why: string): Promise<void> {
+  if (l.stopping) return;
+  l.stopping = true;
+  l.dlog.info({ why }, "stopping");
+  l.notifier.stopping(`stopping: ${why}`);
+  l.stopWatchdog();
+  await l.ocpp?.stop().catch((e: unknown) => l.dlog.error({ err: String(e) }, "OCPP stop failed"));
+  await l.site?.close().catch(() => undefined);
+  await l.runtime.stop().catch((e: unknown) => l.dlog.error({ err: String(e) }, "stop failed"));
+  await l.control?.close().catch(() => undefined);
+  await l.console_?.close().catch(() => undefined);
+  await l.parts.close();
+  await l.writer.close();
+  l.store.close();
+  l.notifier.close();
+  l.instance.release();
+}
 
-    // Signals from here on: a SIGHUP during the rest of the start-up must not end the daemon.
-    process.on("SIGHUP", () => {
-      const r = keys.load();
-      if (r.ok) dlog.info({ keyIds: keys.ids() }, "keys reloaded");
-      else dlog.error({ err: r.error.message }, "key reload refused; the keys held stay as they were");
-      pile.audit({ actor: "daemon", action: "reload-keys", outcome: r.ok ? "ok" : r.error.code });
-    });
-    const stopped = new Promise<number>((resolve) => {
-      const onSignal = (sig: string) => {
-        void shutdown(sig).then(() => resolve(0));
-      };
-      process.once("SIGTERM", () => onSignal("SIGTERM"));
-      process.once("SIGINT", () => onSignal("SIGINT"));
-    });
-
-    if (config.ocpp.enabled) ocpp = ocppOrThrow(config, runtime, log);
-    const front: { console?: ConsoleService; control?: ControlSocketServer } = {};
-    const sim = sims ? simControl(sims, runtime) : undefined;
-    const pile = pileControl({
-      sim,
-      meterStaleMs: config.deadlines.meterStaleMs,
-      pilot: () => pilotView(pilotSense),
-      runtime,
-      store,
-      keys,
-      clock,
-      ocpp: () => ocpp,
-      extraCounters: () => ({
-        ...(front.console?.counters() ?? {}),
-        ...(front.control?.counters() ?? {}),
-        ...(site?.counters() ?? {}),
-        "log.writeErrors": logWriteErrors(),
-      }),
-    });
-    try {
-      mkdirSync(dirname(config.controlSocket.path), { recursive: true, mode: 0o750 });
-      control = await startControlSocket({
-        path: config.controlSocket.path,
-        mode: socketMode(config),
-        ...(config.controlSocket.group ? { group: config.controlSocket.group } : {}),
-        pile,
-        log: log.child({ component: "control" }),
-      });
-      front.control = control;
-      dlog.info({ path: control.path }, "control socket listening");
-    } catch (e) {
-      dlog.error({ err: e instanceof Error ? e.message : String(e) }, "control socket not available");
-    }
-
-    if (config.console.enabled && secretHash) {
-      const link = openSerialConsole({
-        path: config.console.port,
-        baud: config.console.baud,
-        onError: (e) => dlog.warn({ err: e.message }, "console port"),
-      });
-      console_ = startConsole({
-        link,
-        pile,
-        secretHash,
-        lockoutAfter: config.console.lockoutAfter,
-        lockoutMs: config.console.lockoutMs,
-        idleLogoutMs: config.console.idleLogoutMs,
-        pileId: config.pileId,
-        clock,
-        log: log.child({ component: "console" }),
-      });
-      front.console = console_;
-      dlog.info({ port: config.console.port }, "technician console on");
-    }
-
-    site = await startSite({ config, pile, runtime, log });
-
-    const radio = await runtime.radioReady(RADIO_READY_TIMEOUT_MS);
-    if (!stopping) {
-      notifier.ready(radio ? "ready" : "ready; BLE radio down");
-      dlog.info({ ble: runtime.bleState, pileId: config.pileId }, "ready");
-      stopWatchdog = startWatchdog(notifier, () => runtime.healthy());
-    }
-
-    return await stopped;
+/**
+ * A boot step failed with the lines open: outputs to safe, everything let go, and out at once
+ * (a daemon that hangs here holds the pile until systemd's start timeout).
+ */
+async function abortStart(l: Live, e: unknown, weldLatched: () => boolean): Promise<void> {
+  const { dlog, log, config } = l;
+  dlog.fatal(
+    { err: e instanceof Error ? e.message : String(e), code: (e as { code?: string }).code },
+    "start-up failed with the hardware open: outputs to safe, exiting",
+  );
+  flushLogSync(log);
+  l.stopping = true;
+  l.stopWatchdog();
+  await failSafeOutputs(l.parts.lines, weldLatched, config.lockSafeState, dlog);
+  const bounded = (p: Promise<unknown>) =>
+    Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+  await bounded(l.ocpp?.stop() ?? Promise.resolve());
+  await bounded(l.site?.close() ?? Promise.resolve());
+  await bounded(l.runtime.stop());
+  await bounded(l.control?.close() ?? Promise.resolve());
+  await bounded(l.console_?.close() ?? Promise.resolve());
+  await bounded(l.parts.close());
+  await bounded(l.writer.close());
+  try {
+    l.store.close();
+  } catch {
+    // already closed or unusable
   }
+  l.notifier.close();
+}
+
+async function serve(l: Live, logWriteErrors: () => number): Promise<number> {
+  const { runtime, keys, dlog, config } = l;
+  await runtime.start();
+
+  // Signals from here on: a SIGHUP during the rest of the start-up must not end the daemon.
+  process.on("SIGHUP", () => {
+    const r = keys.load();
+    if (r.ok) dlog.info({ keyIds: keys.ids() }, "keys reloaded");
+    else dlog.error({ err: r.error.message }, "key reload refused; the keys held stay as they were");
+    pile.audit({ actor: "daemon", action: "reload-keys", outcome: r.ok ? "ok" : r.error.code });
+  });
+  const stopped = new Promise<number>((resolve) => {
+    const onSignal = (sig: string) => {
+      void shutdown(l, sig).then(() => resolve(0));
+    };
+    process.once("SIGTERM", () => onSignal("SIGTERM"));
+    process.once("SIGINT", () => onSignal("SIGINT"));
+  });
+
+  if (config.ocpp.enabled) l.ocpp = ocppOrThrow(config, runtime, l.log);
+  const pilotSense = l.parts.vehicle;
+  const pile = pileControl({
+    sim: l.parts.sim ? simControl(l.parts.sim, runtime) : undefined,
+    meterStaleMs: config.deadlines.meterStaleMs,
+    pilot: () => pilotView(pilotSense),
+    ocpp: () => l.ocpp,
+    runtime,
+    store: l.store,
+    keys,
+    clock: l.clock,
+    extraCounters: () => ({
+      ...(l.console_?.counters() ?? {}),
+      ...(l.control?.counters() ?? {}),
+      ...(l.site?.counters() ?? {}),
+      "log.writeErrors": logWriteErrors(),
+    }),
+  });
+  await startControl(l, pile);
+  startTechnicianConsole(l, pile);
+  l.site = await startSite({ config, pile, runtime, log: l.log });
+
+  const radio = await runtime.radioReady(RADIO_READY_TIMEOUT_MS);
+  if (!l.stopping) {
+    l.notifier.ready(radio ? "ready" : "ready; BLE radio down");
+    dlog.info({ ble: runtime.bleState, pileId: config.pileId }, "ready");
+    l.stopWatchdog = startWatchdog(l.notifier, () => runtime.healthy());
+  }
+
+  return await stopped;
+}
+
+async function startControl(l: Live, pile: PileControl): Promise<void> {
+  const { config, dlog } = l;
+  try {
+    mkdirSync(dirname(config.controlSocket.path), { recursive: true, mode: 0o750 });
+    l.control = await startControlSocket({
+      path: config.controlSocket.path,
+      mode: socketMode(config),
+      ...(config.controlSocket.group ? { group: config.controlSocket.group } : {}),
+      pile,
+      log: l.log.child({ component: "control" }),
+    });
+    dlog.info({ path: l.control.path }, "control socket listening");
+  } catch (e) {
+    dlog.error({ err: e instanceof Error ? e.message : String(e) }, "control socket not available");
+  }
+}
+
+function startTechnicianConsole(l: Live, pile: PileControl): void {
+  const { config, dlog } = l;
+  if (!(config.console.enabled && l.secretHash)) return;
+  const link = openSerialConsole({
+    path: config.console.port,
+    baud: config.console.baud,
+    onError: (e) => dlog.warn({ err: e.message }, "console port"),
+  });
+  l.console_ = startConsole({
+    link,
+    pile,
+    secretHash: l.secretHash,
+    lockoutAfter: config.console.lockoutAfter,
+    lockoutMs: config.console.lockoutMs,
+    idleLogoutMs: config.console.idleLogoutMs,
+    pileId: config.pileId,
+    clock: l.clock,
+    log: l.log.child({ component: "console" }),
+  });
+  dlog.info({ port: config.console.port }, "technician console on");
 }
 
 /**

@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { requestControl } from "../control/index.js";
 import { pileStateName, type Status } from "../protocol/index.js";
 import { writeFileDurable } from "../sdk/files.js";
 import { Issuer } from "../sdk/issuer.js";
@@ -26,7 +27,6 @@ import { SimCarrier } from "../sim/carriers.js";
 import { openPtyPair, type PtyPair } from "../sim/pty.js";
 import { type Radio, startRadio } from "../sim/radio.js";
 import { hashSecret } from "./console/secret.js";
-import { requestControl } from "./control-socket.js";
 import { simPileConfig } from "./sim-config.js";
 
 /** A file the demo's daemon reads, fsynced with its directory (writeFileDurable). */

@@ -24,7 +24,8 @@ import { forceSafeOutputs } from "../hw/gpio/safe.js";
 import { readLatchedFaults } from "../store/index.js";
 import { VERSION } from "../version.js";
 import { type Config, databasePath, loadConfig } from "./config.js";
-import { consoleSecretHash, runDaemon } from "./daemon.js";
+import { runDaemon } from "./daemon.js";
+import { consoleSecretHash } from "./open-state.js";
 
 const USAGE = "usage: piled --config FILE | piled --check-config FILE | piled --safe-outputs --config FILE\n";
 

@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import { PilotVehicle } from "../hw/pilot/vehicle.js";
 import type { PilotDetails, PilotPort, Unsubscribe, VehicleSense } from "../hw/ports.js";
 import type { PileEffect, PileInput } from "../pile/index.js";
-import { SimPilot } from "../sim/pilot-sim.js";
+import type { SimPilot } from "../sim/pilot-sim.js";
 import type { SimPlant } from "../sim/plant.js";
 import type { Config } from "./config.js";
 
@@ -36,6 +36,8 @@ export async function openPilot(
   const plog = log.child({ component: "pilot" });
   let sim: SimPilot | undefined;
   if (v.sim) {
+    // The simulator is loaded only for a configuration that asks for it.
+    const { SimPilot } = await import("../sim/pilot-sim.js");
     sim = await SimPilot.start({
       auto: true,
       onPermit: (on) => plant?.setPermit(on),

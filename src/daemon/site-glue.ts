@@ -9,6 +9,7 @@
  * without them does not pay their memory.
  */
 import type { Logger } from "pino";
+import type { PileControl } from "../control/index.js";
 import { readSmallFile } from "../sdk/files.js";
 import type { ControlPort } from "../site/control-adapter.js";
 import type { SiteCounters } from "../site/counters.js";
@@ -17,7 +18,6 @@ import type { SiteMetrics } from "../site/metrics.js";
 import type { MqttBridge } from "../site/mqtt.js";
 import type { Config } from "./config.js";
 import { hashProblem } from "./console/secret.js";
-import type { PileControl } from "./control-api.js";
 import type { PileRuntime } from "./runtime.js";
 
 export interface SiteFronts {

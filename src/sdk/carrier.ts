@@ -2,8 +2,8 @@
  * The carrier client (PROTOCOL.md §3): what the vehicle device or the owner's phone runs to unlock
  * a pile with a code, and to stop the session. Two parts:
  *
- * - `carrierStep`: the pure decision logic, state + input → state + actions. No timers, no I/O;
- *   the only computation is HMAC through the injected suite.
+ * - `carrierStep` (carrier-step.ts, re-exported here): the pure decision logic, state + input →
+ *   state + actions. No timers, no I/O; the only computation is HMAC through the injected suite.
  * - `unlock` / `stop`: a runner that performs those actions over a `CarrierLink` (fragmenting at
  *   the link MTU, reassembling notifications, arming the exchange deadline).
  *
@@ -19,191 +19,23 @@ import {
   parseCodeHeader,
 } from "../protocol/code.js";
 import { fragment, Reassembler } from "../protocol/fragments.js";
-import {
-  decodePileMessage,
-  encodeMessage,
-  NONCE16,
-  type PileMessage,
-  PROTOCOL_VERSION,
-  type Status,
-} from "../protocol/messages.js";
-import { deviceProof, pileProof, stopProof } from "../protocol/proofs.js";
-import { Reason, type ReasonName, reasonName } from "../protocol/reasons.js";
+import { decodePileMessage, NONCE16, type Status } from "../protocol/messages.js";
 import type { CryptoSuite } from "../protocol/suite.js";
+import {
+  type CarrierInput,
+  type CarrierOutcome,
+  type CarrierState,
+  carrierStep,
+  DEFAULT_TIMEOUT_MS,
+  type ExchangeParams,
+} from "./carrier-step.js";
 import { forgeSuite } from "./forge-suite.js";
 import type { CarrierLink } from "./transport.js";
 
 export type { Status } from "../protocol/messages.js";
 
-/** PROTOCOL.md §3: a pile drops an exchange 10 s after its HELLO; the carrier waits a bit longer. */
-export const DEFAULT_TIMEOUT_MS = 12_000;
+export * from "./carrier-step.js";
 
-/** Where an exchange stood when it ended without an answer. */
-export type ExchangeStage = "idle" | "helloSent" | "presentSent" | "stopSent" | "session";
-
-export type CarrierOutcome =
-  /** The pile accepted the code and started a session; `sessionId` is the carrier's receipt. */
-  | { kind: "accepted"; sessionId: Uint8Array }
-  /** The RESULT of a PRESENT or STOP other than ACCEPTED / STOPPED. */
-  | { kind: "rejected"; reason: ReasonName }
-  /** An ERROR from the pile (malformed, refused HELLO, out of order, timed out…). */
-  | { kind: "error"; reason: ReasonName }
-  /** The pileProof did not verify: this pile does not hold the key, or is not the named pile. */
-  | { kind: "rogue-pile" }
-  | { kind: "timeout"; stage: ExchangeStage }
-  | { kind: "disconnected"; stage: ExchangeStage }
-  | { kind: "link-error"; stage: ExchangeStage; message: string }
-  | { kind: "aborted"; stage: ExchangeStage }
-  /** The pile ended the session and confirmed the contactor open. */
-  | { kind: "stopped" }
-  /** The caller's own arguments cannot make an exchange; nothing was sent. */
-  | { kind: "bad-input"; why: string };
-
-export interface ExchangeParams {
-  mode: "unlock" | "stop";
-  keyId: number;
-  codeId: Uint8Array;
-  verifySecret: Uint8Array;
-  pileId: string;
-  /** The code bytes (unlock only). */
-  code?: Uint8Array;
-  suite: CryptoSuite;
-}
-
-export type CarrierState =
-  | { stage: "idle" }
-  | { stage: "helloSent"; clientNonce: Uint8Array }
-  | { stage: "presentSent" }
-  | { stage: "stopSent" }
-  | { stage: "session"; sessionId: Uint8Array }
-  | { stage: "done"; outcome: CarrierOutcome };
-
-export type CarrierInput =
-  | { kind: "start"; clientNonce: Uint8Array }
-  | { kind: "message"; message: PileMessage }
-  | { kind: "deadline" }
-  | { kind: "disconnected" }
-  | { kind: "link-error"; message: string }
-  | { kind: "abort" };
-
-export type CarrierAction =
-  /** Write this message (the runner fragments it). */
-  | { kind: "send"; message: Uint8Array }
-  /** Settle the caller's promise; the exchange deadline no longer applies. */
-  | { kind: "outcome"; outcome: CarrierOutcome }
-  | { kind: "status"; status: Status }
-  /** A message that has no place in this state; dropped (counted by the runner). */
-  | { kind: "ignored"; message: PileMessage["type"] }
-  /** Release the link's listeners: nothing more will happen. */
-  | { kind: "end" };
-
-export interface Step {
-  state: CarrierState;
-  actions: CarrierAction[];
-}
-
-const name = (code: number): ReasonName => reasonName(code) ?? "BAD_MESSAGE";
-
-function finish(outcome: CarrierOutcome): Step {
-  return { state: { stage: "done", outcome }, actions: [{ kind: "outcome", outcome }, { kind: "end" }] };
-}
-
-/** The carrier's decisions. Pure: the same inputs give the same outputs. */
-export function carrierStep(p: ExchangeParams, state: CarrierState, input: CarrierInput): Step {
-  const stay = (...actions: CarrierAction[]): Step => ({ state, actions });
-  if (state.stage === "done") return stay();
-
-  switch (input.kind) {
-    case "start": {
-      if (state.stage !== "idle") return stay();
-      const hello = encodeMessage({
-        type: "HELLO",
-        version: PROTOCOL_VERSION,
-        keyId: p.keyId,
-        codeId: p.codeId,
-        clientNonce: input.clientNonce,
-      });
-      return {
-        state: { stage: "helloSent", clientNonce: input.clientNonce },
-        actions: [{ kind: "send", message: hello }],
-      };
-    }
-    case "deadline":
-      return state.stage === "session" ? stay() : finish({ kind: "timeout", stage: state.stage });
-    case "disconnected":
-      return state.stage === "session"
-        ? {
-            state: { stage: "done", outcome: { kind: "disconnected", stage: "session" } },
-            actions: [{ kind: "end" }],
-          }
-        : finish({ kind: "disconnected", stage: state.stage });
-    case "link-error":
-      return state.stage === "session"
-        ? stay()
-        : finish({ kind: "link-error", stage: state.stage, message: input.message });
-    case "abort":
-      return state.stage === "session"
-        ? {
-            state: { stage: "done", outcome: { kind: "aborted", stage: "session" } },
-            actions: [{ kind: "end" }],
-          }
-        : finish({ kind: "aborted", stage: state.stage });
-    case "message":
-      return onMessage(p, state, input.message);
-  }
-}
-
-function onMessage(p: ExchangeParams, state: Exclude<CarrierState, { stage: "done" }>, m: PileMessage): Step {
-  const ignore: Step = { state, actions: [{ kind: "ignored", message: m.type }] };
-  const stay = (...actions: CarrierAction[]): Step => ({ state, actions });
-  switch (state.stage) {
-    case "idle":
-      return ignore;
-    case "helloSent": {
-      if (m.type === "ERROR") return finish({ kind: "error", reason: name(m.reason) });
-      if (m.type !== "CHALLENGE") return ignore;
-      const expected = pileProof(p.suite, p.verifySecret, p.codeId, state.clientNonce, m.pileNonce, p.pileId);
-      if (!p.suite.timingSafeEqual(expected, m.pileProof)) return finish({ kind: "rogue-pile" });
-      if (p.mode === "unlock" && p.code) {
-        const proof = deviceProof(p.suite, p.verifySecret, p.codeId, m.pileNonce, state.clientNonce);
-        return {
-          state: { stage: "presentSent" },
-          actions: [
-            { kind: "send", message: encodeMessage({ type: "PRESENT", deviceProof: proof, code: p.code }) },
-          ],
-        };
-      }
-      const proof = stopProof(p.suite, p.verifySecret, p.codeId, m.pileNonce);
-      return {
-        state: { stage: "stopSent" },
-        actions: [{ kind: "send", message: encodeMessage({ type: "STOP", stopProof: proof }) }],
-      };
-    }
-    case "presentSent":
-      if (m.type === "ERROR") return finish({ kind: "error", reason: name(m.reason) });
-      if (m.type !== "RESULT") return ignore;
-      if (m.reason === Reason.ACCEPTED && m.sessionId) {
-        const outcome: CarrierOutcome = { kind: "accepted", sessionId: m.sessionId };
-        return {
-          state: { stage: "session", sessionId: m.sessionId },
-          actions: [{ kind: "outcome", outcome }],
-        };
-      }
-      return finish({ kind: "rejected", reason: name(m.reason) });
-    case "stopSent":
-      if (m.type === "STATUS") return stay({ kind: "status", status: m });
-      if (m.type === "ERROR") return finish({ kind: "error", reason: name(m.reason) });
-      if (m.type !== "RESULT") return ignore;
-      return finish(
-        m.reason === Reason.STOPPED ? { kind: "stopped" } : { kind: "rejected", reason: name(m.reason) },
-      );
-    case "session":
-      if (m.type === "STATUS") return stay({ kind: "status", status: m });
-      return ignore;
-  }
-}
-
-/** Time and timers of the runner; defaults are the globals. Tests may use node:test mock timers. */
 export interface RunnerClock {
   now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
@@ -318,6 +150,32 @@ export function stop(
   );
 }
 
+/** The link's notifications, reassembled and decoded into the machine's inputs. */
+function notifications(
+  link: CarrierLink,
+  clock: RunnerClock,
+  counters: CarrierCounters,
+  feed: (input: CarrierInput) => void,
+): () => void {
+  const reasm = new Reassembler(link.mtu);
+  return link.onNotify((frag) => {
+    for (const o of reasm.push(frag, clock.now())) {
+      if (o.kind === "error") counters.badFragments++;
+      if (o.kind !== "message") continue;
+      const m = decodePileMessage(o.message);
+      if (m.ok) feed({ kind: "message", message: m.value });
+      else counters.badMessages++;
+    }
+  });
+}
+
+/** The caller's abort signal as the machine's input; gives the unsubscribe. */
+function onAbort(s: AbortSignal, feed: (input: CarrierInput) => void): () => void {
+  const abort = () => feed({ kind: "abort" });
+  s.addEventListener("abort", abort, { once: true });
+  return () => s.removeEventListener("abort", abort);
+}
+
 function run(
   link: CarrierLink,
   params: ExchangeParams,
@@ -329,7 +187,6 @@ function run(
     return Promise.resolve({ kind: "bad-input", why: "timeoutMs must be a positive number" });
   if (opts.signal?.aborted) return Promise.resolve({ kind: "aborted", stage: "idle" });
   const clock = opts.clock ?? systemClock;
-  const reasm = new Reassembler(link.mtu);
   let state: CarrierState = { stage: "idle" };
   let timer: unknown;
   let writes: Promise<void> = Promise.resolve();
@@ -384,23 +241,10 @@ function run(
   };
 
   unsubscribers.push(
-    link.onNotify((frag) => {
-      for (const o of reasm.push(frag, clock.now())) {
-        if (o.kind === "error") counters.badFragments++;
-        if (o.kind !== "message") continue;
-        const m = decodePileMessage(o.message);
-        if (m.ok) feed({ kind: "message", message: m.value });
-        else counters.badMessages++;
-      }
-    }),
+    notifications(link, clock, counters, feed),
     link.onDisconnect(() => feed({ kind: "disconnected" })),
   );
-  if (opts.signal) {
-    const onAbort = () => feed({ kind: "abort" });
-    const s = opts.signal;
-    s.addEventListener("abort", onAbort, { once: true });
-    unsubscribers.push(() => s.removeEventListener("abort", onAbort));
-  }
+  if (opts.signal) unsubscribers.push(onAbort(opts.signal, feed));
   timer = clock.setTimeout(() => {
     timer = undefined;
     feed({ kind: "deadline" });

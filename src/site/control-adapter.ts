@@ -7,13 +7,8 @@
  * sessions() is read only when the session changed).
  */
 
+import { type CommandOutcome, executeCommand, type PileControl, type StatusView } from "../control/index.js";
 import { verifySecret } from "../daemon/console/secret.js";
-import {
-  type CommandOutcome,
-  executeCommand,
-  type PileControl,
-  type StatusView,
-} from "../daemon/control-api.js";
 import type { SiteEvent, SitePilePort, SiteSnapshot, TechResult } from "./port.js";
 
 export interface ControlAdapterOptions {

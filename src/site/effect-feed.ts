@@ -6,7 +6,7 @@
  * unlock, and is not one). Meter readings are not effects: the last one the pile holds is looked
  * at every `meterEveryMs` and sent on when it changed (no bus read, no store read).
  */
-import type { FaultView, PileControl, SessionView } from "../daemon/control-api.js";
+import type { FaultView, PileControl, SessionView } from "../control/index.js";
 import type { PileEffect } from "../pile/index.js";
 import { toHex } from "../protocol/bytes.js";
 import { reasonName } from "../protocol/reasons.js";

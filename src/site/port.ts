@@ -4,7 +4,7 @@
  * of the technician secret. The daemon implements it over its command table
  * (control-adapter.ts); the tests implement it with a fake.
  */
-import type { FaultView, MeterView, SessionView, StatusView } from "../daemon/control-api.js";
+import type { FaultView, MeterView, SessionView, StatusView } from "../control/index.js";
 
 /** Limits the pile applies to the running session; null where it applies none. */
 export interface SessionLimits {

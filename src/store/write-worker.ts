@@ -26,7 +26,9 @@ if (port) {
       hook === undefined
         ? undefined
         : (
-            (await import(hook.module)) as { createSessionHook: (o: unknown) => SessionRecordHook }
+            (await import(/* layers: plug-in point (the daemon names the hook module) */ hook.module)) as {
+              createSessionHook: (o: unknown) => SessionRecordHook;
+            }
           ).createSessionHook(hook.options);
     store = openStore(path, onSessionRecord === undefined ? {} : { onSessionRecord });
   } catch (e) {

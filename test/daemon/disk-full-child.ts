@@ -6,7 +6,7 @@
  */
 import { closeSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { formatResult } from "../../src/daemon/control-api.js";
+import { formatResult } from "../../src/control/index.js";
 import { pileControl } from "../../src/daemon/control-impl.js";
 import { KeyDirectory } from "../../src/daemon/keys.js";
 import { systemClock } from "../../src/hw/ports.js";

@@ -18,7 +18,7 @@ import { join, resolve } from "node:path";
 import { createInterface, type Interface } from "node:readline";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { requestControl } from "../../src/daemon/control-socket.js";
+import { requestControl } from "../../src/control/index.js";
 import type { Status } from "../../src/protocol/messages.js";
 import { pileStateName } from "../../src/protocol/reasons.js";
 import { Issuer } from "../../src/sdk/issuer.js";

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { requestControl } from "../../src/daemon/control-socket.js";
+import { requestControl } from "../../src/control/index.js";
 import { simPileConfig } from "../../src/daemon/sim-config.js";
 import { writeKeyFile } from "../../src/sdk/keyfile.js";
 import * as poll from "../helpers/poll.js";

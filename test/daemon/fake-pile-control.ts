@@ -6,7 +6,7 @@ import type {
   KeyView,
   PileControl,
   SessionView,
-} from "../../src/daemon/control-api.js";
+} from "../../src/control/index.js";
 
 export interface FakePileControl extends PileControl {
   audits: AuditEntry[];

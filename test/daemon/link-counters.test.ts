@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { executeCommand, formatResult } from "../../src/daemon/control-api.js";
+import { executeCommand, formatResult } from "../../src/control/index.js";
 import { createLogger } from "../../src/daemon/log.js";
 import { type LinkCounters, LinkWatch, linkCountersOf } from "../../src/daemon/runtime/link-counters.js";
 import type { BlePeripheral, DigitalInput, Meter } from "../../src/hw/ports.js";

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import test from "node:test";
+import { formatResult } from "../../src/control/index.js";
 import { validateConfig } from "../../src/daemon/config.js";
-import { formatResult } from "../../src/daemon/control-api.js";
 import { simPileConfig } from "../../src/daemon/sim-config.js";
 
 const base = () => simPileConfig({ pileId: "PC-1", dir: "/tmp/pc" });

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, afterEach, before, test } from "node:test";
-import type { StatusView } from "../../src/daemon/control-api.js";
+import type { StatusView } from "../../src/control/index.js";
 import type { IssuedCode, IssueRequest } from "../../src/sdk/issuer.js";
 import { type PileProc, startPile } from "../helpers/pile-proc.js";
 import { assertAnswer, assertOutcome, central, counter, RawClient, stopOver, unlockOver } from "./air.js";

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { before, type TestContext, test } from "node:test";
-import type { StatusView } from "../../src/daemon/control-api.js";
+import type { StatusView } from "../../src/control/index.js";
 import { encodeFrame } from "../../src/hw/pilot/frame.js";
 import { assertOutcome, central, counter, sleep, unlockOver } from "../e2e/air.js";
 import { type PileProc, startPile } from "../helpers/pile-proc.js";

@@ -16,8 +16,8 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } fr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { SessionView, StatusView } from "../../src/daemon/control-api.js";
-import { requestControl } from "../../src/daemon/control-socket.js";
+import type { SessionView, StatusView } from "../../src/control/index.js";
+import { requestControl } from "../../src/control/index.js";
 import { simPileConfig } from "../../src/daemon/sim-config.js";
 import { Issuer } from "../../src/sdk/issuer.js";
 import { writeKeyFile } from "../../src/sdk/keyfile.js";

@@ -1,8 +1,8 @@
 /** The OCPP control commands (`pilectl ocpp`, `ocmf [N]`, `sessions --ocmf`) over a station view. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { executeCommand, formatResult } from "../../src/daemon/control-api.js";
-import type { OcppControl } from "../../src/daemon/control-ocpp.js";
+import type { OcppControl } from "../../src/control/index.js";
+import { executeCommand, formatResult } from "../../src/control/index.js";
 import type { OcppView } from "../../src/daemon/ocpp-glue.js";
 import { fakePileControl } from "../daemon/fake-pile-control.js";
 

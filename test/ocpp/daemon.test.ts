@@ -7,8 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import type { SessionView } from "../../src/daemon/control-api.js";
-import type { OcmfView } from "../../src/daemon/control-ocpp.js";
+import type { OcmfView, SessionView } from "../../src/control/index.js";
 import type { OcppView } from "../../src/daemon/ocpp-glue.js";
 import { Csms, freePort, requireVenv } from "../peers/ocpp/csms-proc.js";
 import { OcppPile } from "./ocpp-pile.js";

@@ -1,7 +1,7 @@
 /** A SitePilePort for the site tests: plain state the test drives, every command recorded. */
 
+import type { FaultView, SessionView, StatusView } from "../../src/control/index.js";
 import { hashSecret, verifySecret } from "../../src/daemon/console/secret.js";
-import type { FaultView, SessionView, StatusView } from "../../src/daemon/control-api.js";
 import type { SiteEvent, SitePilePort, SiteSnapshot, TechResult } from "../../src/site/port.js";
 
 export const TECH_SECRET = "correct horse battery";

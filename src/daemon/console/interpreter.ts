@@ -3,13 +3,13 @@
  * actions for the daemon out. Pure apart from the injected clock: no timers, no I/O, no crypto;
  * the link adapter (service.ts) performs the actions and feeds their results back.
  *
- * Line editing is done here, byte by byte, rather than by a line parser on the port
- * (@serialport/parser-delimiter): a terminal sends keystrokes, not lines, and backspace, Ctrl-U,
- * Ctrl-C, the secret's masked echo and escape sequences all act before any delimiter arrives.
+ * This is the session's logic (login, lockout, idle logout, commands); the keystrokes are the
+ * line editor's (line-editor.ts), which gives it whole lines.
  */
+
+import { type AuditEntry, carriesKey, commandHelp, resolveCommand } from "../../control/index.js";
 import type { Clock } from "../../hw/ports.js";
-import { type AuditEntry, commandHelp, resolveCommand } from "../control-api.js";
-import { carriesKey } from "../redact.js";
+import { LineEditor, NL, type Taint } from "./line-editor.js";
 
 export interface InterpreterOptions {
   clock: Clock;
@@ -39,12 +39,8 @@ export interface Step {
 export type CommandReply = { ok: true; text: string } | { ok: false; code: string; message: string };
 
 type Mode = "login" | "verifying" | "shell" | "busy";
-type Taint = "overlong" | "binary" | null;
-type Esc = "none" | "esc" | "csi" | "ss3";
 
 const ACTOR = "console";
-const NL = "\r\n";
-const HISTORY = 20;
 const PENDING_MAX = 4096;
 
 export const COUNTER_NAMES = ["overlong", "binary", "unknown", "badLogin", "lockout"] as const;
@@ -55,23 +51,13 @@ const crlf = (s: string): string => s.replace(/\r?\n/g, NL);
 export class ConsoleInterpreter {
   private readonly opts: Required<Omit<InterpreterOptions, "pileId">> & { pileId: string };
   private mode: Mode = "login";
-  private line: string[] = [];
-  private shown = 0;
-  private taint: Taint = null;
-  private esc: Esc = "none";
-  private lastCR = false;
-  // UTF-8 decoding of the byte stream.
-  private need = 0;
-  private cp = 0;
-  private min = 0;
+  private readonly editor: LineEditor;
   private failures = 0;
   private lockouts = 0;
   private lockedUntil = 0;
   private lastInput: number;
   private pending: Uint8Array[] = [];
   private pendingLen = 0;
-  private history: string[] = [];
-  private histIdx = 0;
   private readonly count: ConsoleCounters = { overlong: 0, binary: 0, unknown: 0, badLogin: 0, lockout: 0 };
   private out = "";
   private actions: ConsoleAction[] = [];
@@ -79,6 +65,19 @@ export class ConsoleInterpreter {
   constructor(opts: InterpreterOptions) {
     this.opts = { maxLine: 256, maxLockoutMs: 86_400_000, pileId: "", ...opts };
     this.lastInput = opts.clock.monotonic();
+    this.editor = new LineEditor(this.opts.maxLine, {
+      emit: (t) => this.emit(t),
+      masked: () => this.mode === "login",
+      accepting: () => !(this.mode === "login" && this.lockedUntil > this.opts.clock.monotonic()),
+      historyOn: () => this.mode === "shell",
+      enter: (text, taint) => this.enter(text, taint),
+      cancel: () => this.prompt(),
+      eof: () => {
+        if (this.mode !== "shell") return;
+        this.emit(NL);
+        this.logout("ok");
+      },
+    });
   }
 
   /** Banner and first prompt. */
@@ -114,7 +113,7 @@ export class ConsoleInterpreter {
     }
     this.lastInput = now;
     for (let i = 0; i < bytes.length; i++) {
-      this.byte(bytes[i]!);
+      this.editor.byte(bytes[i]!);
       if (this.waiting()) {
         this.queue(bytes.subarray(i + 1));
         break;
@@ -218,7 +217,7 @@ export class ConsoleInterpreter {
       const b = this.pending.shift()!;
       this.pendingLen -= b.length;
       for (let i = 0; i < b.length; i++) {
-        this.byte(b[i]!);
+        this.editor.byte(b[i]!);
         if (this.waiting()) {
           const rest = b.subarray(i + 1);
           if (rest.length) {
@@ -233,13 +232,9 @@ export class ConsoleInterpreter {
 
   private idleExpired(now: number): boolean {
     if (this.mode === "shell") return now - this.lastInput >= this.opts.idleLogoutMs;
-    if (
-      this.mode === "login" &&
-      (this.line.length > 0 || this.taint) &&
-      now - this.lastInput >= this.opts.idleLogoutMs
-    ) {
+    if (this.mode === "login" && this.editor.dirty && now - this.lastInput >= this.opts.idleLogoutMs) {
       // A half-typed secret left at the prompt is forgotten, silently.
-      this.resetLine();
+      this.editor.reset();
       this.lastInput = now;
     }
     return false;
@@ -247,7 +242,7 @@ export class ConsoleInterpreter {
 
   private logout(reason: "ok" | "IDLE"): void {
     this.mode = "login";
-    this.resetLine();
+    this.editor.reset();
     this.pending = [];
     this.pendingLen = 0;
     this.audit("logout", reason);
@@ -255,146 +250,8 @@ export class ConsoleInterpreter {
     this.prompt();
   }
 
-  private resetLine(): void {
-    this.line = [];
-    this.shown = 0;
-    this.taint = null;
-    this.histIdx = this.history.length;
-  }
-
-  private setTaint(t: Exclude<Taint, null>): void {
-    if (this.taint === null) this.taint = t;
-  }
-
-  private byte(b: number): void {
-    // Escape sequences: consumed whole; up/down walk the history.
-    if (this.esc !== "none") {
-      this.escByte(b);
-      return;
-    }
-    // Continuation of a multi-byte UTF-8 character.
-    if (this.need > 0) {
-      if ((b & 0xc0) !== 0x80) {
-        this.need = 0;
-        this.setTaint("binary");
-        this.byte(b);
-        return;
-      }
-      this.cp = (this.cp << 6) | (b & 0x3f);
-      if (--this.need === 0) {
-        const cp = this.cp;
-        if (cp < this.min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-          this.setTaint("binary");
-        else this.printable(String.fromCodePoint(cp));
-      }
-      return;
-    }
-    const wasCR = this.lastCR;
-    this.lastCR = b === 0x0d;
-    if (b >= 0x20 && b < 0x7f) {
-      this.printable(String.fromCharCode(b));
-      return;
-    }
-    if (b >= 0xc2 && b <= 0xf4) {
-      this.need = b >= 0xf0 ? 3 : b >= 0xe0 ? 2 : 1;
-      this.min = b >= 0xf0 ? 0x10000 : b >= 0xe0 ? 0x800 : 0x80;
-      this.cp = b & (b >= 0xf0 ? 0x07 : b >= 0xe0 ? 0x0f : 0x1f);
-      return;
-    }
-    switch (b) {
-      case 0x0d:
-        this.enter();
-        return;
-      case 0x0a:
-        if (!wasCR) this.enter();
-        return;
-      case 0x08:
-      case 0x7f:
-        this.backspace();
-        return;
-      case 0x15: // Ctrl-U: kill the line
-        this.emit("\b \b".repeat(this.shown));
-        this.resetLine();
-        return;
-      case 0x03: // Ctrl-C: cancel the line
-        this.emit(`^C${NL}`);
-        this.resetLine();
-        this.prompt();
-        return;
-      case 0x04: // Ctrl-D: logout, on an empty line
-        if (this.mode === "shell" && this.line.length === 0 && !this.taint) {
-          this.emit(NL);
-          this.logout("ok");
-        }
-        return;
-      case 0x09: // Tab: no completion; ignored
-        return;
-      case 0x1b:
-        this.esc = "esc";
-        return;
-      default:
-        // Other C0 controls, 0x80..0xC1, 0xF5..0xFF: not text.
-        this.setTaint("binary");
-    }
-  }
-
-  private escByte(b: number): void {
-    if (this.esc === "esc") {
-      this.esc = b === 0x5b ? "csi" : b === 0x4f ? "ss3" : "none";
-      return;
-    }
-    if (this.esc === "ss3") {
-      this.esc = "none";
-      this.arrow(b);
-      return;
-    }
-    // CSI: parameters and intermediates 0x20..0x3F, then one final byte 0x40..0x7E.
-    if (b >= 0x20 && b <= 0x3f) return;
-    this.esc = "none";
-    if (b >= 0x40 && b <= 0x7e) this.arrow(b);
-    else this.setTaint("binary");
-  }
-
-  private arrow(final: number): void {
-    if (this.mode !== "shell" || this.taint) return;
-    if (final === 0x41 && this.histIdx > 0) this.showLine(this.history[--this.histIdx]!);
-    else if (final === 0x42 && this.histIdx < this.history.length) {
-      this.histIdx++;
-      this.showLine(this.history[this.histIdx] ?? "");
-    }
-  }
-
-  private showLine(s: string): void {
-    this.emit("\b \b".repeat(this.shown));
-    this.line = Array.from(s);
-    this.shown = this.line.length;
-    this.emit(s);
-  }
-
-  private printable(ch: string): void {
-    if (this.taint) return;
-    if (this.line.length >= this.opts.maxLine) {
-      this.setTaint("overlong");
-      return;
-    }
-    if (this.mode === "login" && this.lockedUntil > this.opts.clock.monotonic()) return;
-    this.line.push(ch);
-    this.shown++;
-    this.emit(this.mode === "login" ? "*" : ch);
-  }
-
-  private backspace(): void {
-    if (this.taint || this.line.length === 0) return;
-    this.line.pop();
-    this.shown--;
-    this.emit("\b \b");
-  }
-
-  private enter(): void {
-    this.emit(NL);
-    const taint = this.taint;
-    const text = this.line.join("");
-    this.resetLine();
+  /** A whole line from the editor. */
+  private enter(text: string, taint: Taint): void {
     if (taint) {
       this.count[taint]++;
       this.emit(
@@ -435,13 +292,10 @@ export class ConsoleInterpreter {
       return;
     }
     const known = resolveCommand(name) !== undefined || ["help", "logout", "exit"].includes(name);
-    if (known && !(name === "keys" && args[0] === "add") && !carriesKey(words)) {
-      // A line carrying key material, or that is no command (a secret, a key pasted in the
-      // wrong place), is not kept, even in memory.
-      this.history.push(text.trim());
-      if (this.history.length > HISTORY) this.history.shift();
-    }
-    this.histIdx = this.history.length;
+    // A line carrying key material, or that is no command (a secret, a key pasted in the
+    // wrong place), is not kept, even in memory.
+    const keep = known && !(name === "keys" && args[0] === "add") && !carriesKey(words);
+    this.editor.record(text.trim(), keep);
     if (name === "help" && args.length === 0) {
       this.emit(
         `${crlf(commandHelp())}${NL}  ${"help".padEnd(34)} this list${NL}  ${"logout".padEnd(34)} end the session (also Ctrl-D)${NL}`,

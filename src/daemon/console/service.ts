@@ -4,8 +4,8 @@
  * idle logout. Everything that decides lives in interpreter.ts.
  */
 import type { Logger } from "pino";
+import { executeCommand, formatResult, type PileControl, resolveCommand } from "../../control/index.js";
 import { type Clock, type ConsoleLink, systemClock } from "../../hw/ports.js";
-import { executeCommand, formatResult, type PileControl, resolveCommand } from "../control-api.js";
 import { type ConsoleAction, ConsoleInterpreter, type Step } from "./interpreter.js";
 import { verifySecret } from "./secret.js";
 
@@ -32,6 +32,48 @@ export interface ConsoleService {
   /** Resolves when every action started so far has finished (tests, shutdown). */
   idle(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Performs the interpreter's actions: audit entries now, the secret check and commands in turn. */
+function performer(
+  o: ConsoleServiceOptions,
+  interp: ConsoleInterpreter,
+  verify: (secret: string) => Promise<boolean>,
+  later: (work: () => Promise<Step>) => void,
+): (a: ConsoleAction) => void {
+  return (a: ConsoleAction): void => {
+    switch (a.kind) {
+      case "audit":
+        try {
+          o.pile.audit(a.entry);
+        } catch (e) {
+          o.log?.error({ err: e }, "console audit failed");
+        }
+        if (a.entry.action === "lockout")
+          o.log?.warn({ outcome: a.entry.outcome, detail: a.entry.detail }, "console lockout");
+        return;
+      case "verify": {
+        const secret = a.secret;
+        later(async () => interp.loginResult(await verify(secret).catch(() => false)));
+        return;
+      }
+      case "command":
+        later(async () => {
+          const r = await executeCommand(
+            { pile: o.pile, actor: "console", counters: () => interp.counters() },
+            a.name,
+            a.args,
+          );
+          const name = resolveCommand(a.name);
+          return interp.commandDone(
+            r.ok
+              ? { ok: true, text: name ? formatResult(name, r.result) : "" }
+              : { ok: false, code: r.error.code, message: r.error.message },
+          );
+        });
+        return;
+    }
+  };
 }
 
 export function startConsole(o: ConsoleServiceOptions): ConsoleService {
@@ -86,39 +128,7 @@ export function startConsole(o: ConsoleServiceOptions): ConsoleService {
     });
   };
 
-  const perform = (a: ConsoleAction): void => {
-    switch (a.kind) {
-      case "audit":
-        try {
-          o.pile.audit(a.entry);
-        } catch (e) {
-          o.log?.error({ err: e }, "console audit failed");
-        }
-        if (a.entry.action === "lockout")
-          o.log?.warn({ outcome: a.entry.outcome, detail: a.entry.detail }, "console lockout");
-        return;
-      case "verify": {
-        const secret = a.secret;
-        later(async () => interp.loginResult(await verify(secret).catch(() => false)));
-        return;
-      }
-      case "command":
-        later(async () => {
-          const r = await executeCommand(
-            { pile: o.pile, actor: "console", counters: () => interp.counters() },
-            a.name,
-            a.args,
-          );
-          const name = resolveCommand(a.name);
-          return interp.commandDone(
-            r.ok
-              ? { ok: true, text: name ? formatResult(name, r.result) : "" }
-              : { ok: false, code: r.error.code, message: r.error.message },
-          );
-        });
-        return;
-    }
-  };
+  const perform = performer(o, interp, verify, later);
 
   const unsubscribe = o.link.onData((chunk) => guarded(() => interp.feed(chunk)));
   const timer = setInterval(() => guarded(() => interp.tick()), o.tickMs ?? 1000);

@@ -1,5 +1,5 @@
 /**
- * Energy-meter register maps as data, the read planner and the reply decoder. Pure: no I/O, no
+ * Energy-meter register maps as data and the reply decoder (the read planner: plan.ts, re-exported here). Pure: no I/O, no
  * timers, never throws on a reply; a bad or "not available" value comes back as a typed result.
  *
  * Sources of the addresses (checked against public drivers and manufacturer tables):
@@ -17,6 +17,21 @@
  *   "EM24/EM340 communication protocol" table: V L1-N 0x0000 ×0.1 V, A L1 0x000C ×0.001 A,
  *   W sys 0x0028 ×0.1 W, kWh(+) TOT 0x0034 ×0.1 kWh (the em340d daemon config uses the same).
  */
+
+export {
+  DEFAULT_MAX_GAP,
+  distinctReplies,
+  MAX_REGISTERS_PER_READ,
+  minimumWireBytes,
+  type PlanOptions,
+  planReads,
+  REPLY_OVERHEAD_BYTES,
+  REQUEST_BYTES,
+  type ReadPlan,
+  wireBytes,
+} from "./plan.js";
+
+import type { ReadPlan } from "./plan.js";
 
 export type MeterModel = "sdm630" | "sdm120" | "abb-b23" | "em340";
 export const METER_MODELS: readonly MeterModel[] = ["sdm630", "sdm120", "abb-b23", "em340"];
@@ -172,135 +187,6 @@ export function isMeterModel(s: string): s is MeterModel {
 
 // ---------------------------------------------------------------------------------------------
 // Wire cost and planning
-
-/** Bytes of an FC03/FC04 request frame: unit, fc, address (2), count (2), CRC (2). */
-export const REQUEST_BYTES = 8;
-/** Bytes of a reply frame besides its registers: unit, fc, byte count, CRC (2). */
-export const REPLY_OVERHEAD_BYTES = 5;
-/** A Modbus read returns at most 125 registers. */
-export const MAX_REGISTERS_PER_READ = 125;
-
-/**
- * The widest gap of unwanted registers worth reading over: bridging a gap of g registers costs
- * 2g bytes, a separate transaction costs REQUEST_BYTES + REPLY_OVERHEAD_BYTES = 13; so bridge
- * while 2g < 13, i.e. g ≤ 6.
- */
-export const DEFAULT_MAX_GAP = Math.floor((REQUEST_BYTES + REPLY_OVERHEAD_BYTES - 1) / 2);
-
-export interface ReadPlan {
-  fc: FunctionCode;
-  start: number;
-  count: number;
-  fields: FieldName[];
-}
-
-export interface PlanOptions {
-  /** Largest number of unwanted registers to read over rather than open a new transaction. */
-  maxGap?: number;
-  maxCount?: number;
-  /** Fields to read (default: all four). */
-  fields?: readonly FieldName[];
-}
-
-interface Span {
-  name: FieldName;
-  fc: FunctionCode;
-  start: number;
-  end: number; // exclusive
-}
-
-function spans(map: MeterMap, names: readonly FieldName[]): Span[] {
-  return names
-    .map((name) => {
-      const f = map.fields[name];
-      return { name, fc: f.fc, start: f.address, end: f.address + registerCount(f.type) };
-    })
-    .sort((a, b) => a.fc - b.fc || a.start - b.start || a.end - b.end);
-}
-
-/**
- * Groups the fields into the fewest contiguous read transactions: per function code, fields in
- * address order, merged while the gap between them is at most `maxGap` and the read stays within
- * `maxCount` registers. With a length limit that never binds, each gap is an independent choice
- * (bridge for 2g bytes or split for 13), so this greedy pass is also the byte-optimal plan for
- * maxGap = DEFAULT_MAX_GAP.
- */
-export function planReads(map: MeterMap, opts: PlanOptions = {}): ReadPlan[] {
-  const maxGap = opts.maxGap ?? DEFAULT_MAX_GAP;
-  const maxCount = opts.maxCount ?? MAX_REGISTERS_PER_READ;
-  const plans: ReadPlan[] = [];
-  let cur: ReadPlan | undefined;
-  for (const s of spans(map, opts.fields ?? FIELD_NAMES)) {
-    if (cur && cur.fc === s.fc) {
-      const curEnd = cur.start + cur.count;
-      const gap = s.start - curEnd;
-      const newEnd = Math.max(curEnd, s.end);
-      if (gap <= maxGap && newEnd - cur.start <= maxCount) {
-        cur.count = newEnd - cur.start;
-        cur.fields.push(s.name);
-        continue;
-      }
-    }
-    cur = { fc: s.fc, start: s.start, count: s.end - s.start, fields: [s.name] };
-    plans.push(cur);
-  }
-  return plans;
-}
-
-/**
- * Makes every read of a poll tell its reply apart: a Modbus RTU reply carries no address and no
- * transaction id, only unit, function and byte count, so two reads of the same function and size
- * (the SDM630's power and energy, the EM340's four fields) would take each other's replies when a
- * meter or an adapter repeats or delays one. Each read that shares its function and size with an
- * earlier one is extended at its end by whole 32-bit steps until its size is unique; the decoder
- * only looks at its own fields' offsets, so the extra registers are read and ignored.
- */
-export function distinctReplies(plans: readonly ReadPlan[], maxCount = MAX_REGISTERS_PER_READ): ReadPlan[] {
-  const used = new Map<FunctionCode, Set<number>>();
-  return plans.map((p) => {
-    const sizes = used.get(p.fc) ?? new Set<number>();
-    used.set(p.fc, sizes);
-    let count = p.count;
-    while (sizes.has(count) && count + 2 <= maxCount) count += 2;
-    sizes.add(count);
-    return { ...p, count, fields: [...p.fields] };
-  });
-}
-
-/** Request + reply bytes on the wire for one execution of the plans. */
-export function wireBytes(plans: readonly ReadPlan[]): number {
-  return plans.reduce((n, p) => n + REQUEST_BYTES + REPLY_OVERHEAD_BYTES + 2 * p.count, 0);
-}
-
-/**
- * The least bytes on the wire any grouping of the fields can achieve, by exhaustive dynamic
- * programming over the address-ordered fields (an independent check of planReads).
- */
-export function minimumWireBytes(map: MeterMap, fields: readonly FieldName[] = FIELD_NAMES): number {
-  const all = spans(map, fields);
-  let total = 0;
-  for (const fc of [3, 4] as const) {
-    const s = all.filter((x) => x.fc === fc);
-    // best[i] = least bytes to read s[0..i-1]
-    const best: number[] = [0];
-    for (let i = 1; i <= s.length; i++) {
-      let b = Number.POSITIVE_INFINITY;
-      for (let j = 0; j < i; j++) {
-        const start = s[j]!.start;
-        let end = 0;
-        for (let k = j; k < i; k++) end = Math.max(end, s[k]!.end);
-        if (end - start > MAX_REGISTERS_PER_READ) continue;
-        b = Math.min(b, best[j]! + REQUEST_BYTES + REPLY_OVERHEAD_BYTES + 2 * (end - start));
-      }
-      best.push(b);
-    }
-    total += best[s.length]!;
-  }
-  return total;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Decoding and encoding
 
 export type DecodeResult =
   | { ok: true; values: Record<FieldName, number> }

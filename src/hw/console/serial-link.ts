@@ -1,11 +1,12 @@
 /**
  * ConsoleLink over a serial port (serialport 13): raw bytes in, text out. No line parser: the
- * interpreter edits lines itself, key by key. An unplugged USB adapter is reopened every
- * `reopenMs`; writes made while the port is closed are dropped, not queued (serialport would
- * send them on the next open: stale output to whoever plugs in next).
+ * console's line editor (src/daemon/console/line-editor.ts) edits lines itself, key by key. An
+ * unplugged USB adapter is reopened every `reopenMs`; writes made while the port is closed are
+ * dropped, not queued (serialport would send them on the next open: stale output to whoever
+ * plugs in next).
  */
 import { SerialPort } from "serialport";
-import type { ConsoleLink, Unsubscribe } from "../../hw/ports.js";
+import type { ConsoleLink, Unsubscribe } from "../ports.js";
 
 export interface SerialConsoleOptions {
   path: string;

@@ -6,8 +6,8 @@ import {
   formatResult,
   parseKeyId,
   resolveCommand,
-} from "../../src/daemon/control-api.js";
-import { fakePileControl } from "./fake-pile-control.js";
+} from "../../src/control/index.js";
+import { fakePileControl } from "../daemon/fake-pile-control.js";
 
 const KEY = "0f".repeat(32);
 

@@ -3,8 +3,24 @@
  * OCMF station public key) and `ocmf [N]` (the last N sealed session records; `pilectl sessions
  * --ocmf`). Both answer NOT_ENABLED when the station is off.
  */
-import type { CommandOutcome, CommandSpec } from "./control-api.js";
-import type { OcppView } from "./ocpp-glue.js";
+import type { CommandSpec } from "./table.js";
+import type { CommandOutcome } from "./views.js";
+
+/** What `ocpp` shows (the daemon's ocpp-glue.ts builds it). */
+export interface OcppView {
+  identity: string;
+  url: string;
+  link: string;
+  boot: string;
+  outbox: { depth: number; dropped: number; dead: number };
+  lastError: string | undefined;
+  faultsReported: number;
+  securityEventsReported: number;
+  /** Bad-input counters of the link, by name. */
+  counters: object;
+  /** The OCMF station key, DER SubjectPublicKeyInfo in hex. */
+  publicKey: string;
+}
 
 export interface OcmfView {
   sessionId: string;
@@ -18,7 +34,7 @@ export interface OcppControl {
   ocmf(limit: number): OcmfView[];
 }
 
-const OFF: CommandOutcome = {
+const OFF: CommandOutcome<never> = {
   ok: false,
   error: { code: "NOT_ENABLED", message: "the OCPP station is off (ocpp.enabled in the config)" },
 };
@@ -35,8 +51,7 @@ export const OCPP_SPECS = {
       const o = ctx.pile.ocpp?.();
       return o === undefined ? OFF : { ok: true, result: o.view() };
     },
-    format: (r) => {
-      const v = r as OcppView;
+    format: (v: OcppView) => {
       return [
         `ocpp ${v.identity} → ${v.url}  link ${v.link}  boot ${v.boot}`,
         `outbox ${v.outbox.depth} pending  ${v.outbox.dropped} dropped  ${v.outbox.dead} given up`,
@@ -48,7 +63,7 @@ export const OCPP_SPECS = {
         `OCMF station public key ${v.publicKey}`,
       ].join("\n");
     },
-  } satisfies CommandSpec<undefined>,
+  } satisfies CommandSpec<undefined, OcppView>,
   ocmf: {
     usage: "ocmf [N]",
     summary: "the last N sealed OCMF session records (default 10)",
@@ -63,9 +78,8 @@ export const OCPP_SPECS = {
       const o = ctx.pile.ocpp?.();
       return o === undefined ? OFF : { ok: true, result: o.ocmf(n) };
     },
-    format: (r) => {
-      const list = r as OcmfView[];
+    format: (list: OcmfView[]) => {
       return list.length === 0 ? "no sealed sessions" : list.map((x) => x.record).join("\n");
     },
-  } satisfies CommandSpec<number>,
+  } satisfies CommandSpec<number, OcmfView[]>,
 };
