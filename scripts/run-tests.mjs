@@ -3,8 +3,8 @@
 // Tiers that need system tools (socat, python3 peers, btvirt, unshare) check for them
 // themselves and fail saying what is missing; scripts/ensure-system-deps.sh installs them.
 //
-// Each run gets a fresh PILED_TEST_ARTIFACTS=$TMPDIR/piled-test-artifacts/<run> (earlier
-// runs are removed): the tests' TMPDIR is <run>/tmp, what they delete there is kept in
+// Each run gets a fresh PILED_TEST_ARTIFACTS=$TMPDIR/piled-test-artifacts/<run> (runs over 6 h
+// old are removed): the tests' TMPDIR is <run>/tmp, what they delete there is kept in
 // <run>/kept (scripts/keep-test-files.mjs, preloaded into every Node process), the runner's
 // output goes to <run>/test-output.log as well, and scripts/secrets-scan.mjs then checks the
 // whole directory for the suite's keys, V values and secrets. The exit code is the tests', or
@@ -38,8 +38,13 @@ if (files.length === 0) {
 // stay within 108 bytes wherever the checkout sits, and tiers that run as another user (nobody)
 // must be able to reach the tests' TMPDIR, which a checkout under /root would not allow.
 const artifactsTop = join(tmpdir(), "piled-test-artifacts");
-rmSync(artifactsTop, { recursive: true, force: true });
-const run = join(artifactsTop, `r${Math.floor(Date.now() / 1000)}`);
+// Runs left from earlier days go; a run still going (another checkout, another user) is left alone.
+mkdirSync(artifactsTop, { recursive: true });
+for (const old of readdirSync(artifactsTop)) {
+  const p = join(artifactsTop, old);
+  if (Date.now() - statSync(p).mtimeMs > 6 * 3600_000) rmSync(p, { recursive: true, force: true });
+}
+const run = join(artifactsTop, `r${Math.floor(Date.now() / 1000)}-${process.pid}`);
 mkdirSync(join(run, "tmp"), { recursive: true, mode: 0o755 });
 chmodSync(join(run, "tmp"), 0o1777);
 const env = {
