@@ -44,7 +44,13 @@ export interface StatusView {
    * than 20 (a security event is under way); events raised since start and the last one, Unix ms.
    */
   security: { recentFailedProofs: number; alarm: boolean; events: number; lastEventAt: number | null };
-  session: { codeId: string; startedAt: number; energyWh: number | null } | null;
+  session: {
+    codeId: string;
+    startedAt: number;
+    energyWh: number | null;
+    /** The code's limits (null: none) and the current the pilot PWM offers (null: no MCU). */
+    limits?: { maxEnergyWh: number | null; maxDurationMs: number | null; maxCurrentA: number | null };
+  } | null;
   uptimeMs: number;
   version: string;
   /** Counts of bad input seen, by kind ("ble.badFragment", "console.overlong", …). */

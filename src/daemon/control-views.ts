@@ -45,6 +45,11 @@ export function statusView(d: ControlDeps): StatusView {
           codeId: s.session.codeId,
           startedAt: clock.now() - s.session.elapsedS * 1000,
           energyWh: s.session.energyWh,
+          limits: {
+            maxEnergyWh: s.session.limits.maxEnergyWh > 0 ? s.session.limits.maxEnergyWh : null,
+            maxDurationMs: s.session.limits.maxDurationS > 0 ? s.session.limits.maxDurationS * 1000 : null,
+            maxCurrentA: s.session.limits.pwmA,
+          },
         }
       : null,
     uptimeMs: clock.now() - runtime.startedAt,

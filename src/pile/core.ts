@@ -125,6 +125,11 @@ export class PileCore {
         powerW: k.powerNow(),
         elapsedS: k.elapsedS(s),
         stopReason: s.stopReason,
+        limits: {
+          maxEnergyWh: s.code.claims.maxEnergyWh,
+          maxDurationS: s.code.claims.maxDurationS,
+          pwmA: k.pilot ? k.pwmA : null,
+        },
       },
       timeFloorMs: k.floor.floor.toString(),
       proofs: k.proofs.snapshot(k.now),

@@ -230,6 +230,8 @@ export interface PileSnapshot {
         powerW: number;
         elapsedS: number;
         stopReason: StopReason | undefined;
+        /** The code's limits (0 = none) and the current the PWM offers (null: no pilot MCU). */
+        limits: { maxEnergyWh: number; maxDurationS: number; pwmA: number | null };
       }
     | undefined;
   timeFloorMs: string;

@@ -50,11 +50,14 @@ export class ControlPort implements SitePilePort {
       meter,
       faults: p.faults(),
       sessions,
-      limits: null,
-      pilot: null,
-      links: Object.fromEntries(
-        Object.entries(status.counters).filter(([k]) => /^(ble|meter|store)\./.test(k)),
-      ),
+      limits: status.session?.limits ?? null,
+      pilot: status.pilot?.state ?? null,
+      links: {
+        ...Object.fromEntries(
+          Object.entries(status.counters).filter(([k]) => /^(ble|meter|store)\./.test(k)),
+        ),
+        ...(status.links ?? {}),
+      },
     };
   }
 

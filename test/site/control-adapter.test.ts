@@ -86,3 +86,31 @@ test("the running session shows the energy the pile holds, not its stored progre
     "the active one from the pile, the finished one as stored",
   );
 });
+
+test("the snapshot carries the pile's pilot state, link counters and the session's limits", async () => {
+  const pile = fakePileControl();
+  const base = pile.status();
+  const limits = { maxEnergyWh: 20_000, maxDurationMs: 3_600_000, maxCurrentA: 16 };
+  pile.status = () => ({
+    ...base,
+    links: { "meter.crcErrors": 3 },
+    pilot: {
+      state: "C",
+      permit: true,
+      why: [],
+      pwm: true,
+      dutyPermille: 267,
+      diode: "ok",
+      firmware: "1",
+      lastReset: "POR",
+      resets: 0,
+      counters: {},
+    } as unknown as NonNullable<typeof base.pilot>,
+    session: { codeId: "aa".repeat(16), startedAt: 0, energyWh: 120, limits },
+  });
+  const snap = await new ControlPort({ pile, secretHash: "x", watchMs: 0 }).snapshot();
+  assert.equal(snap.pilot, "C");
+  assert.deepEqual(snap.limits, limits);
+  assert.equal(snap.links["meter.crcErrors"], 3);
+  assert.equal(snap.links["ble.badFragment"], 2);
+});
