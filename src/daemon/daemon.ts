@@ -8,7 +8,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { PileControl } from "../control/index.js";
 import { openSerialConsole } from "../hw/console/serial-link.js";
-import { type Clock, systemClock } from "../hw/ports.js";
+import { type Clock, systemClock, type TimedClock } from "../hw/ports.js";
 import { openStoreWriter, type StoreWriter } from "../store/index.js";
 import { type Assembled, assemble } from "./assemble.js";
 import { type Config, databasePath, socketMode } from "./config.js";
@@ -102,35 +102,17 @@ interface Live extends Opened {
   stopping: boolean;
 }
 
-async function runWith(config: Config, log: Logger, logWriteErrors: () => number): Promise<number> {
-  const dlog = log.child({ component: "daemon" });
-  const clock = systemClock;
-  const notifier = createNotifier(process.env, (e) => dlog.warn({ err: e.message }, "sd_notify failed"));
-
-  // OCPP on: the store's session changes queue their TransactionEvents (ocpp-hook.ts), on this
-  // connection and the write worker's alike.
-  const ocppHook = config.ocpp.enabled ? sessionHookOptions(config) : undefined;
-  const opened = openState(config, dlog, ocppHook);
-  if (typeof opened === "number") return opened;
-  const { store, keys } = opened;
-
-  // The writes made while the contactor may be live go to a thread of their own (runtime.ts);
-  // it is started before any line is opened, so a failure to start it touches nothing.
-  const writer = openStoreWriter(
-    databasePath(config),
-    ocppHook !== undefined ? { module: OCPP_HOOK_MODULE, options: ocppHook } : undefined,
-  );
-  const parts = await assemble(config, clock, log).catch((e: unknown) => {
-    dlog.fatal({ err: e instanceof Error ? e.message : String(e) }, "cannot open the hardware");
-    return undefined;
-  });
-  if (!parts) {
-    await writer.close().catch(() => undefined);
-    store.close();
-    return 1;
-  }
-
-  const runtime = new PileRuntime({
+/** The pile runtime over the opened state and the assembled hardware. */
+function newRuntime(
+  config: Config,
+  log: Logger,
+  clock: TimedClock,
+  { store, keys }: Opened,
+  parts: Assembled,
+  notifier: Notifier,
+  writer: StoreWriter,
+): PileRuntime {
+  return new PileRuntime({
     config,
     log,
     clock,
@@ -148,6 +130,37 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
       inputs: [parts.lines.contactorFeedback, parts.lines.lockFeedback, parts.lines.emergencyStop],
     }),
   });
+}
+
+async function runWith(config: Config, log: Logger, logWriteErrors: () => number): Promise<number> {
+  const dlog = log.child({ component: "daemon" });
+  const clock = systemClock;
+  const notifier = createNotifier(process.env, (e) => dlog.warn({ err: e.message }, "sd_notify failed"));
+
+  // OCPP on: the store's session changes queue their TransactionEvents (ocpp-hook.ts), on this
+  // connection and the write worker's alike.
+  const ocppHook = config.ocpp.enabled ? sessionHookOptions(config) : undefined;
+  const opened = openState(config, dlog, ocppHook);
+  if (typeof opened === "number") return opened;
+  const { store } = opened;
+
+  // The writes made while the contactor may be live go to a thread of their own (runtime.ts);
+  // it is started before any line is opened, so a failure to start it touches nothing.
+  const writer = openStoreWriter(
+    databasePath(config),
+    ocppHook !== undefined ? { module: OCPP_HOOK_MODULE, options: ocppHook } : undefined,
+  );
+  const parts = await assemble(config, clock, log).catch((e: unknown) => {
+    dlog.fatal({ err: e instanceof Error ? e.message : String(e) }, "cannot open the hardware");
+    return undefined;
+  });
+  if (!parts) {
+    await writer.close().catch(() => undefined);
+    store.close();
+    return 1;
+  }
+
+  const runtime = newRuntime(config, log, clock, opened, parts, notifier, writer);
   const l: Live = {
     ...opened,
     config,

@@ -14,14 +14,8 @@
  *   signals.
  */
 import { createRequire } from "node:module";
-import type { Bleno, Characteristic as BlenoCharacteristic, ConnectionHandle } from "@stoprocent/bleno";
-import {
-  type BleConnection,
-  type BleHandlers,
-  type BlePeripheral,
-  systemTimers,
-  type Timers,
-} from "../ports.js";
+import type { Bleno, ConnectionHandle } from "@stoprocent/bleno";
+import { type BleHandlers, type BlePeripheral, systemTimers, type Timers } from "../ports.js";
 import {
   absorbLateSerialErrors,
   type BleController,
@@ -29,14 +23,8 @@ import {
   hciBindingOptions,
   silentLog,
 } from "./errors.js";
-import {
-  buildAdvertisingData,
-  CONTROL_UUID,
-  compactUuid,
-  EVENT_UUID,
-  INFO_UUID,
-  SERVICE_UUID,
-} from "./gatt.js";
+import { buildAdvertisingData } from "./gatt.js";
+import { pileService, type ServedConn } from "./gatt-service.js";
 
 const require = createRequire(import.meta.url);
 
@@ -70,15 +58,11 @@ export interface PeripheralStats {
   radioDowns: number;
 }
 
-const RESULT_SUCCESS = 0x00;
-const RESULT_INVALID_OFFSET = 0x07;
-const RESULT_ATTR_NOT_LONG = 0x0b;
-const RESULT_UNLIKELY_ERROR = 0x0e;
 const DEFAULT_MTU = 23;
 
 type BlenoModule = { withBindings(type: "hci", options: Record<string, unknown>): Bleno };
 
-class Conn implements BleConnection {
+class Conn implements ServedConn {
   notifyFn: ((data: Buffer) => void) | undefined;
   infoSnapshot: Uint8Array | undefined;
   knownMtu = DEFAULT_MTU;
@@ -272,51 +256,11 @@ export class BlenoPeripheral implements BlePeripheral {
   }
 
   #service(bleno: Bleno) {
-    const info = new bleno.Characteristic({
-      uuid: compactUuid(INFO_UUID),
-      properties: ["read"],
-      onReadRequest: (handle, offset, cb) => {
-        const conn = this.#conn(bleno, handle);
-        if (offset === 0 || conn.infoSnapshot === undefined) {
-          let v: Uint8Array | undefined;
-          this.#call("info", () => {
-            v = this.#handlers?.info();
-          });
-          if (v === undefined) return cb(RESULT_UNLIKELY_ERROR);
-          conn.infoSnapshot = v;
-        }
-        const snap = conn.infoSnapshot;
-        if (offset > snap.length) return cb(RESULT_INVALID_OFFSET);
-        cb(RESULT_SUCCESS, Buffer.from(snap.subarray(offset)));
-      },
-    });
-    const control = new bleno.Characteristic({
-      uuid: compactUuid(CONTROL_UUID),
-      properties: ["write"],
-      onWriteRequest: (handle, data, offset, _withoutResponse, cb) => {
-        if (offset !== 0) return cb(RESULT_ATTR_NOT_LONG);
-        cb(RESULT_SUCCESS); // answer first: the handler's notifications follow the write response
-        const conn = this.#conn(bleno, handle);
-        const copy = new Uint8Array(data);
-        this.#call("write", () => this.#handlers?.write(conn, copy));
-      },
-    });
-    const event = new bleno.Characteristic({
-      uuid: compactUuid(EVENT_UUID),
-      properties: ["notify"],
-      onSubscribe: (handle, maxValueSize, update) => {
-        const conn = this.#conn(bleno, handle);
-        conn.knownMtu = Math.max(conn.knownMtu, maxValueSize + 3);
-        conn.notifyFn = update as (data: Buffer) => void;
-      },
-      onUnsubscribe: (handle) => {
-        const conn = this.#conns.get(handle);
-        if (conn) conn.notifyFn = undefined;
-      },
-    });
-    return new bleno.PrimaryService({
-      uuid: compactUuid(SERVICE_UUID),
-      characteristics: [info, control, event] as BlenoCharacteristic[],
+    return pileService(bleno, {
+      conn: (handle) => this.#conn(bleno, handle),
+      existing: (handle) => this.#conns.get(handle),
+      call: (what, fn) => this.#call(what, fn),
+      handlers: () => this.#handlers,
     });
   }
 
