@@ -1,7 +1,7 @@
 /**
  * pilectl's control commands: ask the running daemon over its control socket.
  *   pilectl status|meter-now|sessions [N] [--ocmf]|faults|clear-fault CODE|all|stop|relay-test|ocpp|
- *           available on|off|keys [list|add ID HEX|retire ID]|time|log [N]  [--socket PATH] [--json]
+ *           available on|off|current-limit A|off|keys [list|add ID HEX|retire ID]|time|log [N]  [--socket PATH] [--json]
  * Exit 0: done; 1: the daemon refused; 2: usage, or no daemon on the socket.
  */
 import { commandHelp, formatResult, requestControl, resolveCommand } from "../control/index.js";

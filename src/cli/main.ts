@@ -29,7 +29,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Runner> }>
 };
 
 /** Commands answered by the running daemon over its control socket. */
-const CONTROL = [
+export const CONTROL = [
   "status",
   "meter-now",
   "sessions",
@@ -37,6 +37,8 @@ const CONTROL = [
   "clear-fault",
   "stop",
   "relay-test",
+  "available",
+  "current-limit",
   "keys",
   "time",
   "log",

@@ -176,6 +176,21 @@ export const SPECS = {
     run: async (ctx, on) => fromResult(await ctx.pile.setAvailable(on, ctx.actor)),
     format: detailText,
   } satisfies CommandSpec<boolean, Detail>,
+  "current-limit": {
+    usage: "current-limit A|off",
+    summary:
+      "cap the current the pilot offers the vehicle (6–80 A; off lifts the cap); a session follows at once",
+    mutates: () => true,
+    parse: (args) => {
+      const a = args[0] ?? "";
+      if (args.length === 1 && a === "off") return { ok: true, args: null };
+      return args.length === 1 && /^\d{1,2}$/.test(a) && Number(a) >= 6 && Number(a) <= 80
+        ? { ok: true, args: Number(a) }
+        : { ok: false, message: "give a whole number of amperes 6..80, or off" };
+    },
+    run: async (ctx, a) => fromResult(await ctx.pile.setCurrentLimit(a, ctx.actor)),
+    format: detailText,
+  } satisfies CommandSpec<number | null, Detail>,
   keys: {
     usage: "keys [list|add ID HEX|retire ID]",
     summary: "list, add or retire pile keys (bytes are never shown)",

@@ -141,6 +141,8 @@ export interface PileControl {
   relayTest(actor: string): Promise<ControlResult>;
   /** Takes the pile out of service (false) or back in (true); a running session goes on. */
   setAvailable(available: boolean, actor: string): Promise<ControlResult>;
+  /** Caps the current the pilot PWM offers (A, 6–80; null lifts the cap); a running session follows. */
+  setCurrentLimit(currentA: number | null, actor: string): Promise<ControlResult>;
   keys: {
     list(): KeyView[];
     add(keyId: number, hex: string, actor: string): ControlResult;

@@ -87,6 +87,13 @@ export function pileControl(d: ControlDeps): PileControl {
       const r = await runtime.technician({ command: "setAvailable", available });
       return r.ok ? { ok: true, detail: available ? "pile in service" : "pile out of service" } : r;
     },
+    async setCurrentLimit(currentA: number | null, actor: string): Promise<ControlResult> {
+      void actor;
+      const r = await runtime.technician({ command: "setCurrentLimit", currentA });
+      return r.ok
+        ? { ok: true, detail: currentA === null ? "no current limit" : `current limit ${currentA} A` }
+        : r;
+    },
     keys: {
       list(): KeyView[] {
         return keys.list().map((k) => ({ keyId: k.keyId, file: k.file, added: k.added }));

@@ -42,6 +42,8 @@ export const technicianCommandSchema = z.discriminatedUnion("command", [
   z.object({ command: z.literal("clearFault") }),
   z.object({ command: z.literal("setAvailable"), available: bool }),
   z.object({ command: z.literal("relayTest") }),
+  /** The technician's cap on the current the pilot PWM offers (A, 6–80); null lifts it. */
+  z.object({ command: z.literal("setCurrentLimit"), currentA: z.number().min(6).max(80).nullable() }),
 ]);
 
 const at = {
@@ -94,6 +96,10 @@ export const pileInputSchema = z.discriminatedUnion("type", [
     input("technician", { command: z.literal("clearFault") }),
     input("technician", { command: z.literal("setAvailable"), available: bool }),
     input("technician", { command: z.literal("relayTest") }),
+    input("technician", {
+      command: z.literal("setCurrentLimit"),
+      currentA: z.number().min(6).max(80).nullable(),
+    }),
   ]),
 ]);
 

@@ -141,6 +141,8 @@ export class Kernel {
   pilot: { state: PilotInputState; diodeFailed: boolean } | undefined;
   /** The PWM current asked of the MCU (null = off); the relay-test permit asked. */
   pwmA: number | null = null;
+  /** The technician's cap on the PWM's current (technician setCurrentLimit); null = none. */
+  currentLimitA: number | null = null;
   testPermit = false;
   estop = false;
   meter: MeterSample | undefined;

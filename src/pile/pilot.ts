@@ -70,9 +70,25 @@ export function recover(k: Kernel): void {
 /** Code accepted and lock confirmed: PWM on at the allowed current (once per session). */
 export function pwmForSession(k: Kernel): void {
   if (!k.pilot || k.pwmA !== null || k.faults.size > 0) return;
-  k.pwmA = k.cfg.pilotMaxCurrentA;
+  k.pwmA = allowedCurrent(k);
   k.out.push({ type: "pilot", command: "pwm", currentA: k.pwmA });
   k.log("info", "pilot.pwm", { currentA: k.pwmA });
+}
+
+/** The current the PWM offers: the pile's maximum, capped by the technician's limit. */
+export function allowedCurrent(k: Kernel): number {
+  const cap = k.currentLimitA;
+  return cap === null ? k.cfg.pilotMaxCurrentA : Math.min(k.cfg.pilotMaxCurrentA, cap);
+}
+
+/** A new limit while the PWM is on: the vehicle is told at once (IEC 61851: it follows the duty). */
+export function currentLimitChanged(k: Kernel): void {
+  if (k.pwmA === null) return;
+  const a = allowedCurrent(k);
+  if (a === k.pwmA) return;
+  k.pwmA = a;
+  k.out.push({ type: "pilot", command: "pwm", currentA: a });
+  k.log("info", "pilot.pwm", { currentA: a });
 }
 
 /** PWM back to steady +12 V (the session stopped, or a fault). */

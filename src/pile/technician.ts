@@ -6,7 +6,7 @@
 import { contactorInterlocks } from "./guard.js";
 import { facts } from "./interlock.js";
 import type { Kernel } from "./kernel.js";
-import { testPermit } from "./pilot.js";
+import { currentLimitChanged, testPermit } from "./pilot.js";
 import { beginStop, releaseLockToRest } from "./session.js";
 import type { TechnicianCommand } from "./types.js";
 
@@ -26,6 +26,11 @@ export function technician(k: Kernel, cmd: TechnicianCommand): void {
       return;
     case "relayTest":
       relayTest(k);
+      return;
+    case "setCurrentLimit":
+      k.currentLimitA = cmd.currentA;
+      k.log("info", "pile.current_limit", { currentA: cmd.currentA ?? "none" });
+      currentLimitChanged(k);
       return;
   }
 }

@@ -44,7 +44,8 @@ export type InputKind =
   | "technician.stop"
   | "technician.clearFault"
   | "technician.setAvailable"
-  | "technician.relayTest";
+  | "technician.relayTest"
+  | "technician.setCurrentLimit";
 
 export type Transition =
   /** Taken: the core ends in one of these phases. */
@@ -93,6 +94,7 @@ export const INPUT_KINDS: readonly InputKind[] = [
   "technician.clearFault",
   "technician.setAvailable",
   "technician.relayTest",
+  "technician.setCurrentLimit",
 ];
 
 const to = (...phases: Phase[]): Transition => ({ to: phases });

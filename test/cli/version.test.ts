@@ -27,3 +27,11 @@ test("field report: piled --help describes every mode and the signals; --version
   const ver = spawnSync(process.execPath, [PILED, "--version"], { encoding: "utf8" });
   assert.equal(ver.stdout, `piled ${PKG.version}\n`);
 });
+
+test("pilectl hands every command of the control table to the daemon", async () => {
+  const { CONTROL } = await import("../../src/cli/main.js");
+  const { COMMAND_NAMES } = await import("../../src/control/index.js");
+  // `meter` is `pilectl meter-now` (pilectl meter is the field tool that reads a meter itself).
+  const hidden = new Set(["help", "meter"]);
+  for (const name of COMMAND_NAMES) if (!hidden.has(name)) assert.ok(CONTROL.includes(name), name);
+});

@@ -32,13 +32,16 @@ test("every command runs, formats and leaves one audit entry with its outcome", 
     ["log", ["3"], "ok"],
     ["sim", ["plug-out"], "NOT_SIMULATED"],
     ["available", ["off"], "ok"],
+    ["current-limit", ["16"], "ok"],
+    ["current-limit", ["5"], "USAGE"],
+    ["current-limit", ["off"], "ok"],
     ["available", ["maybe"], "USAGE"],
     ["available", ["on"], "ok"],
     ["ocpp", [], "NOT_ENABLED"],
     ["ocmf", ["3"], "NOT_ENABLED"],
   ];
   // Only what may change something is audited: a monitor polling status writes nothing.
-  const changing = new Set(["clear-fault", "relay-test", "stop", "sim", "available"]);
+  const changing = new Set(["clear-fault", "relay-test", "stop", "sim", "available", "current-limit"]);
   let expected = 0;
   for (const [name, args, outcome] of runs) {
     const before = pile.audits.length;

@@ -102,6 +102,10 @@ export function fakePileControl(now = () => 1_700_000_000_000): FakePileControl 
         ? refused("BUSY", "a session is running")
         : { ok: true, detail: "relays and feedbacks ok" };
     },
+    setCurrentLimit: async (currentA, actor) => {
+      f.calls.push(`setCurrentLimit ${currentA} ${actor}`);
+      return { ok: true, detail: currentA === null ? "no current limit" : `current limit ${currentA} A` };
+    },
     setAvailable: async (available, actor) => {
       f.calls.push(`setAvailable ${available} ${actor}`);
       return { ok: true, detail: available ? "pile in service" : "pile out of service" };

@@ -137,3 +137,38 @@ test("the pilot back at A while the session still ends: the pilot fault clears o
   assert.ok(fx.some((e) => e.type === "faultCleared"));
   assert.equal(rig.state(), "AVAILABLE");
 });
+
+test("the technician's current limit: the PWM offers the lower of it and the pile's maximum, and a running session follows it", () => {
+  const rig = new Rig({ pilotMaxCurrentA: 32 });
+  rig.boot({ pilot: "A", vehicle: false });
+  const pre = rig.feed({ type: "technician", command: "setCurrentLimit", currentA: 16 });
+  assert.deepEqual(pilotFx(pre), [], "no PWM is running: nothing is sent yet");
+  rig.feed({ type: "pilot", state: "B" });
+  const carrier = new Carrier(rig, "c1", issue());
+  rig.feed({ type: "connected", connId: "c1" });
+  carrier.hello();
+  rig.ackRecord(carrier.present());
+  const lockFx = rig.feed({ type: "lockFeedback", engaged: true });
+  assert.deepEqual(pilotFx(lockFx), [{ type: "pilot", command: "pwm", currentA: 16 }]);
+  rig.meter();
+  rig.feed({ type: "pilot", state: "C" });
+  rig.feed({ type: "contactorFeedback", closed: true });
+  assert.equal(rig.state(), "CHARGING");
+  const lower = rig.feed({ type: "technician", command: "setCurrentLimit", currentA: 10 });
+  assert.deepEqual(pilotFx(lower), [{ type: "pilot", command: "pwm", currentA: 10 }]);
+  assert.deepEqual(contactor(lower), [], "the session goes on");
+  const above = rig.feed({ type: "technician", command: "setCurrentLimit", currentA: 63 });
+  assert.deepEqual(
+    pilotFx(above),
+    [{ type: "pilot", command: "pwm", currentA: 32 }],
+    "never above the maximum",
+  );
+  assert.deepEqual(pilotFx(rig.feed({ type: "technician", command: "setCurrentLimit", currentA: null })), []);
+  assert.equal(rig.core.snapshot().session?.limits.pwmA, 32);
+  const bad = rig.feed({ type: "technician", command: "setCurrentLimit", currentA: 5 } as never);
+  assert.ok(
+    bad.some((e) => e.type === "rejected"),
+    "below 6 A is refused",
+  );
+  assert.equal(rig.core.snapshot().feedback.pilot?.pwmA, 32);
+});

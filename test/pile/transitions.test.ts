@@ -137,6 +137,10 @@ const FEED: Record<InputKind, ((w: World) => PileEffect[])[]> = {
     (w) => w.rig.feed({ type: "technician", command: "setAvailable", available: false }),
   ],
   "technician.relayTest": [(w) => w.rig.feed({ type: "technician", command: "relayTest" })],
+  "technician.setCurrentLimit": [
+    (w) => w.rig.feed({ type: "technician", command: "setCurrentLimit", currentA: 10 }),
+    (w) => w.rig.feed({ type: "technician", command: "setCurrentLimit", currentA: null }),
+  ],
 };
 
 function ack(w: World, ok: boolean): PileEffect[] {
