@@ -81,7 +81,14 @@ async function untilSessionEnds(socket: string, ms: number): Promise<void> {
   }
 }
 
-async function main(): Promise<number> {
+interface Options {
+  chargeMs: number;
+  pilot: boolean;
+  once: boolean;
+}
+
+/** The command line; an exit code when it is wrong. */
+function parseOptions(): Options | number {
   const { values } = parseArgs({
     options: { once: { type: "boolean" }, "charge-s": { type: "string" }, "plug-gpio": { type: "boolean" } },
     strict: true,
@@ -91,10 +98,18 @@ async function main(): Promise<number> {
     process.stderr.write("demo: --charge-s takes a number of seconds, 1..3600\n");
     return 2;
   }
-  const chargeMs = chargeS * 1000;
-  const pilot = values["plug-gpio"] !== true;
+  return { chargeMs: chargeS * 1000, pilot: values["plug-gpio"] !== true, once: values.once === true };
+}
+
+/** What is to be undone at the end, and the signal that asked for it (if one did). */
+interface Teardown {
+  cleanup: (() => Promise<void> | void)[];
+  teardown: () => Promise<void>;
+  interrupted: () => number | undefined;
+}
+
+function makeTeardown(): Teardown {
   const cleanup: (() => Promise<void> | void)[] = [];
-  let daemon: ChildProcess | undefined;
   // One teardown, however many paths ask for it: the exit waits for the folders to be gone.
   let torn: Promise<void> | undefined;
   const teardown = (): Promise<void> =>
@@ -112,9 +127,13 @@ async function main(): Promise<number> {
       void teardown().then(() => process.exit(code));
     });
   }
+  return { cleanup, teardown, interrupted: () => interrupted };
+}
 
+/** The working folder and the pile virtual key the platform and the pile share. */
+function setUpWork(td: Teardown): { work: string; issuer: Issuer } {
   const work = mkdtempSync(join(tmpdir(), "piled-demo-"));
-  cleanup.push(() => rmSync(work, { recursive: true, force: true }));
+  td.cleanup.push(() => rmSync(work, { recursive: true, force: true }));
   say("demo", `working folder ${work}`);
 
   // The platform and the pile share a pile virtual key (preset in the pile's key directory).
@@ -122,14 +141,26 @@ async function main(): Promise<number> {
   mkdirSync(join(work, "keys"), { mode: 0o700 });
   const wrote = writeKeyFile(join(work, "keys", `key-${KEY_ID}.json`), KEY_ID, key);
   if (!wrote.ok) throw wrote.error;
-  const issuer = new Issuer({ keys: [{ keyId: KEY_ID, key }] });
+  return { work, issuer: new Issuer({ keys: [{ keyId: KEY_ID, key }] }) };
+}
 
-  // BLE: the emulated radio when it can be had.
+type Bridge = Awaited<ReturnType<Radio["bridge"]>>;
+
+interface Ble {
+  radio?: Radio;
+  pileBridge?: Bridge;
+  vehicleBridge?: Bridge;
+  phoneBridge?: Bridge;
+  cliBridge?: Bridge;
+}
+
+/** BLE: the emulated radio when it can be had, with a bridge for each party. */
+async function startBle(td: Teardown): Promise<Ble> {
   let radio: Radio | undefined;
   let bleNote: string;
   try {
     radio = await startRadio();
-    cleanup.push(() => radio?.close());
+    td.cleanup.push(() => radio?.close());
     bleNote = "emulated radio (BlueZ btvirt, software LE controllers over H4 UART ptys)";
   } catch (e) {
     bleNote = `DISABLED — the emulated radio is not available here: ${e instanceof Error ? e.message : String(e)}`;
@@ -140,33 +171,46 @@ async function main(): Promise<number> {
   const phoneBridge = radio ? await radio.bridge() : undefined;
   // A spare controller for one more unlock from the command line once the drive is done.
   const cliBridge = radio ? await radio.bridge() : undefined;
+  return { radio, pileBridge, vehicleBridge, phoneBridge, cliBridge };
+}
 
-  // The technician console on a pty pair: the daemon holds one end, the technician the other.
-  const consolePair: PtyPair = await openPtyPair();
-  cleanup.push(() => consolePair.close());
+/** The technician console on a pty pair: the daemon holds one end, the technician the other. */
+async function openConsole(td: Teardown, work: string): Promise<{ pair: PtyPair; secretHashFile: string }> {
+  const pair: PtyPair = await openPtyPair();
+  td.cleanup.push(() => pair.close());
   const secretHashFile = join(work, "console-secret.hash");
   durable(secretHashFile, `${await hashSecret(TECH_SECRET)}\n`, 0o600);
+  return { pair, secretHashFile };
+}
 
-  const socket = join(work, "control.sock");
+/** The daemon's configuration file; returns its path. */
+function writeConfig(
+  work: string,
+  blePath: string | undefined,
+  pilot: boolean,
+  con: { pair: PtyPair; secretHashFile: string },
+): string {
   const config = {
-    ...simPileConfig({ pileId: PILE_ID, dir: work, blePath: pileBridge?.path, pilot }),
-    console: { enabled: true, port: consolePair.a, secretHashFile },
+    ...simPileConfig({ pileId: PILE_ID, dir: work, blePath, pilot }),
+    console: { enabled: true, port: con.pair.a, secretHashFile: con.secretHashFile },
   };
   const configPath = join(work, "piled.json");
   durable(configPath, `${JSON.stringify(config, null, 2)}\n`, 0o644);
+  return configPath;
+}
 
-  const logPath = join(work, "piled.log");
+/** Starts piled on the config, its log to `logPath` and its state changes to the terminal. */
+function spawnDaemon(td: Teardown, configPath: string, logPath: string): ChildProcess {
   const logFile = createWriteStream(logPath);
   // The daemon dies with the demo even when the demo is killed outright (SIGKILL): the kernel
   // sends it SIGTERM when its parent goes (setpriv --pdeathsig execs it, the pid stays).
   const argv = [process.execPath, PILED, "--config", configPath];
   const [cmd, ...args] = existsSync(SETPRIV) ? [SETPRIV, "--pdeathsig", "SIGTERM", "--", ...argv] : argv;
-  daemon = spawn(cmd as string, args, {
+  const d = spawn(cmd as string, args, {
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
-  const d = daemon;
-  cleanup.push(async () => {
+  td.cleanup.push(async () => {
     if (d.exitCode === null && d.signalCode === null && d.pid !== undefined) {
       process.kill(d.pid, "SIGTERM");
       await new Promise((r) => d.once("exit", r));
@@ -189,108 +233,162 @@ async function main(): Promise<number> {
     }
   });
   say("demo", `started piled (pid ${d.pid}), log in ${logPath}`);
+  return d;
+}
 
+/** Waits up to 30 s for the control socket to answer; false when piled did not come up. */
+async function daemonUp(socket: string, d: ChildProcess): Promise<boolean> {
   const up = Date.now() + 30_000;
   for (;;) {
     const r = await requestControl(socket, "status", [], 2000);
-    if (r.ok && r.value.ok) break;
-    if (d.exitCode !== null || Date.now() > up) {
-      say("demo", `piled did not come up (exit ${d.exitCode}); see ${logPath}`);
-      await teardown();
-      return 1;
-    }
+    if (r.ok && r.value.ok) return true;
+    if (d.exitCode !== null || Date.now() > up) return false;
     await sleep(200);
   }
-  say("demo", "piled is up: outputs safe, meter polled over Modbus RTU");
+}
 
-  if (radio && vehicleBridge && phoneBridge) {
-    const vehicle = new SimCarrier("vehicle", "vehicle", { kind: "uart", path: vehicleBridge.path });
-    const phone = new SimCarrier("phone", "mobile", { kind: "uart", path: phoneBridge.path });
-    cleanup.push(
-      () => vehicle.close(),
-      () => phone.close(),
-    );
+/** What one session of the drive needs. */
+interface Drive {
+  socket: string;
+  issuer: Issuer;
+  pilot: boolean;
+  chargeMs: number;
+  vehicle: SimCarrier;
+  phone: SimCarrier;
+}
 
-    const control = (cmd: string, args: string[]) => requestControl(socket, cmd, args, 5000);
-    const drive = async (deviceAwake: boolean): Promise<void> => {
-      if (pilot) {
-        await control("sim", ["plug-in"]);
-        say("vehicle", "plugged in: pilot state B (the simulated vehicle answers the PWM on its own)");
-        await sleep(500);
-      }
-      vehicle.inAcquisitionState = deviceAwake;
-      say("platform", `vehicle device ${deviceAwake ? "is" : "is NOT"} in its code-acquisition state`);
-      const issued = issuer.issueFor({
-        deviceId: "LSVAU2180N2183294",
-        pileId: PILE_ID,
-        validForS: 3600,
-        vehicle: { inAcquisitionState: vehicle.inAcquisitionState },
-      });
-      if (!issued.ok) throw issued.error;
-      const carrier = issued.value.carrier === "vehicle" ? vehicle : phone;
-      say("platform", `code issued for pile ${PILE_ID}, sent with V to the ${carrier.name}`);
-      carrier.receive(issued.value);
-      const onStatus = (s: Status) => say(carrier.name, statusLine(s));
-      const outcome = await carrier.unlock(onStatus);
-      if (outcome.kind !== "accepted") {
-        say(carrier.name, `unlock failed: ${JSON.stringify(outcome)}`);
-        return;
-      }
-      say(
-        carrier.name,
-        `ACCEPTED, session ${Buffer.from(outcome.sessionId).toString("hex").slice(0, 8)}… charging`,
-      );
-      if (pilot && !deviceAwake) {
-        say("vehicle", "charging until full: it goes back to B on its own");
-        await untilSessionEnds(socket, 120_000);
-        say("vehicle", "full: pilot B, the pile opened the contactor and turned the PWM off");
-      } else {
-        await sleep(chargeMs);
-        const stopped = await carrier.stop(onStatus);
-        say(
-          carrier.name,
-          stopped.kind === "stopped" ? "STOPPED: contactor confirmed open" : JSON.stringify(stopped),
-        );
-      }
-      await carrier.close();
-      await sleep(2500); // the lock releases after the contactor is confirmed open
-      if (pilot) {
-        await control("sim", ["plug-out"]);
-        say("vehicle", "unplugged: pilot state A");
-        await sleep(500);
-      }
-    };
-    await drive(true);
-    if (interrupted !== undefined) return interrupted;
-    await drive(false);
-    const sessions = await requestControl(socket, "sessions", ["5"], 5000);
-    if (sessions.ok && sessions.value.ok) {
-      for (const s of sessions.value.result as { carrier: string; energyWh: number; reason: string | null }[])
-        say("piled", `session by ${s.carrier}: ${s.energyWh.toFixed(1)} Wh, ${s.reason}`);
-    }
+/** One session: plug-in, a code to the carrier the platform picks, unlock, charge, stop, plug-out. */
+async function driveSession(dr: Drive, deviceAwake: boolean): Promise<void> {
+  const { socket, pilot, vehicle, phone } = dr;
+  const control = (cmd: string, args: string[]) => requestControl(socket, cmd, args, 5000);
+  if (pilot) {
+    await control("sim", ["plug-in"]);
+    say("vehicle", "plugged in: pilot state B (the simulated vehicle answers the PWM on its own)");
+    await sleep(500);
+  }
+  vehicle.inAcquisitionState = deviceAwake;
+  say("platform", `vehicle device ${deviceAwake ? "is" : "is NOT"} in its code-acquisition state`);
+  const issued = dr.issuer.issueFor({
+    deviceId: "LSVAU2180N2183294",
+    pileId: PILE_ID,
+    validForS: 3600,
+    vehicle: { inAcquisitionState: vehicle.inAcquisitionState },
+  });
+  if (!issued.ok) throw issued.error;
+  const carrier = issued.value.carrier === "vehicle" ? vehicle : phone;
+  say("platform", `code issued for pile ${PILE_ID}, sent with V to the ${carrier.name}`);
+  carrier.receive(issued.value);
+  const onStatus = (s: Status) => say(carrier.name, statusLine(s));
+  const outcome = await carrier.unlock(onStatus);
+  if (outcome.kind !== "accepted") {
+    say(carrier.name, `unlock failed: ${JSON.stringify(outcome)}`);
+    return;
+  }
+  say(
+    carrier.name,
+    `ACCEPTED, session ${Buffer.from(outcome.sessionId).toString("hex").slice(0, 8)}… charging`,
+  );
+  if (pilot && !deviceAwake) {
+    say("vehicle", "charging until full: it goes back to B on its own");
+    await untilSessionEnds(socket, 120_000);
+    say("vehicle", "full: pilot B, the pile opened the contactor and turned the PWM off");
   } else {
-    say("demo", "no radio: skipping the carriers; the daemon runs without BLE");
+    await sleep(dr.chargeMs);
+    const stopped = await carrier.stop(onStatus);
+    say(
+      carrier.name,
+      stopped.kind === "stopped" ? "STOPPED: contactor confirmed open" : JSON.stringify(stopped),
+    );
   }
+  await carrier.close();
+  await sleep(2500); // the lock releases after the contactor is confirmed open
+  if (pilot) {
+    await control("sim", ["plug-out"]);
+    say("vehicle", "unplugged: pilot state A");
+    await sleep(500);
+  }
+}
 
-  if (values.once) {
-    await teardown();
-    say("demo", "done");
-    return 0;
+/** The two sessions (vehicle by STOP, phone until full) and the pile's record of them. */
+async function driveAll(
+  td: Teardown,
+  d: Omit<Drive, "vehicle" | "phone">,
+  ble: Ble,
+): Promise<number | undefined> {
+  if (!(ble.radio && ble.vehicleBridge && ble.phoneBridge)) {
+    say("demo", "no radio: skipping the carriers; the daemon runs without BLE");
+    return undefined;
   }
-  process.stdout.write(`
+  const vehicle = new SimCarrier("vehicle", "vehicle", { kind: "uart", path: ble.vehicleBridge.path });
+  const phone = new SimCarrier("phone", "mobile", { kind: "uart", path: ble.phoneBridge.path });
+  td.cleanup.push(
+    () => vehicle.close(),
+    () => phone.close(),
+  );
+  const dr: Drive = { ...d, vehicle, phone };
+  await driveSession(dr, true);
+  if (td.interrupted() !== undefined) return td.interrupted();
+  await driveSession(dr, false);
+  const sessions = await requestControl(d.socket, "sessions", ["5"], 5000);
+  if (sessions.ok && sessions.value.ok) {
+    for (const s of sessions.value.result as { carrier: string; energyWh: number; reason: string | null }[])
+      say("piled", `session by ${s.carrier}: ${s.energyWh.toFixed(1)} Wh, ${s.reason}`);
+  }
+  return undefined;
+}
+
+/** How to explore the pile that keeps running. */
+function exploreText(
+  work: string,
+  socket: string,
+  consolePty: string,
+  logPath: string,
+  cli?: Bridge,
+): string {
+  return `
 The simulated pile keeps running. Explore it:
   node ${PILECTL} status --socket ${socket}
   node ${PILECTL} sessions --socket ${socket}
   node ${PILECTL} sim plug-out --socket ${socket}      (fault switches: weld, meter-silent, estop-press, clear …)
   node ${PILECTL} sim vehicle-c --socket ${socket}     (pilot: plug-in, vehicle-a … vehicle-f, diode-break, diode-fix, vehicle-auto, mcu-freeze)
-  technician console:  picocom -q ${consolePair.b}     (secret: ${TECH_SECRET}; exit picocom with Ctrl-A Ctrl-X)
+  technician console:  picocom -q ${consolePty}     (secret: ${TECH_SECRET}; exit picocom with Ctrl-A Ctrl-X)
   daemon log:          ${logPath}
-${cliBridge ? unlockCommands(join(work, "keys", `key-${KEY_ID}.json`), join(work, "code.json"), cliBridge.path) : "  (no radio: no carrier unlock from the command line)\n"}Ctrl-C stops everything.
-`);
+${cli ? unlockCommands(join(work, "keys", `key-${KEY_ID}.json`), join(work, "code.json"), cli.path) : "  (no radio: no carrier unlock from the command line)\n"}Ctrl-C stops everything.
+`;
+}
+
+async function main(): Promise<number> {
+  const opts = parseOptions();
+  if (typeof opts === "number") return opts;
+  const { chargeMs, pilot } = opts;
+  const td = makeTeardown();
+  const { work, issuer } = setUpWork(td);
+  const ble = await startBle(td);
+  const con = await openConsole(td, work);
+  const socket = join(work, "control.sock");
+  const configPath = writeConfig(work, ble.pileBridge?.path, pilot, con);
+  const logPath = join(work, "piled.log");
+  const d = spawnDaemon(td, configPath, logPath);
+  if (!(await daemonUp(socket, d))) {
+    say("demo", `piled did not come up (exit ${d.exitCode}); see ${logPath}`);
+    await td.teardown();
+    return 1;
+  }
+  say("demo", "piled is up: outputs safe, meter polled over Modbus RTU");
+
+  const stoppedBy = await driveAll(td, { socket, issuer, pilot, chargeMs }, ble);
+  if (stoppedBy !== undefined) return stoppedBy;
+
+  if (opts.once) {
+    await td.teardown();
+    say("demo", "done");
+    return 0;
+  }
+  process.stdout.write(exploreText(work, socket, con.pair.b, logPath, ble.cliBridge));
   await new Promise<void>((r) => d.once("exit", () => r()));
-  if (interrupted === undefined) say("demo", `piled exited (${d.exitCode ?? d.signalCode})`);
-  await teardown();
-  return interrupted ?? 0;
+  if (td.interrupted() === undefined) say("demo", `piled exited (${d.exitCode ?? d.signalCode})`);
+  await td.teardown();
+  return td.interrupted() ?? 0;
 }
 
 main().then(

@@ -95,77 +95,83 @@ const PILOT_ONLY = new Set<string>(
   SIM_ACTIONS.filter((a) => a.startsWith("vehicle-") || a.includes("diode") || a.startsWith("mcu-")),
 );
 
-export function simControl(
-  sim: { plant?: SimPlant; meter?: SimMeter; pilot?: SimPilot },
-  runtime: PileRuntime,
-): SimControl {
-  const { plant, meter, pilot } = sim;
+/** The plant's and the meter's actions; throws when the part asked for is not simulated. */
+function plantOrMeterAction(sim: { plant?: SimPlant; meter?: SimMeter }, action: SimAction): void {
+  const { plant, meter } = sim;
   const need = <T>(x: T | undefined, what: string): T => {
     if (x === undefined) throw new Error(`${what} is not simulated`);
     return x;
   };
+  switch (action) {
+    case "plug-in":
+      need(plant, "the plant").insertPlug();
+      break;
+    case "plug-out":
+      need(plant, "the plant").pullPlug();
+      break;
+    case "weld":
+      need(plant, "the plant").weldContactor();
+      break;
+    case "contactor-never-closes":
+      need(plant, "the plant").contactorNeverCloses();
+      break;
+    case "lock-stuck-open":
+      need(plant, "the plant").lockStuckOpen();
+      break;
+    case "lock-opens-under-load":
+      need(plant, "the plant").lockOpensUnderLoad();
+      break;
+    case "estop-press":
+      need(plant, "the plant").pressEmergencyStop();
+      break;
+    case "estop-release":
+      need(plant, "the plant").releaseEmergencyStop();
+      break;
+    case "meter-silent":
+      need(meter, "the meter").setFaults({ silent: true });
+      break;
+    case "meter-crc":
+      need(meter, "the meter").setFaults({ corruptCrc: true });
+      break;
+    case "meter-exception":
+      need(meter, "the meter").setFaults({ exception: 4 });
+      break;
+    case "meter-repeat":
+      need(meter, "the meter").setFaults({ duplicateAfterMs: 20 });
+      break;
+    case "meter-shifted":
+      need(meter, "the meter").setFaults({ shifted: true });
+      break;
+    case "meter-backwards":
+      need(meter, "the meter").setFaults({ energyOffsetWh: -5000 });
+      break;
+    case "meter-absurd":
+      need(meter, "the meter").setFaults({ energyOffsetWh: 7_360_000 });
+      break;
+    case "meter-ok":
+      need(meter, "the meter").clearFaults();
+      break;
+    case "clear":
+      plant?.clearFaults();
+      meter?.clearFaults();
+      break;
+    case "state":
+      break;
+  }
+}
+
+export function simControl(
+  sim: { plant?: SimPlant; meter?: SimMeter; pilot?: SimPilot },
+  runtime: PileRuntime,
+): SimControl {
+  const { pilot } = sim;
   return {
     run(action: string): SimOutcome {
       if (!(SIM_ACTIONS as readonly string[]).includes(action))
         return { ok: false, error: { code: "USAGE", message: `sim actions: ${SIM_ACTIONS.join(", ")}` } };
       try {
         if (pilotHandled(pilot, action as SimAction)) return done(sim, runtime);
-        switch (action as SimAction) {
-          case "plug-in":
-            need(plant, "the plant").insertPlug();
-            break;
-          case "plug-out":
-            need(plant, "the plant").pullPlug();
-            break;
-          case "weld":
-            need(plant, "the plant").weldContactor();
-            break;
-          case "contactor-never-closes":
-            need(plant, "the plant").contactorNeverCloses();
-            break;
-          case "lock-stuck-open":
-            need(plant, "the plant").lockStuckOpen();
-            break;
-          case "lock-opens-under-load":
-            need(plant, "the plant").lockOpensUnderLoad();
-            break;
-          case "estop-press":
-            need(plant, "the plant").pressEmergencyStop();
-            break;
-          case "estop-release":
-            need(plant, "the plant").releaseEmergencyStop();
-            break;
-          case "meter-silent":
-            need(meter, "the meter").setFaults({ silent: true });
-            break;
-          case "meter-crc":
-            need(meter, "the meter").setFaults({ corruptCrc: true });
-            break;
-          case "meter-exception":
-            need(meter, "the meter").setFaults({ exception: 4 });
-            break;
-          case "meter-repeat":
-            need(meter, "the meter").setFaults({ duplicateAfterMs: 20 });
-            break;
-          case "meter-shifted":
-            need(meter, "the meter").setFaults({ shifted: true });
-            break;
-          case "meter-backwards":
-            need(meter, "the meter").setFaults({ energyOffsetWh: -5000 });
-            break;
-          case "meter-absurd":
-            need(meter, "the meter").setFaults({ energyOffsetWh: 7_360_000 });
-            break;
-          case "meter-ok":
-            need(meter, "the meter").clearFaults();
-            break;
-          case "clear":
-            plant?.clearFaults();
-            meter?.clearFaults();
-            break;
-          case "state":
-            break;
-        }
+        plantOrMeterAction(sim, action as SimAction);
       } catch (e) {
         return {
           ok: false,

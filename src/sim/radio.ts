@@ -188,14 +188,14 @@ const SUPERVISOR = [
   'wait "$pid"',
 ].join("\n");
 
-export async function startRadio(opts: RadioOptions = {}): Promise<Radio> {
-  checkRadioTools();
-  const startTimeoutMs = opts.startTimeoutMs ?? 5000;
-  const shim = buildShim(opts);
-  const dir = await mkdtemp(join(opts.parentDir ?? tmpdir(), "piled-radio-"));
-  await copyFile(shim, join(dir, "af_alg_shim.so"));
-  const socketPath = join(dir, "bt-server-le");
+/** The supervisor process in its namespace, with the tail of its stderr and btvirt's pid. */
+interface Supervisor {
+  sup: ChildProcess;
+  stderr: () => string;
+  btvirtPid: () => number | undefined;
+}
 
+function spawnSupervisor(dir: string): Supervisor {
   // Root uses a plain mount namespace; others ask for a user namespace that maps them to root.
   const nsArgs = process.getuid?.() === 0 ? ["-m"] : ["-r", "-m"];
   const sup = spawn("unshare", [...nsArgs, "--propagation", "private", "sh", "-c", SUPERVISOR, "sh", dir], {
@@ -212,7 +212,17 @@ export async function startRadio(opts: RadioOptions = {}): Promise<Radio> {
   });
   sup.on("error", () => {});
   sup.stdin?.on("error", () => {});
+  return { sup, stderr: () => stderr, btvirtPid: () => btvirtPid };
+}
 
+/** Waits for btvirt's socket; when it does not come, cleans up and throws the reason. */
+async function awaitServer(
+  s: Supervisor,
+  dir: string,
+  socketPath: string,
+  startTimeoutMs: number,
+): Promise<void> {
+  const { sup } = s;
   const isSocket = () => {
     try {
       return lstatSync(socketPath).isSocket();
@@ -221,75 +231,99 @@ export async function startRadio(opts: RadioOptions = {}): Promise<Radio> {
     }
   };
   const up = await waitFor(isSocket, startTimeoutMs, () => exited(sup));
-  if (!up) {
-    const code = sup.exitCode;
-    await stopChild(sup);
-    await rm(dir, { recursive: true, force: true });
-    if (code === 97 || /permission|not permitted/i.test(stderr)) {
-      throw new RadioError(
-        "NOT_PERMITTED",
-        `cannot make a private mount namespace for btvirt (unshare -m needs root or user namespaces): ${stderr.trim()}`,
-      );
-    }
+  if (up) return;
+  const code = sup.exitCode;
+  await stopChild(sup);
+  await rm(dir, { recursive: true, force: true });
+  const stderr = s.stderr();
+  if (code === 97 || /permission|not permitted/i.test(stderr)) {
     throw new RadioError(
-      "START_FAILED",
-      `btvirt did not come up within ${startTimeoutMs} ms: ${stderr.trim()}`,
+      "NOT_PERMITTED",
+      `cannot make a private mount namespace for btvirt (unshare -m needs root or user namespaces): ${stderr.trim()}`,
     );
   }
+  throw new RadioError(
+    "START_FAILED",
+    `btvirt did not come up within ${startTimeoutMs} ms: ${stderr.trim()}`,
+  );
+}
+
+/** One socat bridge: a pty at `path` connected to btvirt's socket. */
+async function openBridge(
+  path: string,
+  socketPath: string,
+  startTimeoutMs: number,
+  bridges: Set<ChildProcess>,
+): Promise<RadioBridge> {
+  const child = spawn("socat", [`PTY,link=${path},raw,echo=0`, `UNIX-CONNECT:${socketPath}`], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let err = "";
+  child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+    err = (err + d).slice(-1000);
+  });
+  child.on("error", () => {});
+  bridges.add(child);
+  child.once("exit", () => bridges.delete(child));
+  const ok = await waitFor(
+    () => existsSync(path),
+    startTimeoutMs,
+    () => exited(child),
+  );
+  if (!ok || child.pid === undefined) {
+    await stopChild(child);
+    throw new RadioError("BRIDGE_FAILED", `socat bridge to ${socketPath} did not come up: ${err.trim()}`);
+  }
+  const pid = child.pid;
+  return { path, pid, close: () => stopChild(child) };
+}
+
+/** Stops the bridges, then the supervisor (btvirt killed outright if it lingers), then the folder. */
+async function closeRadio(s: Supervisor, dir: string, bridges: Set<ChildProcess>): Promise<void> {
+  const { sup } = s;
+  await Promise.all([...bridges].map((b) => stopChild(b)));
+  sup.stdin?.end();
+  const done = await waitFor(
+    () => exited(sup),
+    2000,
+    () => false,
+  );
+  if (!done) {
+    const btvirtPid = s.btvirtPid();
+    if (btvirtPid !== undefined) {
+      try {
+        process.kill(btvirtPid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+    await stopChild(sup, 500);
+  }
+  await rm(dir, { recursive: true, force: true });
+}
+
+export async function startRadio(opts: RadioOptions = {}): Promise<Radio> {
+  checkRadioTools();
+  const startTimeoutMs = opts.startTimeoutMs ?? 5000;
+  const shim = buildShim(opts);
+  const dir = await mkdtemp(join(opts.parentDir ?? tmpdir(), "piled-radio-"));
+  await copyFile(shim, join(dir, "af_alg_shim.so"));
+  const socketPath = join(dir, "bt-server-le");
+  const supervisor = spawnSupervisor(dir);
+  await awaitServer(supervisor, dir, socketPath, startTimeoutMs);
 
   const bridges = new Set<ChildProcess>();
   let seq = 0;
   let closed = false;
-
   const bridge = async (): Promise<RadioBridge> => {
     if (closed) throw new RadioError("CLOSED", "the radio is closed");
-    const path = join(dir, `hci-${++seq}`);
-    const child = spawn("socat", [`PTY,link=${path},raw,echo=0`, `UNIX-CONNECT:${socketPath}`], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let err = "";
-    child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-      err = (err + d).slice(-1000);
-    });
-    child.on("error", () => {});
-    bridges.add(child);
-    child.once("exit", () => bridges.delete(child));
-    const ok = await waitFor(
-      () => existsSync(path),
-      startTimeoutMs,
-      () => exited(child),
-    );
-    if (!ok || child.pid === undefined) {
-      await stopChild(child);
-      throw new RadioError("BRIDGE_FAILED", `socat bridge to ${socketPath} did not come up: ${err.trim()}`);
-    }
-    const pid = child.pid;
-    return { path, pid, close: () => stopChild(child) };
+    return openBridge(join(dir, `hci-${++seq}`), socketPath, startTimeoutMs, bridges);
   };
-
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
-    await Promise.all([...bridges].map((b) => stopChild(b)));
-    sup.stdin?.end();
-    const done = await waitFor(
-      () => exited(sup),
-      2000,
-      () => false,
-    );
-    if (!done) {
-      if (btvirtPid !== undefined) {
-        try {
-          process.kill(btvirtPid, "SIGKILL");
-        } catch {
-          // gone
-        }
-      }
-      await stopChild(sup, 500);
-    }
-    await rm(dir, { recursive: true, force: true });
+    await closeRadio(supervisor, dir, bridges);
   };
-
   return { dir, socketPath, bridge, close };
 }
 
