@@ -32,6 +32,22 @@ export interface ControlDeps {
   pilot?: () => PilotDetails | undefined;
 }
 
+/** The pile's settings a technician changes: availability and the pilot's current limit. */
+function settings(runtime: ControlDeps["runtime"]): Pick<PileControl, "setAvailable" | "setCurrentLimit"> {
+  return {
+    async setAvailable(available: boolean): Promise<ControlResult> {
+      const r = await runtime.technician({ command: "setAvailable", available });
+      return r.ok ? { ok: true, detail: available ? "pile in service" : "pile out of service" } : r;
+    },
+    async setCurrentLimit(currentA: number | null): Promise<ControlResult> {
+      const r = await runtime.technician({ command: "setCurrentLimit", currentA });
+      return r.ok
+        ? { ok: true, detail: currentA === null ? "no current limit" : `current limit ${currentA} A` }
+        : r;
+    },
+  };
+}
+
 export function pileControl(d: ControlDeps): PileControl {
   const { runtime, store, keys, clock } = d;
   const audit = (e: AuditEntry): void => {
@@ -82,18 +98,7 @@ export function pileControl(d: ControlDeps): PileControl {
       const r = await runtime.relayTest();
       return r.ok ? { ok: true, detail: r.detail } : { ok: false, code: "RELAY_TEST", message: r.detail };
     },
-    async setAvailable(available: boolean, actor: string): Promise<ControlResult> {
-      void actor;
-      const r = await runtime.technician({ command: "setAvailable", available });
-      return r.ok ? { ok: true, detail: available ? "pile in service" : "pile out of service" } : r;
-    },
-    async setCurrentLimit(currentA: number | null, actor: string): Promise<ControlResult> {
-      void actor;
-      const r = await runtime.technician({ command: "setCurrentLimit", currentA });
-      return r.ok
-        ? { ok: true, detail: currentA === null ? "no current limit" : `current limit ${currentA} A` }
-        : r;
-    },
+    ...settings(runtime),
     keys: {
       list(): KeyView[] {
         return keys.list().map((k) => ({ keyId: k.keyId, file: k.file, added: k.added }));
