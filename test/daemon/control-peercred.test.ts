@@ -54,7 +54,8 @@ test("an audited command over the socket carries the client's uid: nobody 65534,
     console.log("# skipped: not root, cannot run pilectl as another user");
     return;
   }
-  const bin = join(await repoRoot(import.meta.url), "dist/src/cli/pilectl.js");
+  const repo = await repoRoot(import.meta.url);
+  const bin = join(repo, "dist/src/cli/pilectl.js");
   const r = await diskRig();
   t.after(() => r.close());
   const control = pileControl({
@@ -70,9 +71,26 @@ test("an audited command over the socket carries the client's uid: nobody 65534,
   const srv = await startControlSocket({ path, mode: 0o660, group: String(NOBODY), pile: control });
   t.after(() => srv.close());
 
-  const asNobody = ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, bin];
+  // The checkout may sit where nobody cannot reach it (under /root): the tree is bound onto a
+  // folder nobody can enter, in a private mount namespace, and pilectl run from there.
+  const code = mkdtempSync(join(tmpdir(), "piled-code-"));
+  chmodSync(code, 0o755);
+  t.after(() => rmSync(code, { recursive: true, force: true }));
+  const script =
+    'mount --bind "$0" "$1" && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$2" "$1/dist/src/cli/pilectl.js" clear-fault all --socket "$3"';
   // Mutating commands, audited whether done or refused (nothing is latched, nothing runs).
-  const n = await run("setpriv", [...asNobody, "clear-fault", "all", "--socket", path]);
+  const n = await run("unshare", [
+    "-m",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    script,
+    repo,
+    code,
+    process.execPath,
+    path,
+  ]);
   assert.doesNotMatch(n.err, /cannot connect/, n.err);
   const me = await run(process.execPath, [bin, "stop", "--socket", path]);
   assert.doesNotMatch(me.err, /cannot connect/, me.err);
