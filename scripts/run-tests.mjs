@@ -10,7 +10,15 @@
 // whole directory for the suite's keys, V values and secrets. The exit code is the tests', or
 // the scan's when the tests passed and the scan did not.
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, createWriteStream, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  createWriteStream,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -46,13 +54,25 @@ for (const old of readdirSync(artifactsTop)) {
 }
 const run = join(artifactsTop, `r${Math.floor(Date.now() / 1000)}-${process.pid}`);
 mkdirSync(join(run, "tmp"), { recursive: true, mode: 0o755 });
+// Reachable by the tiers that run as another user (nobody), whatever the umask.
+for (const d of [artifactsTop, run]) {
+  try {
+    chmodSync(d, 0o755);
+  } catch {
+    // another user's folder: left as it is
+  }
+}
 chmodSync(join(run, "tmp"), 0o1777);
+// The preload is copied into the run's folder: a process the tests start as another user
+// (nobody) must be able to read it, which a checkout under /root would not allow.
+const keeper = join(run, "keep-test-files.mjs");
+copyFileSync(join(top, "scripts/keep-test-files.mjs"), keeper);
+chmodSync(keeper, 0o644);
 const env = {
   ...process.env,
   PILED_TEST_ARTIFACTS: run,
   TMPDIR: join(run, "tmp"),
-  NODE_OPTIONS:
-    `${process.env.NODE_OPTIONS ?? ""} --import=${join(top, "scripts/keep-test-files.mjs")}`.trim(),
+  NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import=${keeper}`.trim(),
 };
 const log = createWriteStream(join(run, "test-output.log"));
 const child = spawn(process.execPath, ["--test", "--test-reporter=spec", "--test-concurrency=2", ...files], {

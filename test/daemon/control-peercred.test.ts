@@ -103,7 +103,7 @@ test("an audited command over the socket carries the client's uid: nobody 65534,
   }
   const ctl = rows.filter((a) => a.actor === "control");
   const byAction = new Map(ctl.map((a) => [a.action, a]));
-  assert.equal(byAction.get("clear-fault")?.uid, NOBODY, JSON.stringify(ctl));
+  assert.equal(byAction.get("clear-fault")?.uid, NOBODY, `${JSON.stringify(ctl)} ${n.code} ${n.err}`);
   assert.equal(byAction.get("stop")?.uid, 0, JSON.stringify(ctl));
   for (const a of ctl) assert.ok((a.pid ?? 0) > 0, `pid of ${a.action}`);
   // Rows the socket did not make carry none.
