@@ -46,7 +46,10 @@ function ns(cmd: string, chrooted = true): Run {
     "-c",
     cmd,
   ];
-  const r = spawnSync("nsenter", argv, { encoding: "utf8", timeout: 60_000 });
+  // The installed system runs as it would on a pile: without the test runner's preload, whose
+  // file lives outside the overlay root.
+  const { NODE_OPTIONS: _preload, ...env } = process.env;
+  const r = spawnSync("nsenter", argv, { encoding: "utf8", timeout: 60_000, env });
   return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
