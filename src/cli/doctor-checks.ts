@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, readFileSync, type Stats, statfsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type Config, databasePath } from "../daemon/config.js";
+import { meterLinkOptions } from "../daemon/config-sections.js";
 import { hashProblem } from "../daemon/console/secret.js";
 import { KeyDirectory } from "../daemon/keys.js";
 import { describeLine, listChips, resolveLine } from "../hw/gpio/chip.js";
@@ -116,18 +117,7 @@ export async function checkMeter(c: Config): Promise<CheckResult> {
   const name = "meter";
   if (c.meter.driver === "sim") return warn(name, 'meter.driver is "sim": no meter checked');
   const m = c.meter;
-  const meter = openModbusMeter({
-    path: m.port,
-    baudRate: m.baud,
-    parity: m.parity,
-    stopBits: m.stopBits,
-    dataBits: m.dataBits,
-    timeoutMs: m.timeoutMs,
-    retries: m.retries,
-    model: m.model,
-    unit: m.unit,
-    clock: systemClock,
-  });
+  const meter = openModbusMeter(meterLinkOptions(c, m.port, systemClock));
   try {
     const r = await meter.read();
     return ok(

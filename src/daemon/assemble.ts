@@ -10,6 +10,7 @@ import { openModbusMeter } from "../hw/meter/modbus-meter.js";
 import type { BlePeripheral, Clock, Meter, VehicleSense } from "../hw/ports.js";
 import type { SimParts } from "./assemble-sim.js";
 import type { Config } from "./config.js";
+import { meterLinkOptions } from "./config-sections.js";
 import { openPilot, simMcuPermit } from "./pilot-glue.js";
 
 export interface Assembled {
@@ -53,18 +54,7 @@ export async function assemble(config: Config, clock: Clock, log: Logger): Promi
     const m = config.meter;
     let port = m.port;
     if (m.driver === "sim") port = await simulator!.simMeterPort(config, clock, log, sim, closers);
-    const meter = openModbusMeter({
-      path: port,
-      baudRate: m.baud,
-      parity: m.parity,
-      stopBits: m.stopBits,
-      dataBits: m.dataBits,
-      timeoutMs: m.timeoutMs,
-      retries: m.retries,
-      model: m.model,
-      unit: m.unit,
-      clock,
-    });
+    const meter = openModbusMeter(meterLinkOptions(config, port, clock));
     closers.push(() => meter.close());
 
     let ble: BlePeripheral | undefined;

@@ -4,6 +4,9 @@
  */
 
 import { z } from "zod";
+import type { openModbusMeter } from "../hw/meter/modbus-meter.js";
+import type { Clock } from "../hw/ports.js";
+import type { Config } from "./config.js";
 import { hashProblem } from "./console/secret.js";
 
 export const ms = (min: number, max: number, dflt: number) => z.int().min(min).max(max).default(dflt);
@@ -93,3 +96,24 @@ export const storeSchema = z.strictObject({
   /** How often the free space is measured and records held after a failed write are tried again. */
   retryMs: ms(100, 600_000, 2000),
 });
+
+/** The Modbus link of the configured meter on `path` (the daemon's, or doctor's one read). */
+export function meterLinkOptions(
+  c: Config,
+  path: string,
+  clock: Clock,
+): Parameters<typeof openModbusMeter>[0] {
+  const m = c.meter;
+  return {
+    path,
+    baudRate: m.baud,
+    parity: m.parity,
+    stopBits: m.stopBits,
+    dataBits: m.dataBits,
+    timeoutMs: m.timeoutMs,
+    retries: m.retries,
+    model: m.model,
+    unit: m.unit,
+    clock,
+  };
+}
