@@ -14,31 +14,22 @@
  *
  * Lifetime: btvirt runs under a small shell that kills it when its stdin closes, so the radio
  * goes away with the process that started it, even when that process is killed. Bridges end
- * when btvirt does. Everything started is stopped by PID in close().
+ * when btvirt does. A btvirt that ends on its own while the radio is open is said on stderr and
+ * started again, its bridges with it (see Air). Everything started is stopped by PID in close().
  *
  * Run as a program (`node dist/src/sim/radio.js [--bridges N] [--watch-stdin]`) it starts a
  * radio, prints one JSON line `{"dir","socket","bridges":[paths]}` and runs until SIGTERM/SIGINT
  * (or, with --watch-stdin, until its stdin closes).
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, renameSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, lstatSync, rmSync } from "node:fs";
 import { copyFile, mkdtemp, rm } from "node:fs/promises";
-import { homedir, tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildShim, checkRadioTools, RadioError } from "./radio/tools.js";
 
-export type RadioErrorCode = "MISSING_TOOL" | "NOT_PERMITTED" | "START_FAILED" | "BRIDGE_FAILED" | "CLOSED";
-
-export class RadioError extends Error {
-  override readonly name = "RadioError";
-  constructor(
-    readonly code: RadioErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { buildShim, checkRadioTools, RadioError, type RadioErrorCode } from "./radio/tools.js";
 
 export interface RadioOptions {
   /** Where the compiled shim is cached. Default `$XDG_CACHE_HOME/piled` or `~/.cache/piled`. */
@@ -67,75 +58,11 @@ export interface Radio {
   readonly socketPath: string;
   /** A new controller on this radio, behind a fresh pty. */
   bridge(): Promise<RadioBridge>;
+  /** How often btvirt ended on its own and was started again. */
+  readonly restarts: number;
+  /** The running btvirt's pid (for diagnosis, and for a test that ends it). */
+  readonly btvirtPid: number | undefined;
   close(): Promise<void>;
-}
-
-/** Which Debian package brings each tool. */
-const TOOLS: Array<[tool: string, pkg: string]> = [
-  ["btvirt", "bluez-test-tools"],
-  ["socat", "socat"],
-  ["gcc", "gcc"],
-  ["unshare", "util-linux"],
-  ["mount", "mount"],
-];
-
-function findTool(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(delimiter)) {
-    const p = join(dir, name);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
-}
-
-/** Names every missing tool with its Debian package; throws MISSING_TOOL. */
-export function checkRadioTools(): void {
-  const missing = TOOLS.filter(([t]) => findTool(t) === undefined);
-  if (missing.length > 0) {
-    throw new RadioError(
-      "MISSING_TOOL",
-      `the emulated BLE radio needs ${missing.map(([t, p]) => `${t} (Debian package ${p})`).join(", ")}`,
-    );
-  }
-}
-
-function defaultShimSource(): string {
-  // dist/src/sim/radio.js → repository root is three levels up; src/sim/radio.ts → two.
-  const here = fileURLToPath(new URL(".", import.meta.url));
-  for (const up of ["../../..", "../.."]) {
-    const p = join(here, up, "src/sim/radio/af_alg_shim.c");
-    if (existsSync(p)) return p;
-  }
-  throw new RadioError("START_FAILED", "src/sim/radio/af_alg_shim.c not found beside this module");
-}
-
-function defaultCacheDir(): string {
-  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "piled");
-}
-
-/** Compiles the AF_ALG shim once per source version; returns the .so path. */
-export function buildShim(opts: { cacheDir?: string; shimSourcePath?: string } = {}): string {
-  const src = opts.shimSourcePath ?? defaultShimSource();
-  const code = readFileSync(src);
-  const tag = createHash("sha256").update(code).digest("hex").slice(0, 16);
-  const dir = opts.cacheDir ?? defaultCacheDir();
-  const out = join(dir, `af_alg_shim-${tag}.so`);
-  if (existsSync(out)) return out;
-  mkdirSync(dir, { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp`;
-  const r = spawnSync("gcc", ["-shared", "-fPIC", "-O2", "-o", tmp, src, "-ldl"], { encoding: "utf8" });
-  if (r.status !== 0) {
-    throw new RadioError(
-      "START_FAILED",
-      `gcc could not build the AF_ALG shim: ${(r.stderr || String(r.error)).trim()}`,
-    );
-  }
-  renameSync(tmp, out); // atomic: concurrent builders race harmlessly
-  return out;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -176,16 +103,24 @@ async function stopChild(child: ChildProcess, graceMs = 1000): Promise<void> {
   clearTimeout(t);
 }
 
-/** Runs btvirt in the namespace; kills it when stdin closes. $1 = the private dir. */
+/**
+ * Runs btvirt in the namespace until it ends, or until this shell's stdin closes (then it kills
+ * btvirt); prints "btvirt PID" once it runs and "btvirt-exit STATUS" when it ended (128+N for
+ * signal N). $1 = the private dir.
+ */
 const SUPERVISOR = [
   'mount --bind "$1" /tmp || exit 97',
+  "exec 3<&0",
   "LD_PRELOAD=/tmp/af_alg_shim.so btvirt -s &",
   "pid=$!",
   'echo "btvirt $pid"',
-  "trap 'kill $pid 2>/dev/null; exit 0' TERM INT",
-  "read _ignored",
-  'kill "$pid" 2>/dev/null',
-  'wait "$pid"',
+  '( read _ignored <&3; kill "$pid" 2>/dev/null ) &',
+  "reader=$!",
+  "trap 'kill $pid 2>/dev/null' TERM INT",
+  "st=0",
+  'while kill -0 "$pid" 2>/dev/null; do wait "$pid"; st=$?; done',
+  'kill "$reader" 2>/dev/null',
+  'echo "btvirt-exit $st"',
 ].join("\n");
 
 /** The supervisor process in its namespace, with the tail of its stderr and btvirt's pid. */
@@ -193,6 +128,8 @@ interface Supervisor {
   sup: ChildProcess;
   stderr: () => string;
   btvirtPid: () => number | undefined;
+  /** btvirt's exit status once it ended (128+N for signal N). */
+  btvirtExit: () => number | undefined;
 }
 
 function spawnSupervisor(dir: string): Supervisor {
@@ -202,39 +139,46 @@ function spawnSupervisor(dir: string): Supervisor {
     stdio: ["pipe", "pipe", "pipe"],
   });
   let stderr = "";
-  let btvirtPid: number | undefined;
+  let out = "";
   sup.stderr?.setEncoding("utf8").on("data", (d: string) => {
     stderr = (stderr + d).slice(-2000);
   });
   sup.stdout?.setEncoding("utf8").on("data", (d: string) => {
-    const m = /btvirt (\d+)/.exec(d);
-    if (m?.[1]) btvirtPid = Number(m[1]);
+    out = (out + d).slice(-200);
   });
+  const num = (re: RegExp) => {
+    const m = re.exec(out);
+    return m?.[1] === undefined ? undefined : Number(m[1]);
+  };
   sup.on("error", () => {});
   sup.stdin?.on("error", () => {});
-  return { sup, stderr: () => stderr, btvirtPid: () => btvirtPid };
+  return {
+    sup,
+    stderr: () => stderr,
+    btvirtPid: () => num(/btvirt (\d+)/),
+    btvirtExit: () => num(/btvirt-exit (\d+)/),
+  };
 }
 
-/** Waits for btvirt's socket; when it does not come, cleans up and throws the reason. */
-async function awaitServer(
-  s: Supervisor,
-  dir: string,
-  socketPath: string,
-  startTimeoutMs: number,
-): Promise<void> {
+const isSocket = (p: string) => {
+  try {
+    return lstatSync(p).isSocket();
+  } catch {
+    return false;
+  }
+};
+
+/** Waits for btvirt's socket; when it does not come, stops the supervisor and throws the reason. */
+async function awaitServer(s: Supervisor, socketPath: string, startTimeoutMs: number): Promise<void> {
   const { sup } = s;
-  const isSocket = () => {
-    try {
-      return lstatSync(socketPath).isSocket();
-    } catch {
-      return false;
-    }
-  };
-  const up = await waitFor(isSocket, startTimeoutMs, () => exited(sup));
+  const up = await waitFor(
+    () => isSocket(socketPath),
+    startTimeoutMs,
+    () => exited(sup),
+  );
   if (up) return;
   const code = sup.exitCode;
   await stopChild(sup);
-  await rm(dir, { recursive: true, force: true });
   const stderr = s.stderr();
   if (code === 97 || /permission|not permitted/i.test(stderr)) {
     throw new RadioError(
@@ -248,13 +192,12 @@ async function awaitServer(
   );
 }
 
-/** One socat bridge: a pty at `path` connected to btvirt's socket. */
-async function openBridge(
+/** socat: a pty at `path` (a link) connected to btvirt's socket; resolves once the link exists. */
+async function spawnSocat(
   path: string,
   socketPath: string,
   startTimeoutMs: number,
-  bridges: Set<ChildProcess>,
-): Promise<RadioBridge> {
+): Promise<{ child: ChildProcess; ok: boolean; err: () => string }> {
   const child = spawn("socat", [`PTY,link=${path},raw,echo=0`, `UNIX-CONNECT:${socketPath}`], {
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -263,43 +206,12 @@ async function openBridge(
     err = (err + d).slice(-1000);
   });
   child.on("error", () => {});
-  bridges.add(child);
-  child.once("exit", () => bridges.delete(child));
   const ok = await waitFor(
     () => existsSync(path),
     startTimeoutMs,
     () => exited(child),
   );
-  if (!ok || child.pid === undefined) {
-    await stopChild(child);
-    throw new RadioError("BRIDGE_FAILED", `socat bridge to ${socketPath} did not come up: ${err.trim()}`);
-  }
-  const pid = child.pid;
-  return { path, pid, close: () => stopChild(child) };
-}
-
-/** Stops the bridges, then the supervisor (btvirt killed outright if it lingers), then the folder. */
-async function closeRadio(s: Supervisor, dir: string, bridges: Set<ChildProcess>): Promise<void> {
-  const { sup } = s;
-  await Promise.all([...bridges].map((b) => stopChild(b)));
-  sup.stdin?.end();
-  const done = await waitFor(
-    () => exited(sup),
-    2000,
-    () => false,
-  );
-  if (!done) {
-    const btvirtPid = s.btvirtPid();
-    if (btvirtPid !== undefined) {
-      try {
-        process.kill(btvirtPid, "SIGKILL");
-      } catch {
-        // gone
-      }
-    }
-    await stopChild(sup, 500);
-  }
-  await rm(dir, { recursive: true, force: true });
+  return { child, ok: ok && child.pid !== undefined, err: () => err.trim() };
 }
 
 export async function startRadio(opts: RadioOptions = {}): Promise<Radio> {
@@ -309,22 +221,147 @@ export async function startRadio(opts: RadioOptions = {}): Promise<Radio> {
   const dir = await mkdtemp(join(opts.parentDir ?? tmpdir(), "piled-radio-"));
   await copyFile(shim, join(dir, "af_alg_shim.so"));
   const socketPath = join(dir, "bt-server-le");
-  const supervisor = spawnSupervisor(dir);
-  await awaitServer(supervisor, dir, socketPath, startTimeoutMs);
+  const air = new Air(dir, socketPath, startTimeoutMs);
+  try {
+    await air.startServer();
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return air;
+}
 
-  const bridges = new Set<ChildProcess>();
-  let seq = 0;
-  let closed = false;
-  const bridge = async (): Promise<RadioBridge> => {
-    if (closed) throw new RadioError("CLOSED", "the radio is closed");
-    return openBridge(join(dir, `hci-${++seq}`), socketPath, startTimeoutMs, bridges);
-  };
-  const close = async (): Promise<void> => {
-    if (closed) return;
-    closed = true;
-    await closeRadio(supervisor, dir, bridges);
-  };
-  return { dir, socketPath, bridge, close };
+/**
+ * A running radio. When btvirt ends on its own (it is an emulator, and has crashed), it is said
+ * on stderr with its exit status and started again in a new namespace on the same folder, and
+ * every open bridge gets a new socat on its same path: to the hosts on it this is a controller
+ * that reset (their UART goes away and comes back), which the pile's radio-down path handles.
+ */
+class Air implements Radio {
+  #s: Supervisor | undefined;
+  #closed = false;
+  #seq = 0;
+  #restarts = 0;
+  #restarting: Promise<void> | undefined;
+  readonly #bridges = new Map<string, ChildProcess>();
+
+  constructor(
+    readonly dir: string,
+    readonly socketPath: string,
+    private readonly startTimeoutMs: number,
+  ) {}
+
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  get btvirtPid(): number | undefined {
+    return this.#s?.btvirtPid();
+  }
+
+  async startServer(): Promise<void> {
+    rmSync(this.socketPath, { force: true }); // a socket left by an ended btvirt
+    const s = spawnSupervisor(this.dir);
+    this.#s = s;
+    await awaitServer(s, this.socketPath, this.startTimeoutMs);
+    s.sup.once("exit", () => {
+      if (this.#closed || this.#s !== s) return;
+      this.#restarts++;
+      process.stderr.write(
+        `radio ${this.dir}: btvirt ended (status ${s.btvirtExit() ?? "unknown"}${s.stderr() ? `: ${s.stderr().trim().slice(-300)}` : ""}); starting it again\n`,
+      );
+      this.#restarting = this.startServer()
+        .then(() => this.#reopenBridges())
+        .catch((e) => {
+          process.stderr.write(`radio ${this.dir}: restart failed: ${String(e)}\n`);
+        })
+        .finally(() => {
+          this.#restarting = undefined;
+        });
+    });
+  }
+
+  /** New socats for the bridges whose socat ended with the old btvirt. */
+  async #reopenBridges(): Promise<void> {
+    for (const [path, child] of this.#bridges) {
+      if (!exited(child))
+        await waitFor(
+          () => exited(child),
+          2000,
+          () => false,
+        );
+      if (this.#closed || this.#bridges.get(path) !== child) continue;
+      const next = await spawnSocat(path, this.socketPath, this.startTimeoutMs);
+      if (this.#closed || !this.#bridges.has(path)) {
+        await stopChild(next.child);
+        continue;
+      }
+      this.#bridges.set(path, next.child);
+      if (!next.ok) process.stderr.write(`radio ${this.dir}: bridge ${path} not back: ${next.err()}\n`);
+    }
+  }
+
+  async bridge(): Promise<RadioBridge> {
+    if (this.#closed) throw new RadioError("CLOSED", "the radio is closed");
+    await this.#restarting;
+    const path = join(this.dir, `hci-${++this.#seq}`);
+    const { child, ok, err } = await spawnSocat(path, this.socketPath, this.startTimeoutMs);
+    if (!ok || child.pid === undefined) {
+      await stopChild(child);
+      throw new RadioError(
+        "BRIDGE_FAILED",
+        `socat bridge to ${this.socketPath} did not come up: ${err()}${this.#deadNote()}`,
+      );
+    }
+    this.#bridges.set(path, child);
+    const pid = child.pid;
+    return {
+      path,
+      pid,
+      close: async () => {
+        const c = this.#bridges.get(path) ?? child;
+        this.#bridges.delete(path);
+        await stopChild(c);
+      },
+    };
+  }
+
+  #deadNote(): string {
+    const s = this.#s;
+    if (!s || !exited(s.sup)) return "";
+    return ` (btvirt ended, status ${s.btvirtExit() ?? "unknown"})`;
+  }
+
+  /** Stops the bridges, then the supervisor (btvirt killed outright if it lingers), then the folder. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#restarting;
+    const bridges = [...this.#bridges.values()];
+    this.#bridges.clear();
+    await Promise.all(bridges.map((b) => stopChild(b)));
+    const s = this.#s;
+    if (s) {
+      s.sup.stdin?.end();
+      const done = await waitFor(
+        () => exited(s.sup),
+        2000,
+        () => false,
+      );
+      if (!done) {
+        const btvirtPid = s.btvirtPid();
+        if (btvirtPid !== undefined && s.btvirtExit() === undefined) {
+          try {
+            process.kill(btvirtPid, "SIGKILL");
+          } catch {
+            // gone
+          }
+        }
+        await stopChild(s.sup, 500);
+      }
+    }
+    await rm(this.dir, { recursive: true, force: true });
+  }
 }
 
 async function main(argv: string[]): Promise<void> {

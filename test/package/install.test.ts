@@ -40,6 +40,10 @@ function ns(cmd: string, chrooted = true): Run {
     "-t",
     String(holder.pid),
     "-m",
+    // the holder's root and working directory, not the namespace's: the same thing on a machine,
+    // but inside a chroot the namespace's root is the host's
+    "-r",
+    "-w",
     "--",
     ...(chrooted ? ["chroot", merged] : []),
     "sh",

@@ -171,3 +171,30 @@ test("two carriers at once on the emulated radio: the second gets no GATT servic
   assert.equal(stats.connections, 1);
   await first.close();
 });
+
+test("a btvirt that ends on its own is started again: the pile's peripheral comes back on its same bridge and a carrier finds it", async () => {
+  const own = await startRadio();
+  cleanups.push(() => own.close());
+  const bridge = await own.bridge();
+  const p = new PeripheralProcess(bridge.path, "CP-RESET");
+  cleanups.push(() => p.kill());
+  await p.up();
+  const pid = own.btvirtPid;
+  assert.ok(pid !== undefined, "btvirt's pid is known");
+  const since = p.events.length;
+  process.kill(pid, "SIGSEGV"); // as the emulator has been seen to end
+  await p.waitFor((e) => e.ev === "radio" && e.state === "down", 15_000, since);
+  await p.waitFor((e) => e.ev === "radio" && e.state === "up", 30_000, since);
+  assert.equal(own.restarts, 1);
+  assert.notEqual(own.btvirtPid, pid, "a new btvirt");
+  const cb = await own.bridge();
+  const c = new NobleCentral({ controller: { kind: "uart", path: cb.path } });
+  cleanups.push(async () => {
+    await c.close();
+    await cb.close();
+  });
+  const link = await c.connect("CP-RESET", { timeoutMs: 10_000 });
+  const info = decodeInfo(await link.readInfo());
+  assert.ok(info.ok);
+  await link.close();
+});
