@@ -132,6 +132,7 @@ export function startOcpp(d: GlueDeps): Result<OcppGlue, Error> {
   const reports = new Reports(station, d.runtime, log);
   link.on("open", () => log.info({ url: cfg.url }, "OCPP link open"));
   link.on("close", (e: { code?: number }) => log.warn({ code: e.code }, "OCPP link closed"));
+  link.on("connectError", (text: string) => log.error({ url: cfg.url, err: text }, "OCPP connect failed"));
   station.start();
   let lastState = "";
   let resetDone = false;
