@@ -15,8 +15,10 @@ import { listOcmf, markRemoteStop, type OcmfRow } from "../ocpp/marks.js";
 import { loadOrCreateStationKey } from "../ocpp/ocmf.js";
 import { Outbox } from "../ocpp/outbox.js";
 import type { CommandResult, OcppPilePort, PileEvent, PileView } from "../ocpp/port.js";
+import { FaultReports, type SecurityEvent } from "../ocpp/reports.js";
 import { OcppStation, type StationStatus } from "../ocpp/station.js";
 import { ocppId } from "../ocpp/txevents.js";
+import { protocolProofPolicy } from "../pile/rate-limit.js";
 import { err, ok, type Result } from "../protocol/bytes.js";
 import { VERSION } from "../version.js";
 import type { Config } from "./config.js";
@@ -61,6 +63,14 @@ function viewOf(runtime: PileRuntime): PileView {
     meterWh: s.meter?.energyImportWh,
     session: s.session ? { sessionId: s.session.sessionId } : undefined,
   };
+}
+
+/** The runtime's last security event with the protocol's threshold and window. */
+function securityEventOf(runtime: PileRuntime): SecurityEvent | undefined {
+  const e = runtime.lastSecurityEvent;
+  if (e === undefined) return undefined;
+  const p = protocolProofPolicy;
+  return { ...e, threshold: p.securityEventFailures, windowS: p.securityEventWindowMs / 1000 };
 }
 
 class RuntimePort implements OcppPilePort {
@@ -129,9 +139,14 @@ export function startOcpp(d: GlueDeps): Result<OcppGlue, Error> {
   const port = new RuntimePort(d, db);
   const link = new OcppLink(lo.value);
   const station = new OcppStation(cfg, port, new Outbox(db, cfg.outboxMax), link);
-  const reports = new Reports(station, d.runtime, log);
+  const reports = new FaultReports(
+    station,
+    () => securityEventOf(d.runtime),
+    (action, e) => log.warn({ action, err: e }, "OCPP report not delivered"),
+  );
   link.on("open", () => log.info({ url: cfg.url }, "OCPP link open"));
   link.on("close", (e: { code?: number }) => log.warn({ code: e.code }, "OCPP link closed"));
+  link.on("connectError", (text: string) => log.error({ url: cfg.url, err: text }, "OCPP connect failed"));
   station.start();
   let lastState = "";
   let resetDone = false;
@@ -174,69 +189,6 @@ export function startOcpp(d: GlueDeps): Result<OcppGlue, Error> {
       db.close();
     },
   });
-}
-
-/**
- * Faults and tamper to the CSMS, best effort (not queued: the station's state is reported again
- * by StatusNotification after a reconnect, and the faults stay in the store and `pilectl faults`).
- */
-class Reports {
-  faults = 0;
-  security = 0;
-  private seenFaults = new Set<string>();
-  private lastSecurityAt: number | undefined;
-  private eventId = 1;
-  private seq = 0;
-  constructor(
-    private readonly st: OcppStation,
-    private readonly runtime: PileRuntime,
-    private readonly log: Logger,
-  ) {
-    this.lastSecurityAt = runtime.lastSecurityEvent?.at;
-  }
-
-  tick(v: PileView): void {
-    if (this.st.boot !== "Accepted") return;
-    for (const f of v.faults) if (!this.seenFaults.has(f)) this.notifyFault(f);
-    this.seenFaults = new Set(v.faults);
-    const sec = this.runtime.lastSecurityEvent;
-    if (sec !== undefined && sec.at !== this.lastSecurityAt) {
-      this.lastSecurityAt = sec.at;
-      this.security++;
-      this.send("SecurityEventNotification", {
-        type: "TamperDetectionActivated",
-        timestamp: new Date(sec.at).toISOString(),
-        techInfo: `${sec.failures} failed code proofs`,
-      });
-    }
-  }
-
-  private notifyFault(code: string): void {
-    this.faults++;
-    const now = new Date().toISOString();
-    this.send("NotifyEvent", {
-      generatedAt: now,
-      seqNo: this.seq++,
-      eventData: [
-        {
-          eventId: this.eventId++,
-          timestamp: now,
-          trigger: "Alerting",
-          actualValue: "true",
-          techCode: code.slice(0, 50),
-          eventNotificationType: "HardWiredNotification",
-          component: { name: "EVSE", evse: { id: 1 } },
-          variable: { name: "Problem" },
-        },
-      ],
-    });
-  }
-
-  private send(action: string, params: Record<string, unknown>): void {
-    this.st.link.call(action, params).catch((e: unknown) => {
-      this.log.warn({ action, err: e instanceof Error ? e.message : String(e) }, "OCPP report not delivered");
-    });
-  }
 }
 
 /** The module the write worker imports for the store's session hook. */

@@ -28,7 +28,7 @@ export const OcppConfigSchema = z
     heartbeatIntervalS: z.number().int().min(1).max(86_400).default(300),
     /** TransactionEvent Updated with meter values, seconds; 0 = none. */
     meterValueIntervalS: z.number().int().min(0).max(86_400).default(60),
-    /** Disconnected for longer than this: queued events are sent with offline=true. */
+    /** OfflineThreshold: back after an offline period longer than this, the connector's status is sent again. */
     offlineThresholdS: z.number().int().min(0).max(86_400).default(60),
     /** Retry delay after Pending/Rejected when the CSMS gives interval 0. */
     bootRetryS: z.number().int().min(1).max(86_400).default(30),

@@ -93,7 +93,31 @@ export function linkOptions(cfg: OcppConfig): Result<LinkOptions, Error> {
   return ok({ cfg, password, ca });
 }
 
-/** Events: "open", "close" ({code}), "error" (Error). */
+/** Node's TLS verification codes: the CSMS's certificate is not the one the operator's CA vouches for. */
+const TLS_TRUST_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/** A failed connect in words: a certificate the station does not trust is named as such. */
+export function connectErrorText(e: unknown): string {
+  if (!(e instanceof Error)) return "connect failed";
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === "string" && TLS_TRUST_CODES.has(code))
+    return `TLS: the CSMS certificate is not trusted (${code}): ${e.message}`;
+  return `${e.name}: ${e.message}`;
+}
+
+/** Events: "open", "close" ({code}), "connectError" (the text, when it differs from the last one). */
 export class OcppLink extends EventEmitter {
   readonly counters: LinkCounters = {
     connects: 0,
@@ -110,6 +134,8 @@ export class OcppLink extends EventEmitter {
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
   private open = false;
+  /** The connect error last emitted since the last success (one log line per kind of failure). */
+  private reported: string | undefined;
 
   constructor(private readonly o: LinkOptions) {
     super();
@@ -181,12 +207,16 @@ export class OcppLink extends EventEmitter {
       await this.client.connect();
     } catch (e) {
       this.counters.connectFailures++;
-      this.lastError = e instanceof Error ? `${e.name}: ${e.message}` : "connect failed";
+      const text = connectErrorText(e);
+      if (text !== this.reported) this.emit("connectError", text);
+      this.reported = text;
+      this.lastError = text;
       this.schedule();
       return;
     }
     if (this.stopped) return;
     this.attempt = 0;
+    this.reported = undefined;
     this.counters.connects++;
     this.open = true;
     this.emit("open");

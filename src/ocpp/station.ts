@@ -37,6 +37,9 @@ export class OcppStation {
   private draining = false;
   private lastStatus: ConnectorStatus | undefined;
   private lastUpdate = new Map<string, number>();
+  /** When the link went down (ms), until the next accepted boot; undefined while online. */
+  private offlineSince: number | undefined;
+  private everAccepted = false;
   /** Sessions the CSMS asked to stop: their Ended event says Remote. */
   readonly remoteStops = new Set<string>();
 
@@ -93,6 +96,7 @@ export class OcppStation {
   }
 
   private onClose(): void {
+    this.offlineSince ??= Date.now();
     this.boot = "none";
     this.outbox.setOnline(false);
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
@@ -128,9 +132,20 @@ export class OcppStation {
     if (interval > 0) this.vars.heartbeatIntervalS = interval;
     this.startHeartbeat();
     this.outbox.setOnline(true);
-    this.lastStatus = undefined;
+    // After the first boot, or an offline period longer than OfflineThreshold, the connector's
+    // status is reported whatever it was; after a shorter one, only if it changed meanwhile.
+    const offline = this.offlineFor();
+    if (offline === undefined || offline > this.vars.offlineThresholdS * 1000) this.lastStatus = undefined;
+    this.offlineSince = undefined;
+    this.everAccepted = true;
     await this.sendStatus();
     void this.drain();
+  }
+
+  /** How long the station was offline before this boot, ms; undefined at the first boot. */
+  private offlineFor(): number | undefined {
+    if (!this.everAccepted) return undefined;
+    return Date.now() - (this.offlineSince ?? Date.now());
   }
 
   startHeartbeat(): void {

@@ -52,6 +52,8 @@ export class Csms {
     readonly user: string,
     readonly password: string,
     readonly boot: { status: string; interval: number } = { status: "Accepted", interval: 300 },
+    /** PEM files of the server's certificate chain and key: the CSMS then serves wss:// only. */
+    readonly tls?: { cert: string; key: string },
   ) {}
 
   async start(): Promise<void> {
@@ -69,6 +71,7 @@ export class Csms {
         this.boot.status,
         "--interval",
         String(this.boot.interval),
+        ...(this.tls ? ["--cert", this.tls.cert, "--key", this.tls.key] : []),
       ],
       { stdio: ["pipe", "pipe", "pipe"] },
     );

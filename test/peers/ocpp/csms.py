@@ -9,7 +9,8 @@ independent of the station's), and takes commands as JSON lines on stdin:
   {"id": 3, "set": {"bootStatus": "Pending", "interval": 1}}        boot answer / token verdict
 
 and answers {"id": n, "result": ...} or {"id": n, "error": ...}. Basic auth is required with
---password (the identity is the user name).
+--password (the identity is the user name). With --cert and --key it serves TLS (wss://, TLS 1.2
+or later: OCPP security profile 2) with that certificate chain.
 """
 
 import argparse
@@ -17,6 +18,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import ssl
 import sys
 from datetime import datetime, timezone
 
@@ -206,11 +208,24 @@ async def main():
     ap.add_argument("--password", required=True)
     ap.add_argument("--boot-status", default="Accepted")
     ap.add_argument("--interval", type=int, default=300)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
     a = ap.parse_args()
+    tls = None
+    if a.cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.minimum_version = ssl.TLSVersion.TLSv1_2
+        tls.load_cert_chain(a.cert, a.key)
     settings["bootStatus"], settings["interval"] = a.boot_status, a.interval
     auth = basic_auth(realm="csms", credentials=(a.user, a.password))
     async with serve(
-        on_connect, "127.0.0.1", a.port, subprotocols=["ocpp2.0.1"], process_request=auth, max_size=2**24
+        on_connect,
+        "127.0.0.1",
+        a.port,
+        subprotocols=["ocpp2.0.1"],
+        process_request=auth,
+        max_size=2**24,
+        ssl=tls,
     ):
         emit({"ready": a.port})
         await commands()
