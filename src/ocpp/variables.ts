@@ -84,20 +84,31 @@ const find = (r: Ref): VarDef | "unknownComponent" | "unknownVariable" => {
 
 const text = (v: number | boolean): string => (typeof v === "boolean" ? (v ? "true" : "false") : String(v));
 
+type Resolved =
+  | { base: Record<string, unknown>; refused: Record<string, unknown> }
+  | { base: Record<string, unknown>; refused?: undefined; d: VarDef };
+
+/** A request's component/variable/attribute echoed back, and the variable it names (or why not). */
+function resolve(r: Ref): Resolved {
+  const base = {
+    component: r.component,
+    variable: r.variable,
+    ...(r.attributeType ? { attributeType: r.attributeType } : {}),
+  };
+  if (r.attributeType !== undefined && r.attributeType !== "Actual")
+    return { base, refused: { ...base, attributeStatus: "NotSupportedAttributeType" } };
+  const d = find(r);
+  if (d === "unknownComponent") return { base, refused: { ...base, attributeStatus: "UnknownComponent" } };
+  if (d === "unknownVariable") return { base, refused: { ...base, attributeStatus: "UnknownVariable" } };
+  return { base, d };
+}
+
 /** GetVariablesResponse.getVariableResult for the request's getVariableData. */
 export function getVariables(vars: StationVars, data: Ref[]): Record<string, unknown>[] {
   return data.map((r) => {
-    const base = {
-      component: r.component,
-      variable: r.variable,
-      ...(r.attributeType ? { attributeType: r.attributeType } : {}),
-    };
-    if (r.attributeType !== undefined && r.attributeType !== "Actual")
-      return { ...base, attributeStatus: "NotSupportedAttributeType" };
-    const d = find(r);
-    if (d === "unknownComponent") return { ...base, attributeStatus: "UnknownComponent" };
-    if (d === "unknownVariable") return { ...base, attributeStatus: "UnknownVariable" };
-    return { ...base, attributeStatus: "Accepted", attributeValue: text(vars[d.key]) };
+    const x = resolve(r);
+    if (x.refused) return x.refused;
+    return { ...x.base, attributeStatus: "Accepted", attributeValue: text(vars[x.d.key]) };
   });
 }
 
@@ -107,16 +118,9 @@ export function setVariables(
   data: (Ref & { attributeValue: string })[],
 ): Record<string, unknown>[] {
   return data.map((r) => {
-    const base = {
-      component: r.component,
-      variable: r.variable,
-      ...(r.attributeType ? { attributeType: r.attributeType } : {}),
-    };
-    if (r.attributeType !== undefined && r.attributeType !== "Actual")
-      return { ...base, attributeStatus: "NotSupportedAttributeType" };
-    const d = find(r);
-    if (d === "unknownComponent") return { ...base, attributeStatus: "UnknownComponent" };
-    if (d === "unknownVariable") return { ...base, attributeStatus: "UnknownVariable" };
+    const x = resolve(r);
+    if (x.refused) return x.refused;
+    const { base, d } = x;
     if (d.readOnly)
       return { ...base, attributeStatus: "Rejected", attributeStatusInfo: { reasonCode: "ReadOnly" } };
     const n = /^\d{1,9}$/.test(r.attributeValue) ? Number(r.attributeValue) : Number.NaN;
