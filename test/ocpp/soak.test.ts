@@ -5,7 +5,7 @@
  * de-duplicated and must be identical), each Ended carrying the session record's energy.
  *
  * Short here (OCPP_SOAK_ROUNDS, default 6); the long form is
- *   OCPP_SOAK_ROUNDS=60 node scripts/run-tests.mjs ocpp/soak
+ *   OCPP_SOAK_ROUNDS=80 node scripts/run-tests.mjs ocpp/soak
  * with the seed printed (OCPP_SOAK_SEED replays a run).
  */
 import assert from "node:assert/strict";
