@@ -8,7 +8,9 @@
  * - each character takes bitsPerChar / baud (8N1: 10 bits, 1.0417 ms at 9600) and is delivered
  *   once its stop bit is over, never earlier: the pump re-reads the clock after every timer (a
  *   Node timer can fire up to a millisecond early) and hands over every byte whose time is past,
- *   so late timers never stretch the schedule and early ones never shorten it;
+ *   so late timers never stretch the schedule and early ones never shorten it; the last
+ *   character of a frame, which the receiver waits for, is polled for over its last 1.5 ms
+ *   rather than left to a timer;
  * - the characters of one frame follow each other without a gap: bytes that come in while their
  *   direction is still sending continue its frame;
  * - frames never overlap: a frame waits for the wire, and starts no earlier than the inter-frame
@@ -75,7 +77,11 @@ interface Direction {
   out: SerialPort;
   queue: Pending[];
   timer: NodeJS.Timeout | null;
+  immediate: NodeJS.Immediate | null;
 }
+
+/** How close to its time the last character of a frame is polled for rather than timed, ms. */
+const SPIN_MS = 1.5;
 
 function openPort(path: string): Promise<SerialPort> {
   const p = new SerialPort({ path, baudRate: 115200, autoOpen: false });
@@ -126,8 +132,8 @@ export class SerialLine {
     this.burstGapMs = opts.burstGapMs ?? 5;
     this.keepFrames = opts.keepFrames ?? 64;
     this.now = opts.now ?? (() => performance.now());
-    this.toSlave = { name: "toSlave", out: s, queue: [], timer: null };
-    this.toMaster = { name: "toMaster", out: m, queue: [], timer: null };
+    this.toSlave = { name: "toSlave", out: s, queue: [], timer: null, immediate: null };
+    this.toMaster = { name: "toMaster", out: m, queue: [], timer: null, immediate: null };
     m.on("data", (c: Buffer) => this.enqueue(this.toSlave, c));
     s.on("data", (c: Buffer) => this.fromSlave(c));
   }
@@ -157,7 +163,11 @@ export class SerialLine {
   }
 
   async close(): Promise<void> {
-    for (const d of [this.toSlave, this.toMaster]) if (d.timer) clearTimeout(d.timer);
+    for (const d of [this.toSlave, this.toMaster]) {
+      if (d.timer) clearTimeout(d.timer);
+      if (d.immediate) clearImmediate(d.immediate);
+      d.queue.length = 0;
+    }
     if (this.burstTimer) clearTimeout(this.burstTimer);
     await Promise.all(
       [this.m, this.s].map((p) =>
@@ -201,8 +211,9 @@ export class SerialLine {
     const first = frame.endAt;
     frame.endAt = first + c.length * this.charMs;
     frame.bytes += c.length;
-    for (let i = 0; i < c.length; i++) d.queue.push({ byte: c[i]!, at: first + (i + 1) * this.charMs, frame });
-    if (!d.timer) this.pump(d);
+    for (let i = 0; i < c.length; i++)
+      d.queue.push({ byte: c[i]!, at: first + (i + 1) * this.charMs, frame });
+    if (!d.timer && !d.immediate) this.pump(d);
   }
 
   /**
@@ -218,7 +229,15 @@ export class SerialLine {
     const startAt = Math.max(now, earliest);
     const heldMs = startAt - now;
     if (heldMs > 0) this.counters[dir === "toSlave" ? "heldToSlave" : "heldToMaster"]++;
-    const frame: LineFrame = { dir, bytes: 0, inAt: now, startAt, endAt: startAt, heldMs, deliveredAt: Number.NaN };
+    const frame: LineFrame = {
+      dir,
+      bytes: 0,
+      inAt: now,
+      startAt,
+      endAt: startAt,
+      heldMs,
+      deliveredAt: Number.NaN,
+    };
     this.last = frame;
     this.log.push(frame);
     if (this.log.length > this.keepFrames) this.log.shift();
@@ -228,6 +247,7 @@ export class SerialLine {
   /** Hands over every character whose stop bit is over by now, then waits for the next one. */
   private pump(d: Direction): void {
     d.timer = null;
+    d.immediate = null;
     const now = this.now();
     let n = 0;
     while (n < d.queue.length && d.queue[n]!.at <= now) n++;
@@ -238,6 +258,14 @@ export class SerialLine {
       for (const p of due) if (p.at === p.frame.endAt) p.frame.deliveredAt = now;
     }
     const next = d.queue[0];
-    if (next) d.timer = setTimeout(() => this.pump(d), Math.max(0, next.at - this.now()));
+    if (!next) return;
+    const wait = next.at - this.now();
+    // A frame's last character is what the receiver waits for: its last stretch is polled on
+    // each turn of the event loop rather than left to a timer that can be a millisecond late.
+    if (wait < SPIN_MS && next.at === next.frame.endAt) {
+      d.immediate = setImmediate(() => this.pump(d));
+    } else {
+      d.timer = setTimeout(() => this.pump(d), Math.max(0, wait));
+    }
   }
 }
