@@ -52,8 +52,13 @@ export interface BusOptions extends Partial<Omit<SerialSettings, "path">> {
  */
 export function interFrameMs(s: Omit<SerialSettings, "path">): number {
   if (s.baudRate > 19_200) return 1.75;
+  return 3.5 * charTimeMs(s);
+}
+
+/** One character on the wire, ms: start bit, data bits, parity bit, stop bits. */
+export function charTimeMs(s: Omit<SerialSettings, "path">): number {
   const bits = 1 + s.dataBits + (s.parity === "none" ? 0 : 1) + s.stopBits;
-  return (3.5 * bits * 1000) / s.baudRate;
+  return (bits * 1000) / s.baudRate;
 }
 
 export interface BusCounters {

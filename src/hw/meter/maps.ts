@@ -24,10 +24,13 @@ export {
   MAX_REGISTERS_PER_READ,
   minimumWireBytes,
   type PlanOptions,
+  type PollPlanOptions,
   planReads,
+  pollPlan,
   REPLY_OVERHEAD_BYTES,
   REQUEST_BYTES,
   type ReadPlan,
+  TRANSACTION_SILENCE_CHARS,
   wireBytes,
 } from "./plan.js";
 

@@ -3,21 +3,21 @@
  * the bus (which serialises them with every other request on the line), decodes the replies and
  * stamps the reading with the Clock's monotonic time at the arrival of the last reply.
  *
- * The reads are sized so that each reply of a poll is told apart by its function and byte count
- * (distinctReplies), and each decoded reading passes the plausibility filter (ranges of the model,
- * energy monotonic and no faster than power × time) before anyone sees it: a refused reading is
- * MeterError IMPLAUSIBLE, and the last accepted reading stays the reference.
+ * The reads are the map's poll plan (pollPlan: the grouping that takes the least time on the line,
+ * silences included), sized so that each reply of a poll is told apart by its function and byte
+ * count (distinctReplies). Each decoded reading passes the plausibility filter (ranges of the
+ * model, energy monotonic and no faster than power × time) before anyone sees it: a refused
+ * reading is MeterError IMPLAUSIBLE, and the last accepted reading stays the reference.
  */
 import { type Clock, type Meter, MeterError, type MeterReading } from "../ports.js";
-import { type BusOptions, ModbusBus, type RegisterReader } from "./bus.js";
+import { type BusOptions, charTimeMs, interFrameMs, ModbusBus, type RegisterReader } from "./bus.js";
 import {
   decodeReading,
-  distinctReplies,
   METER_MAPS,
   type MeterMap,
   type MeterModel,
-  type PlanOptions,
-  planReads,
+  type PollPlanOptions,
+  pollPlan,
   type ReadPlan,
 } from "./maps.js";
 import { METER_LIMITS, type MeterLimits, PlausibilityFilter } from "./plausibility.js";
@@ -28,7 +28,7 @@ export interface ModbusMeterOptions {
   /** Modbus unit (slave) address, 1..247. */
   unit: number;
   clock: Clock;
-  plan?: PlanOptions;
+  plan?: PollPlanOptions;
   /** The model's ranges for the plausibility filter (default: METER_LIMITS of the map's model). */
   limits?: MeterLimits;
   /** close() also closes the bus (when this meter is alone on it). */
@@ -51,7 +51,7 @@ export class ModbusMeter implements Meter {
       throw new RangeError(`modbus unit must be 1..247, got ${opts.unit}`);
     }
     this.map = typeof opts.model === "string" ? METER_MAPS[opts.model] : opts.model;
-    this.plans = distinctReplies(planReads(this.map, opts.plan), opts.plan?.maxCount);
+    this.plans = pollPlan(this.map, opts.plan);
     this.filter = new PlausibilityFilter(this.map, opts.limits ?? METER_LIMITS[this.map.model]);
     this.bus = opts.bus;
     this.unit = opts.unit;
@@ -84,15 +84,23 @@ export class ModbusMeter implements Meter {
 
 /** A meter alone on its own bus: the common case of one pile, one meter, one RS-485 adapter. */
 export function openModbusMeter(
-  opts: BusOptions & { model: MeterModel; unit: number; clock: Clock; plan?: PlanOptions },
+  opts: BusOptions & { model: MeterModel; unit: number; clock: Clock; plan?: PollPlanOptions },
 ): ModbusMeter {
   const bus = new ModbusBus(opts);
+  // The two silences of a transaction in character times of this line (7 up to 19200 baud).
+  const s = {
+    baudRate: opts.baudRate ?? 9600,
+    parity: opts.parity ?? "none",
+    stopBits: opts.stopBits ?? 1,
+    dataBits: opts.dataBits ?? 8,
+  };
+  const silenceChars = (2 * interFrameMs(s)) / charTimeMs(s);
   return new ModbusMeter({
     bus,
     model: opts.model,
     unit: opts.unit,
     clock: opts.clock,
-    plan: opts.plan,
+    plan: { silenceChars, ...opts.plan },
     ownsBus: true,
   });
 }

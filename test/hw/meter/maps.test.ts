@@ -5,6 +5,7 @@ import {
   DEFAULT_MAX_GAP,
   decodeField,
   decodeReading,
+  distinctReplies,
   encodeField,
   encodeNotAvailable,
   FIELD_NAMES,
@@ -14,7 +15,9 @@ import {
   type MeterMap,
   minimumWireBytes,
   planReads,
+  pollPlan,
   registerCount,
+  TRANSACTION_SILENCE_CHARS,
   wireBytes,
 } from "../../../src/hw/meter/maps.js";
 import { crc16, crcOk, readRequest, replyLength } from "../../../src/hw/meter/rtu.js";
@@ -197,4 +200,65 @@ test("RTU framing: CRC of the classic example, request layout, reply length", ()
   assert.equal(replyLength(Buffer.from([1, 0x84]), 1, 4), 5);
   assert.equal(replyLength(Buffer.from([2, 4]), 1, 4), null);
   assert.equal(replyLength(Buffer.from([1, 3]), 1, 4), null);
+});
+
+/** Character times of a poll on the line: its bytes and the two silences of each transaction. */
+const lineChars = (plans: Parameters<typeof wireBytes>[0]) =>
+  wireBytes(plans) + TRANSACTION_SILENCE_CHARS * plans.length;
+
+test("poll plan: the reads the meter makes, least time on the line with the silences, replies told apart", () => {
+  const shape = (m: MeterMap) => pollPlan(m).map((p) => [p.fc, p.start, p.count, p.fields.join(",")]);
+  assert.equal(TRANSACTION_SILENCE_CHARS, 7);
+  assert.deepEqual(shape(METER_MAPS.sdm630), [
+    [4, 0x00, 8, "voltageV,currentA"],
+    [4, 0x34, 2, "powerW"],
+    [4, 0x48, 4, "energyImportWh"],
+  ]);
+  assert.deepEqual(shape(METER_MAPS.sdm120), [
+    [4, 0x00, 14, "voltageV,currentA,powerW"],
+    [4, 0x48, 2, "energyImportWh"],
+  ]);
+  // A tie on the line (71 bytes in 3 reads, 78 in 2: 92 character times each) goes to fewer reads.
+  assert.deepEqual(shape(METER_MAPS["abb-b23"]), [
+    [3, 0x5000, 4, "energyImportWh"],
+    [3, 0x5b00, 22, "voltageV,currentA,powerW"],
+  ]);
+  // Four distinct reads of 2, 4, 6, 8 registers (92 bytes) against two of 14 and 16 (86 bytes).
+  assert.deepEqual(shape(METER_MAPS.em340), [
+    [4, 0x00, 14, "voltageV,currentA"],
+    [4, 0x28, 16, "powerW,energyImportWh"],
+  ]);
+  assert.equal(lineChars(distinctReplies(planReads(METER_MAPS.em340))), 120);
+  assert.equal(lineChars(pollPlan(METER_MAPS.em340)), 100);
+});
+
+test("poll plan property: fields covered once, replies distinct, never slower on the line than the byte plan", () => {
+  const field = fc.record({
+    fc: fc.constantFrom(3 as const, 4 as const),
+    address: fc.integer({ min: 0, max: 400 }),
+    type: fc.constantFrom("float32" as const, "int32" as const, "uint64" as const),
+  });
+  fc.assert(
+    fc.property(fc.tuple(field, field, field, field), fc.integer({ min: 0, max: 40 }), (fs, silenceChars) => {
+      const fields = Object.fromEntries(
+        FIELD_NAMES.map((n, i) => [n, { ...fs[i]!, wordOrder: "msw", mul: 1, div: 1 } satisfies FieldSpec]),
+      ) as MeterMap["fields"];
+      const map: MeterMap = { model: "sdm630", fields };
+      const plans = pollPlan(map, { silenceChars });
+      assert.deepEqual(plans.flatMap((p) => p.fields).sort(), [...FIELD_NAMES].sort());
+      const keys = plans.map((p) => `${p.fc}/${p.count}`);
+      assert.equal(new Set(keys).size, keys.length);
+      for (const p of plans) {
+        assert.ok(p.count <= 125);
+        for (const n of p.fields) {
+          const f = fields[n];
+          assert.equal(f.fc, p.fc);
+          assert.ok(f.address >= p.start && f.address + registerCount(f.type) <= p.start + p.count);
+        }
+      }
+      const cost = (ps: typeof plans) => wireBytes(ps) + silenceChars * ps.length;
+      assert.ok(cost(plans) <= cost(distinctReplies(planReads(map))));
+    }),
+    { numRuns: 300 },
+  );
 });
