@@ -16,6 +16,7 @@ import { type ConsoleService, startConsole } from "./console/service.js";
 import { pileControl } from "./control-impl.js";
 import { type ControlSocketServer, startControlSocket } from "./control-socket.js";
 import { createLogger, exitFlushed, flushLogSync, type Logger, logErrorReporter } from "./log.js";
+import { collectNow, memoryCounters } from "./memory.js";
 import type { OcppGlue } from "./ocpp-glue.js";
 import { type Opened, openState } from "./open-state.js";
 import { pilotView } from "./pilot-glue.js";
@@ -263,6 +264,12 @@ async function serve(l: Live, logWriteErrors: () => number): Promise<number> {
     else dlog.error({ err: r.error.message }, "key reload refused; the keys held stay as they were");
     pile.audit({ actor: "daemon", action: "reload-keys", outcome: r.ok ? "ok" : r.error.code });
   });
+  // SIGUSR2: a full GC, and the live heap after it in the status counters (memory.ts).
+  process.on("SIGUSR2", () => {
+    const t0 = performance.now();
+    const liveHeapKb = collectNow();
+    dlog.info({ liveHeapKb, gcMs: Math.round(performance.now() - t0) }, "full GC on request");
+  });
   const stopped = new Promise<number>((resolve) => {
     const onSignal = (sig: string) => {
       void shutdown(l, sig).then(() => resolve(0));
@@ -287,6 +294,7 @@ async function serve(l: Live, logWriteErrors: () => number): Promise<number> {
       ...(l.control?.counters() ?? {}),
       ...(l.site?.counters() ?? {}),
       "log.writeErrors": logWriteErrors(),
+      ...memoryCounters(),
     }),
   });
   await startControl(l, pile);
