@@ -11,7 +11,7 @@
  *     daemon audits).
  * The daemon is started with the node options of systemd/piled.service (its NODE_OPTIONS line),
  * as the installed unit starts it; the idle RSS without them is reported beside.
- * Parameters (environment): PILED_BENCH_WINDOW_S (CPU/fsync window, default 60; 5 in quick mode),
+ * Parameters (environment): PILED_BENCH_NODE_OPTIONS (instead of the unit's), PILED_BENCH_WINDOW_S (CPU/fsync window, default 60; 5 in quick mode),
  * PILED_BENCH_SESSIONS (default 200; 3 in quick mode), PILED_BENCH_QUICK=1.
  * Reproduce: `npm run bench -- daemon` (with the environment above).
  */
@@ -30,7 +30,8 @@ const WINDOW_S = Number(process.env.PILED_BENCH_WINDOW_S ?? (quick ? 5 : 60));
 const SESSIONS = Number(process.env.PILED_BENCH_SESSIONS ?? (quick ? 3 : 200));
 const ROUNDS = quick ? 2 : 5;
 const DIST = fileURLToPath(new URL("..", import.meta.url));
-const CMD = `PILED_BENCH_WINDOW_S=${WINDOW_S} PILED_BENCH_SESSIONS=${SESSIONS}${quick ? " PILED_BENCH_QUICK=1" : ""} npm run bench -- daemon`;
+const OPTS_ENV = process.env.PILED_BENCH_NODE_OPTIONS;
+const CMD = `${OPTS_ENV !== undefined ? `PILED_BENCH_NODE_OPTIONS="${OPTS_ENV}" ` : ""}PILED_BENCH_WINDOW_S=${WINDOW_S} PILED_BENCH_SESSIONS=${SESSIONS}${quick ? " PILED_BENCH_QUICK=1" : ""} npm run bench -- daemon`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -42,7 +43,8 @@ export function unitNodeOptions(
 ): string {
   return /^Environment="NODE_OPTIONS=([^"]*)"\s*$/m.exec(unit)?.[1] ?? "";
 }
-const NODE_OPTIONS = unitNodeOptions();
+/** PILED_BENCH_NODE_OPTIONS replaces the unit's options (to measure another V8 sizing). */
+const NODE_OPTIONS = OPTS_ENV ?? unitNodeOptions();
 const daemonEnv = (extra: Record<string, string> = {}) => ({ ...extra, NODE_OPTIONS });
 
 interface RecvSocket {

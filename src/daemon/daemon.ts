@@ -7,12 +7,11 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { PileControl } from "../control/index.js";
-import { openSerialConsole } from "../hw/console/serial-link.js";
 import { type Clock, systemClock, type TimedClock } from "../hw/ports.js";
 import { openStoreWriter, type StoreWriter } from "../store/index.js";
 import { type Assembled, assemble } from "./assemble.js";
 import { type Config, databasePath, socketMode } from "./config.js";
-import { type ConsoleService, startConsole } from "./console/service.js";
+import type { ConsoleService } from "./console/service.js";
 import { pileControl } from "./control-impl.js";
 import { type ControlSocketServer, startControlSocket } from "./control-socket.js";
 import { createLogger, exitFlushed, flushLogSync, type Logger, logErrorReporter } from "./log.js";
@@ -298,7 +297,7 @@ async function serve(l: Live, logWriteErrors: () => number): Promise<number> {
     }),
   });
   await startControl(l, pile);
-  startTechnicianConsole(l, pile);
+  await startTechnicianConsole(l, pile);
   l.site = await startSite({ config, pile, runtime, log: l.log });
 
   const radio = await runtime.radioReady(RADIO_READY_TIMEOUT_MS);
@@ -328,9 +327,15 @@ async function startControl(l: Live, pile: PileControl): Promise<void> {
   }
 }
 
-function startTechnicianConsole(l: Live, pile: PileControl): void {
+/** The technician console, its modules loaded only when the configuration turns it on. */
+async function startTechnicianConsole(l: Live, pile: PileControl): Promise<void> {
   const { config, dlog } = l;
   if (!(config.console.enabled && l.secretHash)) return;
+  const [{ openSerialConsole }, { startConsole }] = await Promise.all([
+    import("../hw/console/serial-link.js"),
+    import("./console/service.js"),
+  ]);
+  if (l.stopping) return;
   const link = openSerialConsole({
     path: config.console.port,
     baud: config.console.baud,
