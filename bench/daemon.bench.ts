@@ -3,8 +3,9 @@
  * BLE on the emulated radio), each with its reference from the same run:
  *   - start-up: spawn → READY=1 on a notify socket (NOTIFY_SOCKET), with and without BLE, against
  *     `node -e 0` (spawn → exit) and against importing the daemon's modules alone;
- *   - memory: VmRSS/VmHWM idle and after N sessions over the radio, open fds before and after,
- *     store size per session; reference: an idle bare node process;
+ *   - memory: VmRSS/VmHWM idle and after N sessions over the radio, the main isolate's live heap
+ *     after a full GC (SIGUSR2, read from the status counters), open fds before and after, store
+ *     size per session; reference: an idle bare node process;
  *   - CPU: % of one core, idle and while charging, over a window (utime+stime from /proc/PID/stat);
  *   - durable writes: fsync+fdatasync calls counted by `strace -f -c` attached to the daemon, per
  *     hour of charging (over the CPU window) and per control command (status, and a command the
