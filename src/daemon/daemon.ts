@@ -139,7 +139,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
 
   // OCPP on: the store's session changes queue their TransactionEvents (ocpp-hook.ts), on this
   // connection and the write worker's alike. The station's modules (ocpp-rpc, its WebSocket and
-  // its schema validator: ~8 MB of RSS) are loaded only then.
+  // its schema validator: ~14 MB of RSS) are loaded only then.
   const ocppGlue = config.ocpp.enabled ? await import("./ocpp-glue.js") : undefined;
   const ocppHook = ocppGlue?.sessionHookOptions(config);
   const opened = openState(config, dlog, ocppHook);
@@ -263,8 +263,13 @@ async function serve(l: Live, logWriteErrors: () => number): Promise<number> {
     else dlog.error({ err: r.error.message }, "key reload refused; the keys held stay as they were");
     pile.audit({ actor: "daemon", action: "reload-keys", outcome: r.ok ? "ok" : r.error.code });
   });
-  // SIGUSR2: a full GC, and the live heap after it in the status counters (memory.ts).
+  // SIGUSR2: a full GC, and the live heap after it in the status counters (memory.ts). It holds
+  // the loop for milliseconds, so never while the contactor may be live.
   process.on("SIGUSR2", () => {
+    if (runtime.contactorMayBeLive()) {
+      dlog.warn("full GC refused: the contactor may be live");
+      return;
+    }
     const t0 = performance.now();
     const liveHeapKb = collectNow();
     dlog.info({ liveHeapKb, gcMs: Math.round(performance.now() - t0) }, "full GC on request");

@@ -26,7 +26,8 @@ export function memoryCounters(): Record<string, number> {
 
 /**
  * A full GC now (a few ms to tens of ms on the control loop: only on a technician's signal, never
- * on a timer); returns the heap used after it, kB. `gc` is exposed to one context made for it.
+ * on a timer, and the daemon refuses it while the contactor may be live); returns the heap used
+ * after it, kB. `gc` is exposed to one context made for it.
  */
 export function collectNow(): number {
   if (!gcFn) {
