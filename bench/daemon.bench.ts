@@ -3,17 +3,21 @@
  * BLE on the emulated radio), each with its reference from the same run:
  *   - start-up: spawn → READY=1 on a notify socket (NOTIFY_SOCKET), with and without BLE, against
  *     `node -e 0` (spawn → exit) and against importing the daemon's modules alone;
- *   - memory: VmRSS/VmHWM idle and after N sessions over the radio, open fds before and after,
- *     store size per session; reference: an idle bare node process;
+ *   - memory: VmRSS/VmHWM idle and after N sessions over the radio, the main isolate's live heap
+ *     after a full GC (SIGUSR2, read from the status counters), open fds before and after, store
+ *     size per session; reference: an idle bare node process;
  *   - CPU: % of one core, idle and while charging, over a window (utime+stime from /proc/PID/stat);
  *   - durable writes: fsync+fdatasync calls counted by `strace -f -c` attached to the daemon, per
  *     hour of charging (over the CPU window) and per control command (status, and a command the
  *     daemon audits).
- * Parameters (environment): PILED_BENCH_WINDOW_S (CPU/fsync window, default 60; 5 in quick mode),
+ * The daemon is started with the node options of systemd/piled.service (its NODE_OPTIONS line),
+ * as the installed unit starts it; the idle RSS without them is reported beside.
+ * Parameters (environment): PILED_BENCH_NODE_OPTIONS (instead of the unit's), PILED_BENCH_WINDOW_S (CPU/fsync window, default 60; 5 in quick mode),
  * PILED_BENCH_SESSIONS (default 200; 3 in quick mode), PILED_BENCH_QUICK=1.
  * Reproduce: `npm run bench -- daemon` (with the environment above).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,8 +31,22 @@ const WINDOW_S = Number(process.env.PILED_BENCH_WINDOW_S ?? (quick ? 5 : 60));
 const SESSIONS = Number(process.env.PILED_BENCH_SESSIONS ?? (quick ? 3 : 200));
 const ROUNDS = quick ? 2 : 5;
 const DIST = fileURLToPath(new URL("..", import.meta.url));
-const CMD = `PILED_BENCH_WINDOW_S=${WINDOW_S} PILED_BENCH_SESSIONS=${SESSIONS}${quick ? " PILED_BENCH_QUICK=1" : ""} npm run bench -- daemon`;
+const OPTS_ENV = process.env.PILED_BENCH_NODE_OPTIONS;
+const CMD = `${OPTS_ENV !== undefined ? `PILED_BENCH_NODE_OPTIONS="${OPTS_ENV}" ` : ""}PILED_BENCH_WINDOW_S=${WINDOW_S} PILED_BENCH_SESSIONS=${SESSIONS}${quick ? " PILED_BENCH_QUICK=1" : ""} npm run bench -- daemon`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The node options systemd/piled.service starts the daemon with (its `Environment="NODE_OPTIONS=…"`
+ * line): the bench starts the daemon with the same, so its figures are the installed daemon's.
+ */
+export function unitNodeOptions(
+  unit = readFileSync(join(DIST, "..", "systemd", "piled.service"), "utf8"),
+): string {
+  return /^Environment="NODE_OPTIONS=([^"]*)"\s*$/m.exec(unit)?.[1] ?? "";
+}
+/** PILED_BENCH_NODE_OPTIONS replaces the unit's options (to measure another V8 sizing). */
+const NODE_OPTIONS = OPTS_ENV ?? unitNodeOptions();
+const daemonEnv = (extra: Record<string, string> = {}) => ({ ...extra, NODE_OPTIONS });
 
 interface RecvSocket {
   bind(path: string): void;
@@ -67,7 +85,7 @@ async function readyMs(ble: boolean): Promise<number> {
   n.on("error", () => {});
   n.bind(sock);
   try {
-    await d.start({ ble, env: { NOTIFY_SOCKET: sock } });
+    await d.start({ ble, env: daemonEnv({ NOTIFY_SOCKET: sock }) });
     while (ready === 0) await sleep(5);
     return ready - d.spawnedAt;
   } finally {
@@ -114,13 +132,42 @@ async function countSyncs(pid: number, during: () => Promise<void>): Promise<num
   return calls;
 }
 
-async function bareNodeRssKb(): Promise<number> {
-  const c = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
+async function bareNodeRssKb(nodeOptions = ""): Promise<number> {
+  const c = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], {
+    stdio: "ignore",
+    env: { ...process.env, NODE_OPTIONS: nodeOptions },
+  });
   await sleep(1000);
   const s = procSample(c.pid!);
   c.kill("SIGTERM");
   await new Promise((r) => c.once("exit", r));
   return s.rssKb;
+}
+
+/** The status view's memory counters (src/daemon/memory.ts), after a full GC asked by SIGUSR2. */
+async function liveMemory(
+  d: SimDaemon,
+): Promise<{ liveHeapKb: number; heapTotalKb: number; externalKb: number }> {
+  process.kill(d.child.pid!, "SIGUSR2");
+  await sleep(500);
+  const c = ((await d.status())?.counters ?? {}) as Record<string, number>;
+  return {
+    liveHeapKb: c["memory.liveHeapKb"] ?? Number.NaN,
+    heapTotalKb: c["memory.heapTotalKb"] ?? Number.NaN,
+    externalKb: c["memory.externalKb"] ?? Number.NaN,
+  };
+}
+
+/** Idle VmRSS 3 s after READY of a daemon started with `nodeOptions` (BLE on). */
+async function idleRssKb(nodeOptions: string): Promise<number> {
+  const d = new SimDaemon();
+  try {
+    await d.start({ ble: true, env: { NODE_OPTIONS: nodeOptions } });
+    await sleep(3000);
+    return procSample(d.child.pid!).rssKb;
+  } finally {
+    await d.stop();
+  }
 }
 
 export async function run(): Promise<Record<string, unknown>> {
@@ -146,17 +193,21 @@ export async function run(): Promise<Record<string, unknown>> {
   };
 
   const bare = await bareNodeRssKb();
+  const bareWithOptions = await bareNodeRssKb(NODE_OPTIONS);
+  const idleWithoutOptions = await idleRssKb("");
   const d = new SimDaemon();
   try {
-    await d.start({ ble: true });
+    await d.start({ ble: true, env: daemonEnv() });
     await sleep(3000);
     const pid = d.child.pid!;
     const state = join(d.dir, "state");
     const idle = procSample(pid, state);
+    const liveIdle = await liveMemory(d);
     const cpuIdle = await cpuPercent(pid, WINDOW_S);
     for (let i = 0; i < SESSIONS; i++) await carrierSession(d, i);
     await d.waitState((s) => s.state === "AVAILABLE");
     const after = procSample(pid, state);
+    const liveAfter = await liveMemory(d);
     // charging: one session held for the window; CPU and syncs measured over it
     let cpuCharging = 0;
     let syncsCharging: number | null = null;
@@ -181,21 +232,29 @@ export async function run(): Promise<Record<string, unknown>> {
     return {
       memory: {
         command: CMD,
+        nodeOptions: NODE_OPTIONS,
         bareNodeRssKb: bare,
+        bareNodeWithOptionsRssKb: bareWithOptions,
         idleRssKb: idle.rssKb,
         idleHwmKb: idle.hwmKb,
         idleOverBareNode: round2(idle.rssKb / bare),
+        idleRssWithoutOptionsKb: idleWithoutOptions,
+        idleLiveHeapKb: liveIdle.liveHeapKb,
+        idleHeapTotalKb: liveIdle.heapTotalKb,
+        idleExternalKb: liveIdle.externalKb,
         sessions: SESSIONS,
         afterRssKb: after.rssKb,
         afterHwmKb: after.hwmKb,
         rssGrowthKb: after.rssKb - idle.rssKb,
+        afterLiveHeapKb: liveAfter.liveHeapKb,
+        liveHeapGrowthKb: liveAfter.liveHeapKb - liveIdle.liveHeapKb,
         fdsBefore: idle.fds,
         fdsAfter: after.fds,
         storeBytesBefore: idle.storeBytes,
         storeBytesAfter: after.storeBytes,
         storeBytesPerSession:
           SESSIONS > 0 ? Math.round((after.storeBytes - idle.storeBytes) / SESSIONS) : null,
-        note: "store size counts piled.db with its -wal and -shm (the WAL grows until a checkpoint)",
+        note: "store size counts piled.db with its -wal and -shm (the WAL grows until a checkpoint); live heap = the main isolate's heap used after a full GC (SIGUSR2), the write worker's isolate not included",
       },
       startup,
       cpu: {

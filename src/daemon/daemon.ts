@@ -7,16 +7,16 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { PileControl } from "../control/index.js";
-import { openSerialConsole } from "../hw/console/serial-link.js";
 import { type Clock, systemClock, type TimedClock } from "../hw/ports.js";
 import { openStoreWriter, type StoreWriter } from "../store/index.js";
 import { type Assembled, assemble } from "./assemble.js";
 import { type Config, databasePath, socketMode } from "./config.js";
-import { type ConsoleService, startConsole } from "./console/service.js";
+import type { ConsoleService } from "./console/service.js";
 import { pileControl } from "./control-impl.js";
 import { type ControlSocketServer, startControlSocket } from "./control-socket.js";
 import { createLogger, exitFlushed, flushLogSync, type Logger, logErrorReporter } from "./log.js";
-import { OCPP_HOOK_MODULE, type OcppGlue, sessionHookOptions, startOcpp } from "./ocpp-glue.js";
+import { collectNow, memoryCounters } from "./memory.js";
+import type { OcppGlue } from "./ocpp-glue.js";
 import { type Opened, openState } from "./open-state.js";
 import { pilotView } from "./pilot-glue.js";
 import { linkCountersOf } from "./runtime/link-counters.js";
@@ -138,8 +138,10 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
   const notifier = createNotifier(process.env, (e) => dlog.warn({ err: e.message }, "sd_notify failed"));
 
   // OCPP on: the store's session changes queue their TransactionEvents (ocpp-hook.ts), on this
-  // connection and the write worker's alike.
-  const ocppHook = config.ocpp.enabled ? sessionHookOptions(config) : undefined;
+  // connection and the write worker's alike. The station's modules (ocpp-rpc, its WebSocket and
+  // its schema validator: ~14 MB of RSS) are loaded only then.
+  const ocppGlue = config.ocpp.enabled ? await import("./ocpp-glue.js") : undefined;
+  const ocppHook = ocppGlue?.sessionHookOptions(config);
   const opened = openState(config, dlog, ocppHook);
   if (typeof opened === "number") return opened;
   const { store } = opened;
@@ -148,7 +150,7 @@ async function runWith(config: Config, log: Logger, logWriteErrors: () => number
   // it is started before any line is opened, so a failure to start it touches nothing.
   const writer = openStoreWriter(
     databasePath(config),
-    ocppHook !== undefined ? { module: OCPP_HOOK_MODULE, options: ocppHook } : undefined,
+    ocppGlue && ocppHook ? { module: ocppGlue.OCPP_HOOK_MODULE, options: ocppHook } : undefined,
   );
   const parts = await assemble(config, clock, log).catch((e: unknown) => {
     dlog.fatal({ err: e instanceof Error ? e.message : String(e) }, "cannot open the hardware");
@@ -261,6 +263,17 @@ async function serve(l: Live, logWriteErrors: () => number): Promise<number> {
     else dlog.error({ err: r.error.message }, "key reload refused; the keys held stay as they were");
     pile.audit({ actor: "daemon", action: "reload-keys", outcome: r.ok ? "ok" : r.error.code });
   });
+  // SIGUSR2: a full GC, and the live heap after it in the status counters (memory.ts). It holds
+  // the loop for milliseconds, so never while the contactor may be live.
+  process.on("SIGUSR2", () => {
+    if (runtime.contactorMayBeLive()) {
+      dlog.warn("full GC refused: the contactor may be live");
+      return;
+    }
+    const t0 = performance.now();
+    const liveHeapKb = collectNow();
+    dlog.info({ liveHeapKb, gcMs: Math.round(performance.now() - t0) }, "full GC on request");
+  });
   const stopped = new Promise<number>((resolve) => {
     const onSignal = (sig: string) => {
       void shutdown(l, sig).then(() => resolve(0));
@@ -269,7 +282,7 @@ async function serve(l: Live, logWriteErrors: () => number): Promise<number> {
     process.once("SIGINT", () => onSignal("SIGINT"));
   });
 
-  if (config.ocpp.enabled) l.ocpp = ocppOrThrow(config, runtime, l.log);
+  if (config.ocpp.enabled) l.ocpp = await ocppOrThrow(config, runtime, l.log);
   const pilotSense = l.parts.vehicle;
   const pile = pileControl({
     sim: l.parts.sim ? simControl(l.parts.sim, runtime) : undefined,
@@ -285,10 +298,11 @@ async function serve(l: Live, logWriteErrors: () => number): Promise<number> {
       ...(l.control?.counters() ?? {}),
       ...(l.site?.counters() ?? {}),
       "log.writeErrors": logWriteErrors(),
+      ...memoryCounters(),
     }),
   });
   await startControl(l, pile);
-  startTechnicianConsole(l, pile);
+  await startTechnicianConsole(l, pile);
   l.site = await startSite({ config, pile, runtime, log: l.log });
 
   const radio = await runtime.radioReady(RADIO_READY_TIMEOUT_MS);
@@ -318,9 +332,15 @@ async function startControl(l: Live, pile: PileControl): Promise<void> {
   }
 }
 
-function startTechnicianConsole(l: Live, pile: PileControl): void {
+/** The technician console, its modules loaded only when the configuration turns it on. */
+async function startTechnicianConsole(l: Live, pile: PileControl): Promise<void> {
   const { config, dlog } = l;
   if (!(config.console.enabled && l.secretHash)) return;
+  const [{ openSerialConsole }, { startConsole }] = await Promise.all([
+    import("../hw/console/serial-link.js"),
+    import("./console/service.js"),
+  ]);
+  if (l.stopping) return;
   const link = openSerialConsole({
     path: config.console.port,
     baud: config.console.baud,
@@ -344,7 +364,8 @@ function startTechnicianConsole(l: Live, pile: PileControl): void {
  * The OCPP station over the started runtime; a station that cannot start fails the start-up. An
  * accepted OCPP Reset stops the daemon as SIGTERM does (systemd's Restart=always starts it again).
  */
-function ocppOrThrow(config: Config, runtime: PileRuntime, log: Logger): OcppGlue {
+async function ocppOrThrow(config: Config, runtime: PileRuntime, log: Logger): Promise<OcppGlue> {
+  const { startOcpp } = await import("./ocpp-glue.js");
   const onReset = () => process.kill(process.pid, "SIGTERM");
   const o = startOcpp({ config, runtime, dbPath: databasePath(config), log, onReset });
   if (!o.ok) throw new Error(`OCPP: ${o.error.message}`);

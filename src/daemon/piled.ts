@@ -32,7 +32,9 @@ const USAGE = "usage: piled --config FILE | piled --check-config FILE | piled --
 const HELP = `piled ${VERSION}: the charging pile's controller daemon
 
 usage:
-  piled --config FILE              run the pile (SIGTERM/SIGINT stop cleanly, SIGHUP reloads keys)
+  piled --config FILE              run the pile (SIGTERM/SIGINT stop cleanly, SIGHUP reloads keys,
+                                   SIGUSR2 runs a full GC when the contactor is open:
+                                   memory.liveHeapKb in the status counters)
   piled --check-config FILE        validate a configuration and exit
   piled --safe-outputs --config FILE
                                    drive every output to its safe state through sysfs and exit
