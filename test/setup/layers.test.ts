@@ -276,3 +276,29 @@ test("layers: the only computed import is the write worker's session hook, marke
     "an unmarked computed import is still refused",
   );
 });
+
+test("layers: a pile without OCPP or a technician console loads neither statically", () => {
+  const imports = srcImports();
+  const piled = [...staticClosure("daemon/piled.ts", imports)];
+  // the station and its link (ocpp-rpc, its WebSocket, the schemas) load only with OCPP on; the
+  // outbox, the OCMF sealing and the config schema are the store's and the config's
+  const station = ["daemon/ocpp-glue.ts", "ocpp/link.ts", "ocpp/station.ts", "ocpp/handlers.ts"];
+  assert.deepEqual(
+    piled.filter((f) => station.includes(f)),
+    [],
+    "OCPP station modules in piled's static closure",
+  );
+  assert.deepEqual(
+    // the console secret's hash is checked at start whether the console runs or not
+    piled.filter((f) => f.startsWith("daemon/console/") && f !== "daemon/console/secret.ts"),
+    [],
+    "console modules in piled's static closure",
+  );
+  for (const target of ["daemon/ocpp-glue.ts", "daemon/console/service.ts"])
+    assert.ok(
+      imports.some((i) => i.file === "daemon/daemon.ts" && i.target === target && i.dynamic),
+      `daemon.ts imports ${target} when its config asks for it`,
+    );
+  // and the walk does reach the station from the glue
+  assert.ok(staticClosure("daemon/ocpp-glue.ts", imports).has("ocpp/link.ts"));
+});
