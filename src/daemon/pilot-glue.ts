@@ -5,7 +5,6 @@
  * pages (pilectl status, the console).
  */
 import type { Logger } from "pino";
-import { PilotVehicle } from "../hw/pilot/vehicle.js";
 import type { PilotDetails, PilotPort, Unsubscribe, VehicleSense } from "../hw/ports.js";
 import type { PileEffect, PileInput } from "../pile/index.js";
 import type { SimPilot } from "../sim/pilot-sim.js";
@@ -47,6 +46,8 @@ export async function openPilot(
   }
   const started = sim;
   try {
+    // The MCU's serial link (serialport) only for a pile that has one.
+    const { PilotVehicle } = await import("../hw/pilot/vehicle.js");
     const vehicle = await PilotVehicle.open({
       port: sim ? sim.pty : v.port,
       baud: v.baud,
