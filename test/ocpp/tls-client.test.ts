@@ -154,13 +154,14 @@ test("a client key file group/other may read (0644) refuses the configuration: e
   assertNoKeyIn(r.stdout + r.stderr);
 });
 
-test("no client certificate (profile 2 against a profile 3 CSMS): the CSMS refuses the handshake, pilectl ocpp says why", async () => {
+test("no client certificate (profile 2 against a profile 3 CSMS): the CSMS refuses the handshake, pilectl ocpp says why", async (t) => {
   setOcpp({ securityProfile: 2 });
   const csms = await mtlsCsms(PASSWORD);
   await pile.spawn();
   const v = await waitView((x) => x.counters.connectFailures >= 2, "two refused connects");
   assert.equal(v.link, "closed");
   assert.equal(v.counters.connects, 0);
+  t.diagnostic(`station: ${v.lastError}`);
   assert.match(v.lastError ?? "", /^TLS: the CSMS requires a client certificate/);
   assert.match(formatResult("ocpp", v), /last error TLS: the CSMS requires a client certificate/);
   assert.ok(
@@ -171,17 +172,19 @@ test("no client certificate (profile 2 against a profile 3 CSMS): the CSMS refus
   assert.equal(csms.callsIn().length, 0);
 });
 
-test("a client certificate another CA signed (same CA name, same CN): refused, pilectl ocpp says the CSMS refused it", async () => {
+test("a client certificate another CA signed (same CA name, same CN): refused, pilectl ocpp says the CSMS refused it", async (t) => {
   profile3(rogueStation);
   const csms = await mtlsCsms("");
   await pile.spawn();
   const v = await waitView((x) => x.counters.connectFailures >= 2, "two refused connects");
   assert.equal(v.link, "closed");
   assert.equal(v.counters.connects, 0);
+  t.diagnostic(`station: ${v.lastError}`);
   assert.match(v.lastError ?? "", /^TLS: the CSMS refused the station's client certificate/);
   assert.match(formatResult("ocpp", v), /last error TLS: the CSMS refused the station's client certificate/);
   const refused = csms.lines.filter((l) => l.tlsRefused !== undefined);
   assert.ok(refused.length > 0, `CSMS refused: ${JSON.stringify(csms.lines)}`);
+  t.diagnostic(`CSMS: ${JSON.stringify(refused[0])}`);
   assert.match(String(refused[0]!.tlsRefused), /CERTIFICATE_VERIFY_FAILED/);
   assert.ok(!csms.lines.some((l) => l.connected !== undefined), "no WebSocket was opened");
 });
