@@ -62,8 +62,8 @@ export interface Opened {
 }
 
 /**
- * Keys, the console secret, the OCPP files, the state directory, the instance lock and the store, in that
- * order: a refusal touches nothing and gives the exit code.
+ * Keys, the console secret, the OCPP files, the state directory, the instance lock and the
+ * store, in that order: a refusal touches nothing and gives the exit code.
  */
 export function openState(config: Config, dlog: Logger, ocppHook?: SessionHookOptions): Opened | number {
   const keys = new KeyDirectory(config.keyDir);
