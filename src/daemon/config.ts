@@ -349,6 +349,8 @@ export function resolvePaths(c: Config, base: string): Config {
     out.vehicle.port = abs(c.vehicle.port);
   if (c.ocpp.passwordFile !== undefined) out.ocpp.passwordFile = abs(c.ocpp.passwordFile);
   if (c.ocpp.caFile !== undefined) out.ocpp.caFile = abs(c.ocpp.caFile);
+  if (c.ocpp.certFile !== undefined) out.ocpp.certFile = abs(c.ocpp.certFile);
+  if (c.ocpp.keyFile !== undefined) out.ocpp.keyFile = abs(c.ocpp.keyFile);
   if (out.ble.controller.kind === "uart" && c.ble.controller.kind === "uart")
     out.ble.controller.path = abs(c.ble.controller.path);
   return out;

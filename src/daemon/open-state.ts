@@ -1,6 +1,6 @@
 /**
- * What the daemon checks before any line is opened: the keys, the console secret, the state
- * directory, the instance lock and the store. A refusal touches nothing.
+ * What the daemon checks before any line is opened: the keys, the console secret, the OCPP
+ * files, the state directory, the instance lock and the store. A refusal touches nothing.
  */
 import { accessSync, constants, mkdirSync } from "node:fs";
 import { err, ok, type Result } from "../protocol/bytes.js";
@@ -11,6 +11,7 @@ import { hashProblem } from "./console/secret.js";
 import { type InstanceLock, takeInstanceLock } from "./instance-lock.js";
 import { KeyDirectory } from "./keys.js";
 import type { Logger } from "./log.js";
+import { checkOcppFiles } from "./ocpp-glue.js";
 import { createSessionHook, type SessionHookOptions } from "./ocpp-hook.js";
 
 /** Makes the state directory and checks that this user may write in it, with a clear message. */
@@ -61,8 +62,8 @@ export interface Opened {
 }
 
 /**
- * Keys, the console secret, the state directory, the instance lock and the store, in that
- * order: a refusal touches nothing and gives the exit code.
+ * Keys, the console secret, the OCPP files, the state directory, the instance lock and the
+ * store, in that order: a refusal touches nothing and gives the exit code.
  */
 export function openState(config: Config, dlog: Logger, ocppHook?: SessionHookOptions): Opened | number {
   const keys = new KeyDirectory(config.keyDir);
@@ -79,6 +80,12 @@ export function openState(config: Config, dlog: Logger, ocppHook?: SessionHookOp
   const secret = consoleSecretHash(config);
   if (!secret.ok) {
     process.stderr.write(`piled: ${secret.error}; nothing was touched\n`);
+    return 2;
+  }
+
+  const ocppFiles = checkOcppFiles(config);
+  if (!ocppFiles.ok) {
+    process.stderr.write(`piled: OCPP refused, nothing was touched: ${ocppFiles.error.message}\n`);
     return 2;
   }
 

@@ -12,18 +12,48 @@ const wsUrl = z
   .url()
   .refine((u) => /^wss?:\/\//.test(u), { message: "must be a ws:// or wss:// URL" });
 
+/**
+ * Security profile 3 (OCPP 2.0.1 A00): TLS both ways, the CSMS knows the station by its client
+ * certificate; the station sends no Basic-auth password.
+ */
+function profile3Issues(
+  c: {
+    url?: string | undefined;
+    passwordFile?: string | undefined;
+    certFile?: string | undefined;
+    keyFile?: string | undefined;
+  },
+  issue: (path: string, message: string) => void,
+): void {
+  if (c.url !== undefined && !c.url.startsWith("wss://")) issue("url", "security profile 3 needs wss://");
+  if (c.certFile === undefined) issue("certFile", "required (security profile 3)");
+  if (c.keyFile === undefined) issue("keyFile", "required (security profile 3)");
+  if (c.passwordFile !== undefined)
+    issue(
+      "passwordFile",
+      "not used by security profile 3 (no Basic auth: the CSMS knows the station by its certificate)",
+    );
+}
+
 export const OcppConfigSchema = z
   .object({
     enabled: z.boolean().default(false),
     /** The CSMS endpoint without the identity: `<url>/<identity>` is dialled. */
     url: wsUrl.optional(),
     identity: z.string().regex(IDENTITY, "1-48 unreserved URL characters").optional(),
-    /** 1: HTTP Basic auth; 2: Basic auth over TLS (wss:// required). */
-    securityProfile: z.union([z.literal(1), z.literal(2)]).default(2),
-    /** File holding the station's Basic-auth password (mode 0600 or tighter, like keys). */
+    /**
+     * 1: HTTP Basic auth; 2: Basic auth over TLS (wss:// required); 3: TLS with the station's
+     * client certificate, no Basic auth (wss://, certFile and keyFile required).
+     */
+    securityProfile: z.union([z.literal(1), z.literal(2), z.literal(3)]).default(2),
+    /** File holding the station's Basic-auth password (mode 0600 or tighter, like keys); profiles 1 and 2. */
     passwordFile: z.string().min(1).optional(),
     /** PEM file of the operator's CA for wss:// (the system CAs when absent). */
     caFile: z.string().min(1).optional(),
+    /** Profile 3: PEM file of the station's certificate (chain) shown to the CSMS. */
+    certFile: z.string().min(1).optional(),
+    /** Profile 3: PEM file of the station's private key (owned by this user or root, mode 0600 or tighter). */
+    keyFile: z.string().min(1).optional(),
     /** Until the CSMS names one in BootNotification. */
     heartbeatIntervalS: z.number().int().min(1).max(86_400).default(300),
     /** TransactionEvent Updated with meter values, seconds; 0 = none. */
@@ -57,8 +87,15 @@ export const OcppConfigSchema = z
       ctx.addIssue({ code: "custom", path: ["url"], message: "required when enabled" });
     if (c.identity === undefined)
       ctx.addIssue({ code: "custom", path: ["identity"], message: "required when enabled" });
-    if (c.passwordFile === undefined)
-      ctx.addIssue({ code: "custom", path: ["passwordFile"], message: "required (security profile 1/2)" });
+    const issue = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+    if (c.securityProfile === 3) profile3Issues(c, issue);
+    else {
+      if (c.passwordFile === undefined)
+        ctx.addIssue({ code: "custom", path: ["passwordFile"], message: "required (security profile 1/2)" });
+      for (const k of ["certFile", "keyFile"] as const)
+        if (c[k] !== undefined)
+          ctx.addIssue({ code: "custom", path: [k], message: "only with security profile 3" });
+    }
     if (c.securityProfile === 2 && c.url !== undefined && !c.url.startsWith("wss://"))
       ctx.addIssue({ code: "custom", path: ["url"], message: "security profile 2 needs wss://" });
     if (c.backoffMaxMs < c.backoffInitialMs)

@@ -4,6 +4,7 @@
  * success, so every connect, the first included, is retried here forever with backoff. Calls are
  * made only while the link is open (ocpp-rpc would queue them in memory without bound).
  */
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -38,16 +39,21 @@ export class NotConnectedError extends Error {
   override readonly name = "NotConnectedError";
 }
 
+/** The check of every OCPP secret file: owned by this user or root, mode 0600 or tighter. */
+function readSecretFile(path: string, what: string, maxBytes?: number): Result<string, SafeFileError> {
+  return readSmallFile(path, { what, owner: true, forbidMode: 0o077, ...(maxBytes ? { maxBytes } : {}) });
+}
+
 /** Reads the Basic-auth password: owned by this user or root, mode 0600 or tighter. */
 export function readPassword(path: string): Result<string, SafeFileError> {
-  const r = readSmallFile(path, {
-    what: "OCPP password file",
-    owner: true,
-    forbidMode: 0o077,
-    maxBytes: 1024,
-  });
+  const r = readSecretFile(path, "OCPP password file", 1024);
   if (!r.ok) return r;
   return ok(r.value.replace(/\r?\n$/, ""));
+}
+
+/** Reads the station's private key (security profile 3) with the password file's checks. */
+export function readClientKey(path: string): Result<string, SafeFileError> {
+  return readSecretFile(path, "OCPP client key file");
 }
 
 export interface LinkCounters {
@@ -72,6 +78,40 @@ export interface LinkOptions {
   password: string | null;
   /** PEM of the operator's CA (wss://). */
   ca?: string | undefined;
+  /** Security profile 3: the station's certificate (chain) and private key, PEM. */
+  cert?: string | undefined;
+  key?: string | undefined;
+}
+
+/**
+ * Security profile 3's certificate and key: the key with the secret-file checks, then both
+ * parsed and matched (a mismatch would only show at the first connect). Messages name the
+ * files, never the key's content.
+ */
+function clientCertificate(certFile: string, keyFile: string): Result<{ cert: string; key: string }, Error> {
+  const key = readClientKey(keyFile);
+  if (!key.ok) return err(key.error);
+  let cert: string;
+  try {
+    cert = readFileSync(certFile, "utf8");
+  } catch {
+    return err(new Error(`OCPP client certificate file ${certFile} cannot be read`));
+  }
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    return err(new Error(`OCPP client certificate file ${certFile} is not a PEM certificate`));
+  }
+  let pk: ReturnType<typeof createPrivateKey>;
+  try {
+    pk = createPrivateKey(key.value);
+  } catch {
+    return err(new Error(`OCPP client key file ${keyFile} is not an unencrypted PEM private key`));
+  }
+  if (!x509.checkPrivateKey(pk))
+    return err(new Error(`OCPP client key file ${keyFile} is not the key of the certificate in ${certFile}`));
+  return ok({ cert, key: key.value });
 }
 
 /** Loads the link's secrets named by the config; errors name the file, never its content. */
@@ -90,7 +130,12 @@ export function linkOptions(cfg: OcppConfig): Result<LinkOptions, Error> {
       return err(new Error(`OCPP CA file ${cfg.caFile} cannot be read`));
     }
   }
-  return ok({ cfg, password, ca });
+  if (cfg.securityProfile !== 3 || cfg.certFile === undefined || cfg.keyFile === undefined)
+    return ok({ cfg, password, ca });
+  const cc = clientCertificate(cfg.certFile, cfg.keyFile);
+  if (!cc.ok) return err(cc.error);
+  // Profile 3 sends no Basic auth: the CSMS knows the station by its certificate.
+  return ok({ cfg, password: null, ca, ...cc.value });
 }
 
 /** Node's TLS verification codes: the CSMS's certificate is not the one the operator's CA vouches for. */
@@ -108,12 +153,29 @@ const TLS_TRUST_CODES = new Set([
   "ERR_TLS_CERT_ALTNAME_INVALID",
 ]);
 
-/** A failed connect in words: a certificate the station does not trust is named as such. */
-export function connectErrorText(e: unknown): string {
+/** OpenSSL's alerts from the CSMS when it does not take the station's client certificate. */
+const TLS_CLIENT_CERT_ALERTS =
+  /ALERT_(CERTIFICATE_REQUIRED|UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED|DECRYPT_ERROR|HANDSHAKE_FAILURE)$/;
+
+/**
+ * A failed connect in words: a CSMS certificate the station does not trust is named as such, and
+ * so is a CSMS that refused the station's client certificate (or wanted one and got none). With
+ * TLS 1.3 the CSMS checks that certificate after the station's side of the handshake is done: one
+ * that drops the connection without an alert shows as a hang-up, said as such in profile 3.
+ */
+export function connectErrorText(e: unknown, securityProfile?: number): string {
   if (!(e instanceof Error)) return "connect failed";
   const code = (e as { code?: unknown }).code;
   if (typeof code === "string" && TLS_TRUST_CODES.has(code))
     return `TLS: the CSMS certificate is not trusted (${code}): ${e.message}`;
+  if (typeof code === "string" && code.startsWith("ERR_SSL_") && TLS_CLIENT_CERT_ALERTS.test(code)) {
+    const what = code.endsWith("CERTIFICATE_REQUIRED")
+      ? "the CSMS requires a client certificate (security profile 3) and the station sent none"
+      : "the CSMS refused the station's client certificate";
+    return `TLS: ${what} (${code})`;
+  }
+  if (securityProfile === 3 && code === "ECONNRESET")
+    return `${e.name}: ${e.message} (before the WebSocket upgrade: the CSMS may have refused the station's client certificate)`;
   return `${e.name}: ${e.message}`;
 }
 
@@ -151,7 +213,12 @@ export class OcppLink extends EventEmitter {
       callTimeoutMs: c.callTimeoutMs,
       reconnect: false,
       respondWithDetailedErrors: false,
-      wsOpts: { maxPayload: c.maxFrameBytes, ...(o.ca !== undefined ? { ca: o.ca } : {}) },
+      // ws hands these to tls.connect: `ca` the CSMS is checked against, `cert`/`key` shown to it.
+      wsOpts: {
+        maxPayload: c.maxFrameBytes,
+        ...(o.ca !== undefined ? { ca: o.ca } : {}),
+        ...(o.cert !== undefined && o.key !== undefined ? { cert: o.cert, key: o.key } : {}),
+      },
     } as never);
     this.watch();
   }
@@ -207,7 +274,7 @@ export class OcppLink extends EventEmitter {
       await this.client.connect();
     } catch (e) {
       this.counters.connectFailures++;
-      const text = connectErrorText(e);
+      const text = connectErrorText(e, this.o.cfg.securityProfile);
       if (text !== this.reported) this.emit("connectError", text);
       this.reported = text;
       this.lastError = text;

@@ -52,8 +52,11 @@ export class Csms {
     readonly user: string,
     readonly password: string,
     readonly boot: { status: string; interval: number } = { status: "Accepted", interval: 300 },
-    /** PEM files of the server's certificate chain and key: the CSMS then serves wss:// only. */
-    readonly tls?: { cert: string; key: string },
+    /**
+     * PEM files of the server's certificate chain and key: the CSMS then serves wss:// only; with
+     * `clientCa` it requires a client certificate that CA signed (security profile 3).
+     */
+    readonly tls?: { cert: string; key: string; clientCa?: string },
   ) {}
 
   async start(): Promise<void> {
@@ -65,13 +68,14 @@ export class Csms {
         String(this.port),
         "--user",
         this.user,
-        "--password",
-        this.password,
+        // An empty password: no Basic auth asked (security profile 3).
+        ...(this.password !== "" ? ["--password", this.password] : []),
         "--boot-status",
         this.boot.status,
         "--interval",
         String(this.boot.interval),
         ...(this.tls ? ["--cert", this.tls.cert, "--key", this.tls.key] : []),
+        ...(this.tls?.clientCa !== undefined ? ["--client-ca", this.tls.clientCa] : []),
       ],
       { stdio: ["pipe", "pipe", "pipe"] },
     );

@@ -10,11 +10,15 @@ independent of the station's), and takes commands as JSON lines on stdin:
 
 and answers {"id": n, "result": ...} or {"id": n, "error": ...}. Basic auth is required with
 --password (the identity is the user name). With --cert and --key it serves TLS (wss://, TLS 1.2
-or later: OCPP security profile 2) with that certificate chain.
+or later: OCPP security profile 2) with that certificate chain. With --client-ca as well it
+requires a client certificate that CA signed (security profile 3): the "connected" line carries
+the certificate's subject CN ("peerCN") and whether an Authorization header came ("basicAuth");
+a refused handshake is a {"tlsRefused": reason} line. Without --password nothing else is asked.
 """
 
 import argparse
 import asyncio
+import asyncio.sslproto
 import dataclasses
 import json
 import os
@@ -186,12 +190,54 @@ async def commands():
         emit({"id": cmd.get("id"), **out})
 
 
+_handshake_complete = asyncio.sslproto.SSLProtocol._on_handshake_complete
+
+
+def _refused_handshake(self, exc):
+    """A failed TLS handshake: said on stdout, and OpenSSL's alert sent before the close.
+
+    asyncio drops the connection without flushing the alert OpenSSL wrote (and only logs the
+    failure in debug mode); a TLS server such as nginx sends it, so the station sees what a real
+    CSMS tells it ("certificate required", "unknown CA").
+    """
+    if exc is not None:
+        emit({"tlsRefused": getattr(exc, "reason", None) or str(exc), "verify": getattr(exc, "verify_message", None)})
+        try:
+            self._process_outgoing()
+        except Exception:  # noqa: BLE001 - the connection is going anyway
+            pass
+    return _handshake_complete(self, exc)
+
+
+asyncio.sslproto.SSLProtocol._on_handshake_complete = _refused_handshake
+
+
+def peer_cn(ws):
+    """The subject CN of the client certificate (None without TLS or without one)."""
+    sslobj = ws.transport.get_extra_info("ssl_object") if ws.transport else None
+    cert = sslobj.getpeercert() if sslobj else None
+    if not cert:
+        return None
+    for rdn in cert.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return None
+
+
 async def on_connect(ws):
     ident = ws.request.path.strip("/").split("/")[-1]
     rec = Recorder(ws)
     cp = Csms(ident, rec)
     current["cp"], current["ws"] = cp, rec
-    emit({"connected": ident, "protocol": ws.subprotocol})
+    emit(
+        {
+            "connected": ident,
+            "protocol": ws.subprotocol,
+            "peerCN": peer_cn(ws),
+            "basicAuth": ws.request.headers.get("Authorization") is not None,
+        }
+    )
     try:
         await cp.start()
     except websockets.exceptions.ConnectionClosed as e:
@@ -205,19 +251,23 @@ async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--user", required=True)
-    ap.add_argument("--password", required=True)
+    ap.add_argument("--password")
     ap.add_argument("--boot-status", default="Accepted")
     ap.add_argument("--interval", type=int, default=300)
     ap.add_argument("--cert")
     ap.add_argument("--key")
+    ap.add_argument("--client-ca", help="require a client certificate signed by this CA (PEM)")
     a = ap.parse_args()
     tls = None
     if a.cert:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.minimum_version = ssl.TLSVersion.TLSv1_2
         tls.load_cert_chain(a.cert, a.key)
+        if a.client_ca:
+            tls.verify_mode = ssl.CERT_REQUIRED
+            tls.load_verify_locations(cafile=a.client_ca)
     settings["bootStatus"], settings["interval"] = a.boot_status, a.interval
-    auth = basic_auth(realm="csms", credentials=(a.user, a.password))
+    auth = basic_auth(realm="csms", credentials=(a.user, a.password)) if a.password is not None else None
     async with serve(
         on_connect,
         "127.0.0.1",
