@@ -27,6 +27,7 @@ import { copyFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { exited, stopChild, waitFor } from "./radio/proc.js";
 import { buildShim, checkRadioTools, RadioError } from "./radio/tools.js";
 
 export { buildShim, checkRadioTools, RadioError, type RadioErrorCode } from "./radio/tools.js";
@@ -63,44 +64,6 @@ export interface Radio {
   /** The running btvirt's pid (for diagnosis, and for a test that ends it). */
   readonly btvirtPid: number | undefined;
   close(): Promise<void>;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(pred: () => boolean, timeoutMs: number, gone: () => boolean): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (pred()) return true;
-    if (gone()) return false;
-    await sleep(10);
-  }
-  return pred();
-}
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-/** Sends SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
-async function stopChild(child: ChildProcess, graceMs = 1000): Promise<void> {
-  if (exited(child) || child.pid === undefined) return;
-  const gone = new Promise<void>((r) => child.once("exit", () => r()));
-  try {
-    process.kill(child.pid, "SIGTERM");
-  } catch {
-    return;
-  }
-  const t = setTimeout(() => {
-    if (!exited(child) && child.pid !== undefined) {
-      try {
-        process.kill(child.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-  }, graceMs);
-  await gone;
-  clearTimeout(t);
 }
 
 /**
