@@ -126,12 +126,6 @@ class RuntimePort implements OcppPilePort {
  * line is opened: a loose or unreadable one refuses the configuration, touching nothing. The
  * station reads them again when it starts.
  */
-export function checkOcppFiles(config: Config): Result<void, Error> {
-  if (!config.ocpp.enabled) return ok(undefined);
-  const lo = linkOptions(config.ocpp);
-  return lo.ok ? ok(undefined) : err(lo.error);
-}
-
 /** Starts the station; an error (password file, key, database) names what is wrong and starts nothing. */
 export function startOcpp(d: GlueDeps): Result<OcppGlue, Error> {
   const cfg: OcppConfig = d.config.ocpp;

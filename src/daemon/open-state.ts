@@ -3,6 +3,7 @@
  * files, the state directory, the instance lock and the store. A refusal touches nothing.
  */
 import { accessSync, constants, mkdirSync } from "node:fs";
+import { checkLinkFiles } from "../ocpp/link-options.js";
 import { err, ok, type Result } from "../protocol/bytes.js";
 import { readSmallFile } from "../sdk/files.js";
 import { openStore, type Store } from "../store/index.js";
@@ -11,7 +12,6 @@ import { hashProblem } from "./console/secret.js";
 import { type InstanceLock, takeInstanceLock } from "./instance-lock.js";
 import { KeyDirectory } from "./keys.js";
 import type { Logger } from "./log.js";
-import { checkOcppFiles } from "./ocpp-glue.js";
 import { createSessionHook, type SessionHookOptions } from "./ocpp-hook.js";
 
 /** Makes the state directory and checks that this user may write in it, with a clear message. */
@@ -83,7 +83,7 @@ export function openState(config: Config, dlog: Logger, ocppHook?: SessionHookOp
     return 2;
   }
 
-  const ocppFiles = checkOcppFiles(config);
+  const ocppFiles = checkLinkFiles(config.ocpp);
   if (!ocppFiles.ok) {
     process.stderr.write(`piled: OCPP refused, nothing was touched: ${ocppFiles.error.message}\n`);
     return 2;

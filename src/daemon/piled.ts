@@ -21,6 +21,7 @@
  */
 import { parseArgs } from "node:util";
 import { forceSafeOutputs } from "../hw/gpio/safe.js";
+import { checkLinkFiles } from "../ocpp/link-options.js";
 import { readLatchedFaults } from "../store/index.js";
 import { VERSION } from "../version.js";
 import { type Config, databasePath, loadConfig } from "./config.js";
@@ -99,6 +100,9 @@ if (v["check-config"] !== undefined) {
   const checked = load(v["check-config"]);
   const secret = consoleSecretHash(checked);
   if (!secret.ok) fail(2, `piled: configuration ${v["check-config"]} refused: ${secret.error}\n`);
+  const ocppFiles = checkLinkFiles(checked.ocpp);
+  if (!ocppFiles.ok)
+    fail(2, `piled: configuration ${v["check-config"]} refused: ${ocppFiles.error.message}\n`);
   process.stdout.write(`${v["check-config"]}: ok\n`);
   process.exit(0);
 }

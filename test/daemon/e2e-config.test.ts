@@ -91,6 +91,27 @@ test("--check-config reads the console secret hash file: a malformed or missing 
   assertNothingTouched();
 });
 
+test("--check-config reads the OCPP files: a password file readable by others is refused by name", () => {
+  const file = join(work, "check-ocpp.json");
+  const pw = join(work, "ocpp-password");
+  const c = {
+    ...good(),
+    ocpp: { enabled: true, url: "ws://127.0.0.1:9/", identity: "cfg-1", securityProfile: 1, passwordFile: pw },
+  };
+  writeFileSync(file, JSON.stringify(c));
+  writeFileSync(pw, "a-password-of-the-station\n", { mode: 0o644 });
+  chmodSync(pw, 0o644);
+  const loose = spawnSync(process.execPath, [PILED, "--check-config", file], { encoding: "utf8" });
+  assert.equal(loose.status, 2, loose.stdout);
+  assert.match(loose.stderr, /ocpp-password/);
+  assert.doesNotMatch(loose.stderr + loose.stdout, /a-password-of-the-station/);
+  chmodSync(pw, 0o600);
+  const fine = spawnSync(process.execPath, [PILED, "--check-config", file], { encoding: "utf8" });
+  assert.equal(fine.status, 0, fine.stderr);
+  rmSync(pw);
+  assertNothingTouched();
+});
+
 test("a key file readable by others is refused by name: exit 2, no line opened, no socket", () => {
   mkdirSync(join(work, "keys"), { recursive: true });
   const key = join(work, "keys", "key-3.json");
