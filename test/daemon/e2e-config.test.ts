@@ -96,7 +96,13 @@ test("--check-config reads the OCPP files: a password file readable by others is
   const pw = join(work, "ocpp-password");
   const c = {
     ...good(),
-    ocpp: { enabled: true, url: "ws://127.0.0.1:9/", identity: "cfg-1", securityProfile: 1, passwordFile: pw },
+    ocpp: {
+      enabled: true,
+      url: "ws://127.0.0.1:9/",
+      identity: "cfg-1",
+      securityProfile: 1,
+      passwordFile: pw,
+    },
   };
   writeFileSync(file, JSON.stringify(c));
   writeFileSync(pw, "a-password-of-the-station\n", { mode: 0o644 });
