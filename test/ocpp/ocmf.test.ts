@@ -4,12 +4,10 @@
  * 0600 on first start, the same key on the next, a loose one refused.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import {
   loadOrCreateStationKey,
   OCMF_KEY_FILE,
@@ -17,11 +15,13 @@ import {
   type StationKey,
   sealSession,
 } from "../../src/ocpp/ocmf.js";
-import { requireVenv, VENV_PYTHON } from "../peers/ocpp/csms-proc.js";
+import { requireVenv } from "../peers/ocpp/csms-proc.js";
+import { pyocmf, opensslVerify as verifyIn } from "./ocmf-check.js";
 
-const VERIFY = fileURLToPath(new URL("../../../test/peers/ocpp/ocmf_verify.py", import.meta.url));
 let dir: string;
 let key: StationKey;
+
+const opensslVerify = (record: string, publicKeyHex: string) => verifyIn(dir, record, publicKeyHex);
 
 const session = (n: number): OcmfSession => ({
   pagination: n,
@@ -32,50 +32,6 @@ const session = (n: number): OcmfSession => ({
   start: { at: new Date("2026-12-01T10:00:00.123Z"), wh: 12_345 },
   stop: { at: new Date("2026-12-01T11:02:03.456Z"), wh: 19_876 },
 });
-
-function pyocmf(records: string[], publicKey: string): Record<string, unknown>[] {
-  const input = records.map((record) => JSON.stringify({ record, publicKey })).join("\n");
-  const r = spawnSync(VENV_PYTHON, [VERIFY], { input: `${input}\n`, encoding: "utf8" });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-function opensslVerify(record: string, publicKeyHex: string): boolean {
-  const [, payload, sig] = record.split("|");
-  const sd = (JSON.parse(sig ?? "{}") as { SD: string }).SD;
-  const d = mkdtempSync(join(dir, "openssl-"));
-  writeFileSync(join(d, "payload"), payload ?? "");
-  writeFileSync(join(d, "sd.der"), Buffer.from(sd, "hex"));
-  writeFileSync(join(d, "pub.der"), Buffer.from(publicKeyHex, "hex"));
-  const conv = spawnSync("openssl", [
-    "pkey",
-    "-pubin",
-    "-inform",
-    "DER",
-    "-in",
-    join(d, "pub.der"),
-    "-out",
-    join(d, "pub.pem"),
-  ]);
-  assert.equal(conv.status, 0, conv.stderr?.toString());
-  const r = spawnSync("openssl", [
-    "dgst",
-    "-sha256",
-    "-verify",
-    join(d, "pub.pem"),
-    "-signature",
-    join(d, "sd.der"),
-    join(d, "payload"),
-  ]);
-  assert.ok(
-    r.status === 0 || r.status === 1,
-    `openssl failed to run: ${r.stderr?.toString()} ${r.error?.message}`,
-  );
-  return r.status === 0;
-}
 
 before(() => {
   requireVenv();
