@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SessionView, StatusView } from "../../src/control/index.js";
 import { requestControl } from "../../src/control/index.js";
+import type { OcppView } from "../../src/daemon/ocpp-glue.js";
 import { simPileConfig } from "../../src/daemon/sim-config.js";
 import { Issuer } from "../../src/sdk/issuer.js";
 import { writeKeyFile } from "../../src/sdk/keyfile.js";
@@ -144,6 +145,18 @@ export class OcppPile {
   }
 
   status = async () => (await this.control("status")) as StatusView;
+  ocpp = async () => (await this.control("ocpp")) as OcppView;
+
+  /** Asks `pilectl ocpp`'s view again every 100 ms until `ok`, for at most 20 s. */
+  async waitOcpp(ok: (v: OcppView) => boolean, what: string): Promise<OcppView> {
+    const end = Date.now() + 20_000;
+    for (;;) {
+      const v = await this.ocpp();
+      if (ok(v)) return v;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+      await sleep(100);
+    }
+  }
   sessions = async (n = 10) => (await this.control("sessions", [String(n)])) as SessionView[];
 
   async waitStatus(pred: (s: StatusView) => boolean, timeoutMs = 20_000): Promise<StatusView> {

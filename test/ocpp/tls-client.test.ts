@@ -117,17 +117,8 @@ async function mtlsCsms(password: string): Promise<Csms> {
   return c;
 }
 
-const ocppView = async () => (await pile.control("ocpp")) as OcppView;
-
-async function waitView(ok: (v: OcppView) => boolean, what: string): Promise<OcppView> {
-  const end = Date.now() + 20_000;
-  for (;;) {
-    const v = await ocppView();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const _ocppView = () => pile.ocpp();
+const waitView = (ok: (v: OcppView) => boolean, what: string) => pile.waitOcpp(ok, what);
 
 /** The base64 lines of a PEM key: none may appear in any output. */
 const keyLines = (path: string) =>

@@ -87,17 +87,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const ocppView = async () => (await pile.control("ocpp")) as OcppView;
-
-async function waitView(ok: (v: OcppView) => boolean, what: string): Promise<OcppView> {
-  const end = Date.now() + 20_000;
-  for (;;) {
-    const v = await ocppView();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const _ocppView = () => pile.ocpp();
+const waitView = (ok: (v: OcppView) => boolean, what: string) => pile.waitOcpp(ok, what);
 
 test("a CSMS whose certificate the operator's CA did not sign is refused: no link, the reason in pilectl ocpp and the log", async () => {
   const bad = await tlsCsms(rogue);
