@@ -117,7 +117,6 @@ async function mtlsCsms(password: string): Promise<Csms> {
   return c;
 }
 
-const _ocppView = () => pile.ocpp();
 const waitView = (ok: (v: OcppView) => boolean, what: string) => pile.waitOcpp(ok, what);
 
 /** The base64 lines of a PEM key: none may appear in any output. */

@@ -87,7 +87,6 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const _ocppView = () => pile.ocpp();
 const waitView = (ok: (v: OcppView) => boolean, what: string) => pile.waitOcpp(ok, what);
 
 test("a CSMS whose certificate the operator's CA did not sign is refused: no link, the reason in pilectl ocpp and the log", async () => {
