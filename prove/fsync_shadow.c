@@ -13,11 +13,19 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/*
+ * One sync and its copy at a time in the process: the daemon syncs from two threads (the loop
+ * and the write worker), and two copies of one file made side by side could land in the wrong
+ * order (an older content renamed over a newer one) or mix in one temp file.
+ */
+static pthread_mutex_t lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP; /* shadow() renames too */
 
 /* Renames inside SHADOW_ROOT not yet made durable by an fsync of the directory. */
 #define MAX_PENDING 64
@@ -106,23 +114,29 @@ static void shadow(int fd) {
 int fsync(int fd) {
   static int (*real)(int);
   if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+  pthread_mutex_lock(&lock);
   int rc = real(fd);
   if (rc == 0) shadow(fd);
+  pthread_mutex_unlock(&lock);
   return rc;
 }
 
 int fdatasync(int fd) {
   static int (*real)(int);
   if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+  pthread_mutex_lock(&lock);
   int rc = real(fd);
   if (rc == 0) shadow(fd);
+  pthread_mutex_unlock(&lock);
   return rc;
 }
 
 int rename(const char *oldp, const char *newp) {
   static int (*real)(const char *, const char *);
   if (!real) real = (int (*)(const char *, const char *))dlsym(RTLD_NEXT, "rename");
+  pthread_mutex_lock(&lock);
   int rc = real(oldp, newp);
   if (rc == 0) note_rename(oldp, newp);
+  pthread_mutex_unlock(&lock);
   return rc;
 }

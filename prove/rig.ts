@@ -41,7 +41,9 @@ const unixDgram = createRequire(import.meta.url)("unix-dgram") as {
 export function buildShadowShim(into: string): string | undefined {
   const src = join(REPO, "prove", "fsync_shadow.c");
   const out = join(into, "fsync_shadow.so");
-  const r = spawnSync("gcc", ["-shared", "-fPIC", "-O2", "-o", out, src, "-ldl"], { encoding: "utf8" });
+  const r = spawnSync("gcc", ["-shared", "-fPIC", "-O2", "-o", out, src, "-ldl", "-lpthread"], {
+    encoding: "utf8",
+  });
   return r.status === 0 ? out : undefined;
 }
 

@@ -13,8 +13,8 @@
  * is refused "LOST_PAST"; a ledger row whose MAC fails is "CORRUPT". Only `recoverStore`, a
  * technician's explicit act, starts again — with the time floor raised so nothing old replays.
  */
-import { renameSync, statSync } from "node:fs";
-import { basename } from "node:path";
+import { closeSync, fsyncSync, openSync, renameSync, statSync } from "node:fs";
+import { basename, dirname } from "node:path";
 import Database from "better-sqlite3";
 import { makeAudit } from "./audit.js";
 import { count, ms, text, u64 } from "./codec.js";
@@ -141,6 +141,7 @@ export function openStoreWith(path: string, opts: StoreOptions, migrations: read
   }
   const auditMaxRows =
     opts.auditMaxRows === undefined ? DEFAULT_AUDIT_MAX_ROWS : count(opts.auditMaxRows, "auditMaxRows");
+  if (!readonly && path !== ":memory:") syncLeftovers(path);
   let db: Db;
   try {
     db = new Database(path, { readonly, fileMustExist: readonly, timeout: busy });
@@ -170,6 +171,36 @@ export function openStoreWith(path: string, opts: StoreOptions, migrations: read
   } catch (e) {
     db.close();
     throw toStoreError(e, "open");
+  }
+}
+
+/**
+ * Makes durable what a process killed between its write and its fsync left in the page cache
+ * (the database and its WAL, and their folder), before anything is read: what this store reads,
+ * reports and builds on (a session's end, the high-water marks) is then on the disk, and a power
+ * cut later cannot take back what was already shown.
+ */
+function syncLeftovers(path: string): void {
+  const synced = [path, `${path}-wal`].map(fsyncIfThere);
+  if (synced.some(Boolean)) fsyncIfThere(dirname(path));
+}
+
+/** fsync of the file or folder at `path`; false when there is none. */
+function fsyncIfThere(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw toStoreError(e, "open");
+  }
+  try {
+    fsyncSync(fd);
+    return true;
+  } catch (e) {
+    throw toStoreError(e, "open");
+  } finally {
+    closeSync(fd);
   }
 }
 
