@@ -3,7 +3,9 @@
  * MCU's STATE lines become reports (A–F, X), its silence "lost", an unasked HELLO "reset". After
  * a reset or a silence the adapter asks the MCU's state again and re-sends its heartbeat limit;
  * the MCU came up with PWM and permit off, so nothing is re-asked for the session (the core
- * faults it). The MCU's own counters are read once a second for the status pages.
+ * faults it). An MCU that does not answer when the UART opens is "lost" from the start (the pile
+ * comes up faulted) and is set up the same way once it is heard. The MCU's own counters are read
+ * once a second for the status pages.
  */
 import type { PilotDetails, PilotPort, PilotReport, Unsubscribe, VehicleSense } from "../ports.js";
 import { openPilotSerial } from "./link.js";
