@@ -38,8 +38,10 @@ uint8_t pilot_deb_feed(struct pilot_deb *d, uint8_t raw) {
     return 0;
   }
   if (raw != d->cand) {
+    /* Out of C/D every sample outside C/D counts, whichever state it reads: a level flickering
+       between two other states (B and between bands) must not hold the permit. */
+    if (!(pilot_is_cd(d->state) && !pilot_is_cd(raw) && !pilot_is_cd(d->cand))) d->count = 0;
     d->cand = raw;
-    d->count = 0;
   }
   if (++d->count >= pilot_deb_threshold(d->state, raw)) {
     d->state = raw;

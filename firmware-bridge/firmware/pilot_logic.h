@@ -30,7 +30,7 @@ enum pilot_state { PS_A = 0, PS_B, PS_C, PS_D, PS_E, PS_F, PS_X, PS_COUNT };
 
 /* Debounce, in samples (one sample per 1 ms PWM period). */
 #define DEB_INTO_CD 100 /* into C/D: confirmed after 100 ms (<= 250 ms) */
-#define DEB_OUT_CD 2    /* out of C/D: acted on after 2 ms (<= 10 ms) */
+#define DEB_OUT_CD 2    /* out of C/D: 2 samples in a row outside C/D, any states (<= 10 ms) */
 #define DEB_OTHER 20    /* any other change */
 
 /* Diode check: good low halves needed, bad low halves that fail it. */

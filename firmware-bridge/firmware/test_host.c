@@ -56,7 +56,7 @@ static int feed_until_change(struct pilot_deb *d, uint8_t raw, int max) {
 
 static void test_debounce(void) {
   struct pilot_deb d;
-  int n;
+  int n, k;
   pilot_deb_init(&d, PS_B);
   n = feed_until_change(&d, PS_C, 300);
   CHECK(n == DEB_INTO_CD && n <= 250 && d.state == PS_C);
@@ -77,6 +77,32 @@ static void test_debounce(void) {
   pilot_deb_init(&d, PS_C);
   CHECK(pilot_deb_feed(&d, PS_B) == 0 && pilot_deb_feed(&d, PS_C) == 0 && d.state == PS_C);
   CHECK(pilot_deb_threshold(PS_A, PS_B) == DEB_OTHER && pilot_deb_threshold(PS_B, PS_D) == DEB_INTO_CD);
+  /* Leaving C/D through a level that flickers between two other states (B and between-bands,
+     A and E) is still acted on within DEB_OUT_CD samples: every sample outside C/D counts. */
+  {
+    static const uint8_t flicker[][2] = {{PS_B, PS_X}, {PS_A, PS_E}, {PS_X, PS_F}};
+    static const uint8_t from[] = {PS_C, PS_D};
+    unsigned i, j;
+    for (j = 0; j < 2; j++)
+      for (i = 0; i < 3; i++) {
+        int left = -1;
+        pilot_deb_init(&d, from[j]);
+        for (k = 1; k <= 20 && left < 0; k++)
+          if (pilot_deb_feed(&d, flicker[i][k & 1])) left = k;
+        CHECK(left == DEB_OUT_CD && !pilot_is_cd(d.state));
+      }
+    /* A C/D sample in between starts the count again; C <-> D flicker stays a permit state. */
+    pilot_deb_init(&d, PS_C);
+    CHECK(pilot_deb_feed(&d, PS_B) == 0 && pilot_deb_feed(&d, PS_C) == 0 && pilot_deb_feed(&d, PS_X) == 0);
+    CHECK(d.state == PS_C && pilot_deb_feed(&d, PS_B) == 1 && d.state == PS_B);
+    pilot_deb_init(&d, PS_C);
+    for (k = 0; k < 20; k++) pilot_deb_feed(&d, k & 1 ? PS_D : PS_C);
+    CHECK(pilot_is_cd(d.state));
+    /* Into C/D a flicker never confirms: C must be held. */
+    pilot_deb_init(&d, PS_B);
+    for (k = 0; k < 300; k++) pilot_deb_feed(&d, k & 1 ? PS_C : PS_X);
+    CHECK(d.state == PS_B);
+  }
 }
 
 static void test_diode(void) {

@@ -58,7 +58,10 @@ export async function openPilot(
       ...(started ? { onOpen: async () => started.go() } : {}),
       onError: (what, e) => plog.warn({ what, err: e instanceof Error ? e.message : String(e) }, "pilot MCU"),
     });
-    plog.info({ details: vehicle.pilot.details() }, "pilot MCU up");
+    const details = vehicle.pilot.details();
+    if (details.state === "lost")
+      plog.warn({ details }, "pilot MCU not answering: PILOT_MCU until it is heard");
+    else plog.info({ details }, "pilot MCU up");
     const opened: OpenedPilot = {
       vehicle,
       sim,

@@ -35,11 +35,11 @@ interface Hil {
   playing: () => string;
 }
 
-async function hil(t: TestContext): Promise<Hil> {
+async function hil(t: TestContext, o: { release?: boolean } = {}): Promise<Hil> {
   const h = await Harness.start();
   // Released at once: what the MCU says before the daemon opens the pty is flushed, and the
-  // daemon asks HELLO itself.
-  await h.cmd("go");
+  // daemon asks HELLO itself. Held (release false): an MCU that does not answer yet.
+  if (o.release !== false) await h.cmd("go");
   const line = (n: number) => ({ chip: "sim", line: n });
   let pile: PileProc;
   try {
@@ -56,6 +56,7 @@ async function hil(t: TestContext): Promise<Hil> {
         },
         vehicle: { kind: "pilot-mcu", port: h.pty, maxCurrentA: AMPS, heartbeatLimitMs: HB_LIMIT_MS },
       },
+      ...(o.release === false ? { upState: "FAULTED" as const } : {}),
     });
   } catch (e) {
     await h.stop();
@@ -315,4 +316,25 @@ test("relay test through the MCU: a test permit in A with the PWM off, none with
   const before = r.grants.length;
   await assert.rejects(r.pile.control("relay-test"), /UNSAFE|VEHICLE/);
   assert.equal(r.grants.length, before, "no permit with a vehicle connected");
+});
+
+test("field report: the MCU silent when the daemon starts: the pile comes up faulted, not down, and recovers once the MCU answers", async (t) => {
+  const r = await hil(t, { release: false });
+  const f = await r.pile.waitStatus((s) => s.faults.includes("PILOT_MCU"));
+  assert.equal(f.state, "FAULTED");
+  assert.equal(f.contactor, "open");
+  assert.equal(pilotOf(f).state, "lost");
+  assert.equal(pilotOf(f).firmware, null);
+  await r.h.cmd("go");
+  const a = await r.pile.waitStatus(
+    (s) => s.state === "AVAILABLE" && s.faults.length === 0 && s.pilot?.state === "A",
+    20_000,
+  );
+  const p = pilotOf(a);
+  assert.equal(p.firmware, "1.0.0");
+  assert.equal(p.lastReset, "POR");
+  assert.equal(p.resets, 0, "the MCU's first HELLO is no reset");
+  const live = await r.pile.waitStatus((s) => s.pilot?.why.includes("heartbeat") === false);
+  assert.deepEqual(pilotOf(live).why, ["state", "pwm", "diode"], "the daemon's heartbeats reach it");
+  assert.equal(r.grants.length, 0);
 });

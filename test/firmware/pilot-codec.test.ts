@@ -180,3 +180,20 @@ test("adapter: pilot changes, an unasked HELLO is a reset, silence is lost, bad 
   assert.equal(mcu.lost, false);
   await mcu.close();
 });
+
+test("field report: an MCU that does not answer at start is lost at once, and back on its first line", async () => {
+  const link = new FakeLink();
+  const mcu = new PilotMcu({ link, heartbeatMs: 0, silenceMs: 60_000, replyTimeoutMs: 20 });
+  const seen: string[] = [];
+  mcu.on("lost", () => seen.push("lost"));
+  mcu.on("back", () => seen.push("back"));
+  mcu.on("reset", (h) => seen.push(`reset ${h.cause}`));
+  await assert.rejects(mcu.start(), (e: unknown) => e instanceof PilotMcuError && e.code === "TIMEOUT");
+  assert.equal(mcu.lost, true, "no HELLO: lost without waiting for the silence limit");
+  assert.deepEqual(seen, ["lost"]);
+  link.send("HELLO fw=1.0.0 cause=POR permit=0 hb=500");
+  await tick();
+  assert.equal(mcu.lost, false);
+  assert.deepEqual(seen, ["lost", "back", "reset POR"]);
+  await mcu.close();
+});

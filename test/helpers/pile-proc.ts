@@ -37,6 +37,8 @@ export interface PileProcOptions {
   config?: Record<string, unknown>;
   /** How long the daemon may take to answer `status` with BLE up. Default 30 s. */
   upTimeoutMs?: number;
+  /** The status that counts as up (BLE up always). Default AVAILABLE. */
+  upState?: StatusView["state"];
   /**
    * A file the daemon's stdout (its log) is written to instead of a pipe, e.g. /dev/full for a
    * log destination that fails every write; output() then holds stderr only.
@@ -203,7 +205,7 @@ export async function startPile(opts: PileProcOptions = {}): Promise<PileProc> {
       const r = await requestControl(socket, "status", [], 2000);
       if (r.ok && r.value.ok) {
         const s = r.value.result as StatusView;
-        if (s.ble === "up" && s.state === "AVAILABLE") break;
+        if (s.ble === "up" && s.state === (opts.upState ?? "AVAILABLE")) break;
       }
       if (exitedOf(child) || Date.now() > upBy)
         throw new PileProcError(

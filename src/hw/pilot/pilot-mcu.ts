@@ -100,15 +100,26 @@ export class PilotMcu extends EventEmitter<PilotMcuEvents> {
     this.unsub = this.link.onLine((l) => this.onLine(l));
   }
 
-  /** Asks the MCU who it is and starts the heartbeat and the silence watch. */
+  /**
+   * Starts the heartbeat and the silence watch and asks the MCU who it is. An MCU that does not
+   * answer is lost at once (the start rejects with TIMEOUT); the watch keeps running, so its first
+   * good line is `back`.
+   */
   async start(): Promise<McuHello> {
-    const hello = await this.hello();
     if (!this.timer && !this.closed) {
       const period = this.heartbeatMs > 0 ? this.heartbeatMs : Math.max(10, this.silenceMs / 4);
       this.timer = setInterval(() => this.tick(), period);
       this.timer.unref();
     }
-    return hello;
+    try {
+      return await this.hello();
+    } catch (e) {
+      if (e instanceof PilotMcuError && e.code === "TIMEOUT" && !this.lostFlag && !this.closed) {
+        this.lostFlag = true;
+        this.emit("lost");
+      }
+      throw e;
+    }
   }
 
   get status(): PilotStatus | undefined {

@@ -3,12 +3,14 @@
  * MCU's STATE lines become reports (A–F, X), its silence "lost", an unasked HELLO "reset". After
  * a reset or a silence the adapter asks the MCU's state again and re-sends its heartbeat limit;
  * the MCU came up with PWM and permit off, so nothing is re-asked for the session (the core
- * faults it). The MCU's own counters are read once a second for the status pages.
+ * faults it). An MCU that does not answer when the UART opens is "lost" from the start (the pile
+ * comes up faulted) and is set up the same way once it is heard. The MCU's own counters are read
+ * once a second for the status pages.
  */
 import type { PilotDetails, PilotPort, PilotReport, Unsubscribe, VehicleSense } from "../ports.js";
 import { openPilotSerial } from "./link.js";
 import type { McuCounters, PilotStatus } from "./messages.js";
-import { PilotMcu } from "./pilot-mcu.js";
+import { PilotMcu, PilotMcuError } from "./pilot-mcu.js";
 
 export interface PilotVehicleOptions {
   port: string;
@@ -66,9 +68,11 @@ export class PilotVehicle implements VehicleSense {
       v.#lastReset = h.cause;
       // The MCU's own boot HELLO, heard while opening, is no reset of a running pile.
       if (!v.#ready) return;
-      v.#resets++;
-      v.#lastReset = h.cause;
-      v.#emit({ state: "reset", diodeFailed: false });
+      // Nor is the first HELLO of an MCU that was silent since the pile started: it is up now.
+      if (v.#firmware !== null) {
+        v.#resets++;
+        v.#emit({ state: "reset", diodeFailed: false });
+      }
       void v.#resync("reset");
     });
     try {
@@ -87,11 +91,17 @@ export class PilotVehicle implements VehicleSense {
       v.#firmware = hello.fw;
       v.#lastReset = hello.cause;
       await v.#configure();
-      v.#ready = true;
     } catch (e) {
-      await mcu.close().catch(() => undefined);
-      throw e;
+      // An MCU that does not answer is lost, not a daemon that cannot start: the pile comes up
+      // faulted (PILOT_MCU, its permit is off anyway) and the MCU is set up once it is heard.
+      if (!(e instanceof PilotMcuError && e.code === "TIMEOUT") || !mcu.lost) {
+        await mcu.close().catch(() => undefined);
+        throw e;
+      }
+      o.onError?.("no answer at start", e);
+      v.#emit({ state: "lost", diodeFailed: false });
     }
+    v.#ready = true;
     v.#timer = setInterval(() => {
       mcu.counters().then(
         (c) => {
@@ -113,7 +123,11 @@ export class PilotVehicle implements VehicleSense {
 
   async #resync(why: string): Promise<void> {
     try {
-      if (why === "reset") await this.mcu.hello().then((h) => (this.#firmware = h.fw));
+      if (why === "reset" || this.#firmware === null) {
+        const h = await this.mcu.hello();
+        this.#firmware = h.fw;
+        this.#lastReset ??= h.cause;
+      }
       await this.#configure();
     } catch (e) {
       this.o.onError?.(`resync after ${why}`, e);
