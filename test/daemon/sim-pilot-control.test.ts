@@ -8,7 +8,7 @@ import test from "node:test";
 import type { PileRuntime } from "../../src/daemon/runtime.js";
 import { simControl } from "../../src/daemon/sim-control.js";
 import type { SimPilot } from "../../src/sim/pilot-sim.js";
-import { SimPlant } from "../../src/sim/plant.js";
+import { ManualClock, SimPlant } from "../../src/sim/plant.js";
 
 function fakePilot() {
   const calls: string[] = [];
@@ -68,15 +68,16 @@ test("without a simulated MCU the pilot actions are refused, nothing moves", () 
 });
 
 test("the permit in series: the contactor closes only with the line and the permit on", async () => {
-  const plant = new SimPlant({ permitInSeries: true, contactorMs: 1 });
+  const clock = new ManualClock();
+  const plant = new SimPlant({ permitInSeries: true, contactorMs: 1, timers: clock });
   await plant.contactor.write(true);
-  await new Promise((r) => setTimeout(r, 20));
+  clock.advance(20);
   assert.equal(plant.state().feedback.contactor, false, "line on, permit off: open");
   plant.setPermit(true);
-  await new Promise((r) => setTimeout(r, 20));
+  clock.advance(20);
   assert.equal(plant.state().feedback.contactor, true);
   plant.setPermit(false);
-  await new Promise((r) => setTimeout(r, 20));
+  clock.advance(20);
   assert.equal(plant.state().feedback.contactor, false, "the permit alone opens it");
   plant.dispose();
 });
