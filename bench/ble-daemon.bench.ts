@@ -21,6 +21,7 @@ import { NobleCentral } from "../src/hw/ble/central.js";
 import { nodeSuite } from "../src/protocol/node-suite.js";
 import { stop, unlock } from "../src/sdk/carrier.js";
 import { Issuer } from "../src/sdk/issuer.js";
+import type { CarrierLink } from "../src/sdk/transport.js";
 import type { RadioBridge } from "../src/sim/radio.js";
 import { FixtureProcess } from "../test/helpers/fixture-process.js";
 import { unitNodeOptions } from "./daemon.bench.js";
@@ -43,6 +44,38 @@ interface Side {
   issuer: Issuer;
   connectToResult: number[];
   helloToResult: number[];
+  /** HELLO written → CHALLENGE notified, and the last PRESENT fragment written → RESULT notified. */
+  helloToChallenge: number[];
+  presentToResult: number[];
+}
+
+interface Marks {
+  hello?: number;
+  challenge?: number;
+  present?: number;
+  result?: number;
+}
+
+/** The carrier's link, time-stamping the unlock's messages at the carrier (each once). */
+function marked(link: CarrierLink, m: Marks): CarrierLink {
+  const first = (f: Uint8Array) => ((f[0] ?? 0) & 0x7f) === 0;
+  return {
+    mtu: link.mtu,
+    write: (f) => {
+      if (first(f) && f[1] === 0x01) m.hello ??= performance.now();
+      if (((f[0] ?? 0) & 0x80) !== 0 && m.challenge !== undefined) m.present ??= performance.now();
+      return link.write(f);
+    },
+    onNotify: (l) =>
+      link.onNotify((f) => {
+        if (first(f) && f[1] === 0x81) m.challenge ??= performance.now();
+        if (first(f) && f[1] === 0x82 && m.present !== undefined) m.result ??= performance.now();
+        l(f);
+      }),
+    readInfo: () => link.readInfo(),
+    onDisconnect: (l) => link.onDisconnect(l),
+    close: () => link.close(),
+  };
 }
 
 async function exchange(central: NobleCentral, side: Side, i: number, keep: boolean): Promise<void> {
@@ -52,16 +85,20 @@ async function exchange(central: NobleCentral, side: Side, i: number, keep: bool
   const common = { verifySecret: c.verifySecret, pileId: side.pileId, timeoutMs: 10_000, suite: nodeSuite };
   const t0 = performance.now();
   const link = await central.connect(side.pileId, { timeoutMs: 10_000 });
+  const m: Marks = {};
   try {
     const t1 = performance.now();
-    const outcome = await unlock(link, { ...common, code: c.code });
+    const outcome = await unlock(marked(link, m), { ...common, code: c.code });
     const t2 = performance.now();
-    if (outcome.kind !== "accepted") throw new Error(`${side.pileId} unlock ${i}: ${JSON.stringify(outcome)}`);
+    if (outcome.kind !== "accepted")
+      throw new Error(`${side.pileId} unlock ${i}: ${JSON.stringify(outcome)}`);
     const s = await stop(link, { ...common, codeId: c.codeId, keyId: c.keyId });
     if (s.kind !== "stopped") throw new Error(`${side.pileId} stop ${i}: ${JSON.stringify(s)}`);
     if (keep) {
       side.connectToResult.push(t2 - t0);
       side.helloToResult.push(t2 - t1);
+      side.helloToChallenge.push((m.challenge ?? Number.NaN) - (m.hello ?? Number.NaN));
+      side.presentToResult.push((m.result ?? Number.NaN) - (m.present ?? Number.NaN));
     }
   } finally {
     await link.close();
@@ -85,14 +122,27 @@ export async function run(): Promise<Record<string, unknown>> {
       { ...process.env, PILED_FIXTURE_KEY: Buffer.from(refKey).toString("hex") },
     );
     await ref.waitFor((e) => e.ev === "ready", 15_000);
-    central = new NobleCentral({ controller: { kind: "uart", path: d.carrierBridge.path }, mtu: MTU, supervisionMs: 0 });
+    central = new NobleCentral({
+      controller: { kind: "uart", path: d.carrierBridge.path },
+      mtu: MTU,
+      supervisionMs: 0,
+    });
     await central.powerOn();
-    const daemon: Side = { pileId: d.pileId, issuer: d.issuer, connectToResult: [], helloToResult: [] };
+    const daemon: Side = {
+      pileId: d.pileId,
+      issuer: d.issuer,
+      connectToResult: [],
+      helloToResult: [],
+      helloToChallenge: [],
+      presentToResult: [],
+    };
     const reference: Side = {
       pileId: REF_PILE,
       issuer: new Issuer({ keys: [{ keyId: REF_KEY_ID, key: refKey }] }),
       connectToResult: [],
       helloToResult: [],
+      helloToChallenge: [],
+      presentToResult: [],
     };
     for (let i = 0; i < WARMUP + ROUNDS; i++) {
       const keep = i >= WARMUP;
@@ -116,13 +166,20 @@ export async function run(): Promise<Record<string, unknown>> {
       daemon: {
         connectToResultMs: figures(daemon.connectToResult),
         helloToResultMs: figures(daemon.helloToResult),
+        helloToChallengeMs: figures(daemon.helloToChallenge),
+        presentToResultMs: figures(daemon.presentToResult),
       },
       reference: {
         connectToResultMs: figures(reference.connectToResult),
         helloToResultMs: figures(reference.helloToResult),
+        helloToChallengeMs: figures(reference.helloToChallenge),
+        presentToResultMs: figures(reference.presentToResult),
       },
       helloToResultOverReference: round(hd / hr, 3),
-      connectToResultOverReference: round(median(daemon.connectToResult) / median(reference.connectToResult), 3),
+      connectToResultOverReference: round(
+        median(daemon.connectToResult) / median(reference.connectToResult),
+        3,
+      ),
       helloToResultPairedRatioMedian: paired("helloToResult"),
       connectToResultPairedRatioMedian: paired("connectToResult"),
       goal: "helloToResultOverReference <= 1.1",
