@@ -13,7 +13,8 @@
  * summed per part: the core's `handle`, the store's `beginWithCode` (ledger row and session in
  * one transaction, the marks read back, the identity file written), of which the identity file's
  * calls (open, write, fsync, close, rename, directory fsync: node:fs patched for the window), the
- * free-space statfs; and a second rig with the log level "silent" for the logger's share.
+ * free-space statfs, the log lines written; and one such line's cost through the daemon's logger
+ * (src/daemon/log.ts) beside pino with the wildcard redaction paths the daemon used before.
  *
  * Parameters (environment): PILED_BENCH_UNLOCKS (default 1,000; 200 with PILED_BENCH_QUICK=1),
  * PILED_BENCH_DIR (parent folder of the store; default the OS temp dir). Reproduce:
@@ -25,6 +26,8 @@ import { syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { pino } from "pino";
+import { createLogger, REDACTED, SECRET_FIELDS } from "../src/daemon/log.js";
 import type { PileCore } from "../src/pile/index.js";
 import { nodeSuite } from "../src/protocol/node-suite.js";
 import { stop, unlock } from "../src/sdk/carrier.js";
@@ -132,6 +135,8 @@ async function breakdown(r: UnlockRig, n: number, from: number): Promise<Record<
   const acc = { open: false, parts: {} as Parts };
   const rows: Parts[] = [];
   const totals: number[] = [];
+  const lines: number[] = [];
+  let linesAt = 0;
   const undo = [
     timed(r.runtime.core as PileCore, "handle", "core.handle", acc),
     timed((r.opened.store as Store).sessions, "beginWithCode", "store.beginWithCode", acc),
@@ -142,10 +147,12 @@ async function breakdown(r: UnlockRig, n: number, from: number): Promise<Record<
   r.radio.onPresent = () => {
     acc.parts = {};
     acc.open = true;
+    linesAt = r.logLines();
   };
   r.radio.onAccepted = () => {
     acc.open = false;
     rows.push(acc.parts);
+    lines.push(r.logLines() - linesAt);
   };
   try {
     for (let i = 0; i < n; i++) totals.push(await oneUnlock(r, from + i));
@@ -170,6 +177,7 @@ async function breakdown(r: UnlockRig, n: number, from: number): Promise<Record<
     "of which identityFileMs": round(ident, 3),
     statfsMs: round(statfs, 3),
     restMs: round(total - core - begin - statfs, 3),
+    logLinesInWindow: median(lines),
   };
 }
 
@@ -216,7 +224,6 @@ export async function run(): Promise<Record<string, unknown>> {
     const u = stats(unlocks);
     const c = stats(commits);
     const f = stats(fsyncs);
-    const silent = await silentLogger(BREAKDOWN);
     return {
       command: CMD,
       machine: { ...machine(), storeDir: PARENT, fileSystem: fsType(r.dir) },
@@ -234,9 +241,8 @@ export async function run(): Promise<Record<string, unknown>> {
       breakdown: {
         ...parts,
         marksReadAloneMs: marks,
+        logLineUs: logLineUs(),
         ledgerRowsAtStart: ledgerRows,
-        logLevelSilentTotalMs: silent,
-        loggerShareMs: round(parts.totalMs! - silent, 3),
       },
     };
   } finally {
@@ -245,17 +251,34 @@ export async function run(): Promise<Record<string, unknown>> {
   }
 }
 
-/** The same rounds on a rig whose logger is off: its median PRESENT → RESULT, ms. */
-async function silentLogger(n: number): Promise<number> {
-  const r = await unlockRig({ parent: PARENT, logLevel: "silent" });
-  try {
-    const xs: number[] = [];
-    for (let i = 0; i < WARMUP + n; i++) {
-      const u = await oneUnlock(r, i);
-      if (i >= WARMUP) xs.push(u);
+/** One "session accepted" line: the daemon's logger, and pino with the redaction paths of before. */
+function logLineUs(): { daemon: number; pinoRedactPathsBefore: number; pinoPlain: number } {
+  const sink = () => pino.destination({ dest: "/dev/null", sync: false });
+  const before: string[] = [];
+  for (const f of SECRET_FIELDS) for (let d = 0; d <= 5; d++) before.push(`${"*.".repeat(d)}${f}`);
+  const base = { level: "info", base: { name: "piled" } };
+  const loggers = {
+    daemon: createLogger({ destination: sink() }).child({ component: "pile" }),
+    pinoRedactPathsBefore: pino({ ...base, redact: { paths: before, censor: REDACTED } }, sink()).child({
+      component: "pile",
+    }),
+    pinoPlain: pino(base, sink()).child({ component: "pile" }),
+  };
+  const fields = {
+    sessionId: "00".repeat(16),
+    codeId: "11".repeat(16),
+    carrier: "vehicle",
+    deviceId: "VIN-1",
+  };
+  const out: Record<string, number> = {};
+  for (const [k, log] of Object.entries(loggers)) {
+    const rates: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < 2000; i++) log.info(fields, "session accepted");
+      rates.push(((performance.now() - t0) * 1000) / 2000);
     }
-    return round(median(xs), 3);
-  } finally {
-    await r.close();
+    out[k] = round(median(rates), 1);
   }
+  return out as { daemon: number; pinoRedactPathsBefore: number; pinoPlain: number };
 }
