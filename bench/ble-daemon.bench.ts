@@ -11,9 +11,11 @@
  * of the medians and the median of the per-round ratios. Goal (issue 12): HELLO → RESULT ≤ 1.1 ×
  * the reference.
  * Parameters (environment): PILED_BENCH_BLE_ROUNDS (default 60 per side; 10 with
- * PILED_BENCH_QUICK=1). Reproduce: `npm run bench -- ble-daemon`.
+ * PILED_BENCH_QUICK=1), PILED_BENCH_NODE_OPTIONS (instead of the unit's). The daemon's state
+ * lives under the OS temp dir (TMPDIR). Reproduce: `npm run bench -- ble-daemon`.
  */
 import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SimDaemon } from "../prove/soak.js";
@@ -34,7 +36,9 @@ const quick = process.env.PILED_BENCH_QUICK === "1";
 const ROUNDS = Number(process.env.PILED_BENCH_BLE_ROUNDS ?? (quick ? 10 : 60));
 const WARMUP = quick ? 3 : 10;
 const MTU = 256;
-const CMD = `${process.env.PILED_BENCH_BLE_ROUNDS ? `PILED_BENCH_BLE_ROUNDS=${ROUNDS} ` : ""}${quick ? "PILED_BENCH_QUICK=1 " : ""}npm run bench -- ble-daemon`;
+/** PILED_BENCH_NODE_OPTIONS replaces the unit's node options (as in the daemon bench). */
+const OPTS_ENV = process.env.PILED_BENCH_NODE_OPTIONS;
+const CMD = `${OPTS_ENV !== undefined ? `PILED_BENCH_NODE_OPTIONS="${OPTS_ENV}" ` : ""}${process.env.PILED_BENCH_BLE_ROUNDS ? `PILED_BENCH_BLE_ROUNDS=${ROUNDS} ` : ""}${quick ? "PILED_BENCH_QUICK=1 " : ""}npm run bench -- ble-daemon`;
 const REF_PILE = "REF-1";
 const REF_KEY_ID = 7;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -113,7 +117,7 @@ export async function run(): Promise<Record<string, unknown>> {
   let central: NobleCentral | undefined;
   let refBridge: RadioBridge | undefined;
   try {
-    await d.start({ ble: true, env: { NODE_OPTIONS: unitNodeOptions() } });
+    await d.start({ ble: true, env: { NODE_OPTIONS: OPTS_ENV ?? unitNodeOptions() } });
     const refKey = new Uint8Array(randomBytes(32));
     refBridge = await d.radio.bridge();
     ref = new FixtureProcess(
@@ -159,6 +163,8 @@ export async function run(): Promise<Record<string, unknown>> {
     return {
       command: CMD,
       machine: machine(),
+      nodeOptions: OPTS_ENV ?? unitNodeOptions(),
+      stateDir: tmpdir(),
       mtu: MTU,
       rounds: daemon.helloToResult.length,
       warmupRounds: WARMUP,
