@@ -17,7 +17,8 @@
  * (src/daemon/log.ts) beside pino with the wildcard redaction paths the daemon used before.
  *
  * Parameters (environment): PILED_BENCH_UNLOCKS (default 1,000; 200 with PILED_BENCH_QUICK=1),
- * PILED_BENCH_DIR (parent folder of the store; default the OS temp dir). Reproduce:
+ * PILED_BENCH_DIR (parent folder of the store; default the OS temp dir), PILED_BENCH_UNLOCK_GAP_MS
+ * (idle time after each round of the main phase, default 0: back to back). Reproduce:
  * `npm run bench -- unlock`.
  */
 import { randomBytes } from "node:crypto";
@@ -43,7 +44,9 @@ const UNLOCKS = Number(process.env.PILED_BENCH_UNLOCKS ?? (quick ? 200 : 1000));
 const WARMUP = quick ? 20 : 50;
 const BREAKDOWN = quick ? 100 : 300;
 const PARENT = process.env.PILED_BENCH_DIR ?? tmpdir();
-const CMD = `${process.env.PILED_BENCH_DIR ? `PILED_BENCH_DIR=${PARENT} ` : ""}${process.env.PILED_BENCH_UNLOCKS ? `PILED_BENCH_UNLOCKS=${UNLOCKS} ` : ""}${quick ? "PILED_BENCH_QUICK=1 " : ""}npm run bench -- unlock`;
+/** Idle time between rounds (a pile's unlocks are rare: its code paths are not kept hot). */
+const GAP_MS = Number(process.env.PILED_BENCH_UNLOCK_GAP_MS ?? 0);
+const CMD = `${GAP_MS > 0 ? `PILED_BENCH_UNLOCK_GAP_MS=${GAP_MS} ` : ""}${process.env.PILED_BENCH_DIR ? `PILED_BENCH_DIR=${PARENT} ` : ""}${process.env.PILED_BENCH_UNLOCKS ? `PILED_BENCH_UNLOCKS=${UNLOCKS} ` : ""}${quick ? "PILED_BENCH_QUICK=1 " : ""}npm run bench -- unlock`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One unlock and its STOP through the rig; returns PRESENT → RESULT ACCEPTED, ms. */
@@ -213,6 +216,7 @@ export async function run(): Promise<Record<string, unknown>> {
       const u = await oneUnlock(r, i);
       const c = refs.commitMs();
       const f = refs.fsyncMs();
+      if (GAP_MS > 0) await sleep(GAP_MS);
       if (i < WARMUP) continue;
       unlocks.push(u);
       commits.push(c);
@@ -230,6 +234,7 @@ export async function run(): Promise<Record<string, unknown>> {
       unlocks: unlocks.length,
       ...(quick ? { quick: `PILED_BENCH_QUICK=1: ${UNLOCKS} unlocks instead of 1,000` } : {}),
       warmupUnlocks: WARMUP,
+      gapBetweenRoundsMs: GAP_MS,
       presentToAcceptedMs: u,
       durableCommitMs: c,
       bareFsyncMs: f,
