@@ -21,3 +21,10 @@ export function opsPerSecond(fn: () => void, rounds = 7, minMs = 300): number {
   }
   return Math.round(median(rates));
 }
+
+/** The q-quantile of `xs` (0 ≤ q ≤ 1), nearest rank. */
+export function percentile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}

@@ -25,19 +25,45 @@ export const SECRET_FIELDS = [
   "secretHash",
 ] as const;
 
-/** How deep below the logged object a secret field is still found (pino paths have no `**`). */
-const REDACT_DEPTH = 5;
-
-/** `key`, `*.key`, `*.*.key`, … for every secret field. */
-export function redactPaths(): string[] {
-  const out: string[] = [];
-  for (const f of SECRET_FIELDS) {
-    for (let d = 0; d <= REDACT_DEPTH; d++) out.push(`${"*.".repeat(d)}${f}`);
-  }
-  return out;
-}
-
 export const REDACTED = "[redacted]";
+
+const SECRETS: ReadonlySet<string> = new Set(SECRET_FIELDS);
+/** How deep below the logged object secret fields are looked for (pino's paths stopped at 5). */
+const REDACT_DEPTH = 16;
+
+/**
+ * `v` with the value of every secret field replaced by REDACTED, in objects, arrays and errors,
+ * and whatever sits deeper than REDACT_DEPTH replaced whole; the logged object is never changed
+ * (what holds a secret is copied). `v` itself, nothing allocated, when it holds none: most lines. Values that
+ * serialise themselves (toJSON: Buffer, Date) are left as they are.
+ */
+export function redactSecrets(v: unknown, depth = 0): unknown {
+  if (typeof v !== "object" || v === null) return v;
+  if (depth > REDACT_DEPTH) return REDACTED; // deeper than looked: nothing from there is shown
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const r = redactSecrets(v[i], depth + 1);
+      if (r === v[i]) continue;
+      out ??= v.slice();
+      out[i] = r;
+    }
+    return out ?? v;
+  }
+  if (ArrayBuffer.isView(v) || typeof (v as { toJSON?: unknown }).toJSON === "function") return v;
+  const o = v as Record<string, unknown>;
+  let out: Record<string, unknown> | undefined;
+  for (const k of Object.keys(o)) {
+    const r = SECRETS.has(k) ? REDACTED : redactSecrets(o[k], depth + 1);
+    if (r === o[k]) continue;
+    if (!out) {
+      out = v instanceof Error ? { type: v.name, message: v.message, stack: v.stack } : {};
+      Object.assign(out, o);
+    }
+    out[k] = r;
+  }
+  return out ?? v;
+}
 
 export interface LogOptions {
   level?: LogLevel;
@@ -78,14 +104,34 @@ export function createLogger(opts: LogOptions = {}): Logger {
   const options: LoggerOptions = {
     level: opts.level ?? "info",
     base: { name: "piled" },
-    redact: { paths: redactPaths(), censor: REDACTED },
+    // One walk of the logged object for secret fields (redactSecrets): pino's own `redact`, with
+    // a wildcard path per depth and field, cost ~15× the line itself.
+    formatters: {
+      log: (o) => redactSecrets(o) as Record<string, unknown>,
+      bindings: (b) => redactSecrets(b) as Record<string, unknown>,
+    },
     // Errors keep their `code`: that, not the message, is what an operator greps for.
     serializers: { err: pino.stdSerializers.err },
   };
-  if (opts.destination) return pino(options, opts.destination);
+  if (opts.destination) return redactingChildren(pino(options, opts.destination));
   const dest = pino.destination({ dest: 1, sync: false, maxLength: MAX_BUFFERED_LOG_BYTES });
   dest.on("error", opts.onWriteError ?? logErrorReporter().onWriteError);
-  return pino(options, dest);
+  return redactingChildren(pino(options, dest));
+}
+
+/** A child's bindings skip pino's formatters: they are redacted as they are bound, for every descendant. */
+function redactingChildren(root: Logger): Logger {
+  const child = root.child;
+  Object.defineProperty(root, "child", {
+    value: function (
+      this: Logger,
+      bindings: Parameters<Logger["child"]>[0],
+      o?: Parameters<Logger["child"]>[1],
+    ) {
+      return child.call(this, redactSecrets(bindings) as typeof bindings, o);
+    },
+  });
+  return root;
 }
 
 /**

@@ -36,6 +36,20 @@ test("secret fields never reach a log line, at any depth, in any component", () 
   assert.equal(first["component"], "ble");
 });
 
+test("a secret deeper than five levels, inside an error or a child's bindings is redacted too", () => {
+  const { log, lines } = collect();
+  // pino's redaction paths stopped at five levels: the sixth leaked
+  log.info({ a: { b: { c: { d: { e: { f: { key: SECRET } } } } } } }, "six down");
+  log.error({ err: Object.assign(new Error("refused"), { secret: SECRET }) }, "an error with a field");
+  log.child({ component: "ble", verifySecret: SECRET }).info("child bindings");
+  log.info({ deep: JSON.parse(`${"[".repeat(40)}"${SECRET}"${"]".repeat(40)}`) }, "past the walk");
+  assert.equal(lines.length, 4);
+  for (const l of lines) assert.ok(!l.includes(SECRET), `secret leaked: ${l}`);
+  const err = JSON.parse(lines[1]!) as { err: Record<string, unknown> };
+  assert.equal(err.err["message"], "refused");
+  assert.equal(err.err["secret"], REDACTED);
+});
+
 test("other fields stay, and the logged object itself is not changed", () => {
   const { log, parsed } = collect("info");
   const obj = { keyId: 7, codeId: "abcd", key: SECRET };
@@ -45,6 +59,13 @@ test("other fields stay, and the logged object itself is not changed", () => {
   assert.equal(l!["codeId"], "abcd");
   assert.equal(l!["component"], "store");
   assert.equal(obj.key, SECRET);
+  const deep = { a: [{ b: { proof: SECRET, n: 1 } }], when: new Date(0), bytes: Buffer.from([1, 2]) };
+  componentLogger(log, "store").info(deep, "y");
+  const [, m] = parsed();
+  assert.deepEqual(m!["a"], [{ b: { proof: REDACTED, n: 1 } }]);
+  assert.equal(m!["when"], "1970-01-01T00:00:00.000Z");
+  assert.deepEqual(m!["bytes"], { type: "Buffer", data: [1, 2] });
+  assert.equal(deep.a[0]!.b.proof, SECRET);
 });
 
 test("frame traces carry direction and hex at trace level, and nothing below it", () => {
