@@ -89,7 +89,19 @@ export class SimDaemon {
   /** performance.now() right after the spawn. */
   spawnedAt = 0;
 
-  async start(opts: { ble?: boolean; env?: Record<string, string>; wrap?: string[] } = {}): Promise<void> {
+  /**
+   * `piled`: another build's daemon (an A/B of two trees); `config`: changes to the simulated
+   * pile's config before it is written (e.g. the meter on a port served outside the daemon).
+   */
+  async start(
+    opts: {
+      ble?: boolean;
+      env?: Record<string, string>;
+      wrap?: string[];
+      piled?: string;
+      config?: (c: Record<string, unknown>) => Record<string, unknown>;
+    } = {},
+  ): Promise<void> {
     mkdirSync(join(this.dir, "keys"), { mode: 0o700 });
     this.rotateKeyFiles();
     let blePath: string | undefined;
@@ -99,8 +111,9 @@ export class SimDaemon {
       this.carrierBridge = await this.radio.bridge();
     }
     const cfg = join(this.dir, "piled.json");
-    writeFileSync(cfg, JSON.stringify(simPileConfig({ pileId: this.pileId, dir: this.dir, blePath })));
-    const argv = [...(opts.wrap ?? []), process.execPath, PILED, "--config", cfg];
+    const config: Record<string, unknown> = simPileConfig({ pileId: this.pileId, dir: this.dir, blePath });
+    writeFileSync(cfg, JSON.stringify(opts.config ? opts.config(config) : config));
+    const argv = [...(opts.wrap ?? []), process.execPath, opts.piled ?? PILED, "--config", cfg];
     this.child = spawn(argv[0]!, argv.slice(1), { stdio: "ignore", env: { ...process.env, ...opts.env } });
     this.spawnedAt = performance.now();
     const until = Date.now() + 30_000;

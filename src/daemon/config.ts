@@ -84,6 +84,12 @@ export const meterSchema = z.strictObject({
   dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
   timeoutMs: ms(50, 10_000, 500),
   pollIntervalMs: ms(100, 60_000, 1000),
+  /**
+   * Poll interval while the pile is idle with its contactor open and reading open (no energy
+   * flows): at least `pollIntervalMs`, at most a third of `deadlines.meterStaleMs` (the reading
+   * stays fresh through one failed poll). A pile leaving idle polls at `pollIntervalMs` at once.
+   */
+  idlePollIntervalMs: ms(100, 60_000, 1500),
   retries: z.int().min(0).max(10).default(2),
 });
 

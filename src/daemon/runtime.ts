@@ -107,7 +107,7 @@ export class PileRuntime {
     };
     this.#writes = new StoreWrites(this.#ctx);
     this.#ble = new BleBridge(this.#ctx, () => this.core.snapshot());
-    this.#meter = new MeterPoller(this.#ctx);
+    this.#meter = new MeterPoller(this.#ctx, () => this.core.quiet());
     this.#outputs = new Outputs(this.#ctx);
     this.#env = {
       ctx: this.#ctx,
@@ -194,6 +194,7 @@ export class PileRuntime {
             await this.#step(c, clock.monotonic());
         const effects = await this.#step(job.input, clock.monotonic());
         this.#writes.flushDeferred();
+        this.#meter.hurry();
         job.done(effects);
       }
     } finally {

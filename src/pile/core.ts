@@ -92,6 +92,15 @@ export class PileCore {
     return earliest(this.#k)?.at;
   }
 
+  /**
+   * Idle, the contactor commanded open and reading open: no energy can flow, so the meter only
+   * has to stay fresh (the daemon polls it more slowly then). Cheap: no snapshot is built.
+   */
+  quiet(): boolean {
+    const k = this.#k;
+    return k.phase === "idle" && k.contactor.cmd !== true && k.contactor.fb === false;
+  }
+
   snapshot(): PileSnapshot {
     const k = this.#k;
     const s = k.session;

@@ -377,6 +377,22 @@ test("field report: more than 20 failed proofs within 60 s raise a security even
   assert.deepEqual(r.runtime.snapshot().proofs, { recentFailures: 21, alarm: true });
 });
 
+test("field report: an idle pile polls its meter at the idle interval and stays AVAILABLE; an accepted code brings pollIntervalMs back", async () => {
+  const r = await rig(); // pollIntervalMs 100; idle: meter.idlePollIntervalMs 1500 (under 5000 / 3)
+  const before = r.meter.reads;
+  for (let t = 0; t < 15_000; t += 100) {
+    await r.clock.sleep(100);
+    const s = r.runtime.snapshot();
+    assert.equal(s.state, "AVAILABLE", `at ${t} ms: ${s.unavailableBecause.join(", ")}`);
+  }
+  const idle = r.meter.reads - before;
+  assert.ok(idle >= 9 && idle <= 11, `${idle} reads in 15 s idle (one per 1.5 s; 150 at pollIntervalMs)`);
+  await charge(r);
+  const charging = r.meter.reads;
+  await r.clock.sleep(1000);
+  assert.ok(r.meter.reads - charging >= 9, `${r.meter.reads - charging} reads in 1 s charging`);
+});
+
 test("field report: an idle BLE connection is dropped through the port after 30 s", async () => {
   const r = await rig();
   r.ble.connect();

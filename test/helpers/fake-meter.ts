@@ -11,9 +11,12 @@ export class FakeMeter implements Meter {
   silent = false;
   hold = false;
   pending: ((e: Error) => void) | undefined;
+  /** read() calls so far. */
+  reads = 0;
   /** Stamps the readings (the runtime's clock in its tiers). */
   constructor(public clock: Clock = systemClock) {}
   async read(): Promise<MeterReading> {
+    this.reads++;
     if (this.hold)
       await new Promise<void>((_res, rej) => {
         this.pending = rej;
