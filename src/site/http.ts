@@ -2,8 +2,9 @@
  * The dashboard's server (node:http, or node:https with the operator's certificate): the page,
  * its snapshot, the live stream (server-sent events pushed on each pile event, coalesced; the
  * store is never polled), the technician's actions and the Prometheus endpoint. Off by default,
- * bound to the configured address. Floods are refused: connections above the cap get a 503 and
- * are closed, slow headers time out, bodies are capped.
+ * bound to the configured address. Floods are refused: connections above the cap get a 503 (over
+ * HTTPS: are closed before their handshake), slow handshakes and headers time out, bodies are
+ * capped.
  */
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -61,12 +62,19 @@ export class Dashboard {
     const opts = { maxHeaderSize: 8192, headersTimeout: 10_000, requestTimeout: 30_000 };
     this.server = c.tls
       ? createTlsServer(
-          { ...opts, cert: readFileSync(c.tls.certFile), key: readFileSync(c.tls.keyFile) },
+          {
+            ...opts,
+            handshakeTimeout: 10_000,
+            cert: readFileSync(c.tls.certFile),
+            key: readFileSync(c.tls.keyFile),
+          },
           handler,
         )
       : createServer(opts, handler);
     this.server.maxHeadersCount = 64;
-    this.server.on(c.tls ? "secureConnection" : "connection", (s: Socket) => this.admit(s, !!c.tls));
+    // Every TCP connection counts, HTTPS ones from before their handshake: one that never
+    // finishes it holds a socket as long as one that does.
+    this.server.on("connection", (s: Socket) => this.admit(s, !!c.tls));
     this.server.on("clientError", (_e, s: Socket) => {
       o.counters.inc("http.badRequest");
       if (s.writable) s.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
