@@ -71,6 +71,13 @@ export function clientOptions(
   return { ok: true, options: o };
 }
 
+/** What the bridge tells its owner (the daemon's log): a connection refused or failing, once per outage. */
+export interface BridgeHooks {
+  onProblem?(message: string): void;
+  /** Connected again after a problem was told. */
+  onBack?(): void;
+}
+
 export class MqttBridge {
   private client: MqttClient | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -80,10 +87,14 @@ export class MqttBridge {
   /** Publishes in the order the events came, one at a time. */
   private chain: Promise<unknown> = Promise.resolve();
 
+  /** Whether the operator has been told of the current outage (once until the next connect). */
+  private told = false;
+
   constructor(
     private readonly port: SitePilePort,
     private readonly config: MqttConfig,
     private readonly counters: SiteCounters,
+    private readonly hooks: BridgeHooks = {},
   ) {}
 
   /** Connects (and keeps reconnecting); a bad password or TLS file is a typed error. */
@@ -99,13 +110,20 @@ export class MqttBridge {
     this.client = client;
     client.on("connect", () => {
       this.counters.inc("mqtt.connects");
+      if (this.told) this.hooks.onBack?.();
+      this.told = false;
       this.enqueue(() => this.publishAll());
       // One filter: `<topic>/#` matches the topic itself and everything under it (two
       // overlapping filters would have the broker deliver a retained message twice).
       if (this.commandTopic !== undefined)
         client.subscribe(`${this.commandTopic}/#`, { qos: 1 }, () => undefined);
     });
-    client.on("error", () => this.counters.inc("mqtt.errors"));
+    client.on("error", (e: Error & { code?: unknown }) => {
+      this.counters.inc("mqtt.errors");
+      if (this.told) return;
+      this.told = true;
+      this.hooks.onProblem?.(`${String(e.code ?? "ERROR")}: ${e.message}`.slice(0, 300));
+    });
     client.on("message", (topic, payload, packet) =>
       this.enqueue(() => this.command(topic, payload, packet.retain)),
     );

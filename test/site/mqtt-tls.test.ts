@@ -88,11 +88,12 @@ test("MQTT over TLS: the broker checked against the CA, the pile authenticated b
   const bridge = async (over: Record<string, unknown>) => {
     const counters = new SiteCounters();
     const cfg = mqttSchema.parse({ enabled: true, url: broker.url, reconnectMs: 200, ...over });
-    const b = new MqttBridge(port, cfg, counters);
+    const said: string[] = [];
+    const b = new MqttBridge(port, cfg, counters, { onProblem: (m) => said.push(m) });
     bridges.push(b);
     const r = await b.start();
     assert.ok(r.ok, JSON.stringify(r));
-    return { b, counters };
+    return { b, counters, said };
   };
 
   const good = await bridge({ caFile: f("ca.pem"), certFile: f("pile.pem"), keyFile: f("pile.key") });
@@ -118,12 +119,15 @@ test("MQTT over TLS: the broker checked against the CA, the pile authenticated b
     { caFile: f("other-ca.pem"), certFile: f("pile.pem"), keyFile: f("pile.key") }, // broker unknown
   ];
   for (const over of refused) {
-    const { b, counters } = await bridge(over);
+    const { b, counters, said } = await bridge(over);
+    // Several attempts: the operator is told once, not at every retry.
     await until(
-      `a refusal counted for ${JSON.stringify(Object.keys(over))}`,
-      () => counters.get("mqtt.errors") > 0,
+      `refusals counted for ${JSON.stringify(Object.keys(over))}`,
+      () => counters.get("mqtt.errors") >= 3,
     );
     assert.equal(b.connected, false);
     assert.equal(counters.get("mqtt.connects"), 0);
+    assert.equal(said.length, 1, said.join("; "));
   }
+  assert.deepEqual(good.said, []);
 });
