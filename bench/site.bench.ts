@@ -1,7 +1,7 @@
 /**
  * The site front ends: the dashboard's page weight (raw and gzip), its first paint in headless
- * chromium, and the delay from a state change to the browser's live stream (SSE) and to an MQTT
- * subscriber on a local mosquitto, and the built daemon's RSS with dashboard + metrics + MQTT on
+ * chromium, and the delay from a state change to the live stream (SSE), to the page's DOM in
+ * chromium and to an MQTT subscriber on a local mosquitto, and the built daemon's RSS with dashboard + metrics + MQTT on
  * against off. A figure whose tool is missing is reported as skipped with the reason.
  */
 import { spawn } from "node:child_process";
@@ -122,9 +122,52 @@ async function firstPaint(): Promise<Record<string, unknown>> {
     paints.push(fcp);
     await page.close();
   }
+  const page = await browser.newPage();
+  await page.goto(rig.url);
+  await page.waitForSelector("#live.on");
+  const dom = await stateToDom(page, rig.port);
   await browser.close();
   await rig.close();
-  return { firstContentfulPaintMedianMs: Number(median(paints).toFixed(1)), loads: paints.length };
+  return {
+    firstContentfulPaintMedianMs: Number(median(paints).toFixed(1)),
+    loads: paints.length,
+    stateToDomMedianMs: Number(median(dom).toFixed(3)),
+    rounds: dom.length,
+  };
+}
+
+type Page = Awaited<
+  ReturnType<Awaited<ReturnType<typeof import("playwright-core").chromium.launch>>["newPage"]>
+>;
+
+/**
+ * From a state change on the port to the page's #state showing it: the page's own clock
+ * (performance.timeOrigin + now, a MutationObserver on #state) against this process's, both the
+ * machine's wall clock.
+ */
+async function stateToDom(page: Page, port: FakePort): Promise<number[]> {
+  interface W {
+    document: { getElementById(i: string): unknown };
+    MutationObserver: new (cb: () => void) => { observe(n: unknown, o: object): void };
+    performance: { timeOrigin: number; now(): number };
+    __changed: number;
+  }
+  await page.evaluate(() => {
+    const w = globalThis as unknown as W;
+    w.__changed = 0;
+    new w.MutationObserver(() => {
+      w.__changed = w.performance.timeOrigin + w.performance.now();
+    }).observe(w.document.getElementById("state"), { childList: true, characterData: true, subtree: true });
+  });
+  const ms: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const want = STATES[(i + 1) % 2]!;
+    const t0 = performance.timeOrigin + performance.now();
+    port.setState(want);
+    await page.locator("#state", { hasText: new RegExp(`^${want}$`) }).waitFor();
+    ms.push((await page.evaluate(() => (globalThis as unknown as W).__changed)) - t0);
+  }
+  return ms;
 }
 
 /** VmRSS of a process, bytes (Linux). */

@@ -108,13 +108,17 @@ async function startMqtt(
   let bridge: MqttBridge | undefined;
   try {
     const { MqttBridge } = await import("../site/mqtt.js");
-    bridge = new MqttBridge(port, config.site.mqtt, counters);
+    const url = config.site.mqtt.url;
+    bridge = new MqttBridge(port, config.site.mqtt, counters, {
+      onProblem: (err) => log.warn({ url, err }, "MQTT broker unreachable or refusing the pile; retrying"),
+      onBack: () => log.info({ url }, "MQTT bridge connected again"),
+    });
     const r = await bridge.start();
     if (!r.ok) {
       log.error({ code: r.error.code, err: r.error.message }, "MQTT bridge not started");
       return undefined;
     }
-    log.info({ url: config.site.mqtt.url, topics: bridge.topicBase }, "MQTT bridge connecting");
+    log.info({ url, topics: bridge.topicBase }, "MQTT bridge connecting");
     return bridge;
   } catch (e) {
     log.error({ err: errText(e) }, "MQTT bridge not started");

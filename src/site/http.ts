@@ -2,8 +2,9 @@
  * The dashboard's server (node:http, or node:https with the operator's certificate): the page,
  * its snapshot, the live stream (server-sent events pushed on each pile event, coalesced; the
  * store is never polled), the technician's actions and the Prometheus endpoint. Off by default,
- * bound to the configured address. Floods are refused: connections above the cap get a 503 and
- * are closed, slow headers time out, bodies are capped.
+ * bound to the configured address. Floods are refused: connections above the cap get a 503 (over
+ * HTTPS: are closed before their handshake), slow handshakes and headers time out, bodies are
+ * capped, a live view that does not read is dropped.
  */
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -35,6 +36,9 @@ const STATIC: Record<string, { type: string; body: Buffer }> = {
 /** Bytes of the page and what it loads. */
 export const PAGE_WEIGHT = Object.values(STATIC).reduce((n, s) => n + s.body.length, 0);
 
+/** Bytes a live view may have waiting to be sent before it is dropped. */
+const MAX_STREAM_BACKLOG = 256 * 1024;
+
 const FLOOD_REPLY =
   "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 28\r\n\r\ntoo many connections; retry\n";
 
@@ -61,12 +65,19 @@ export class Dashboard {
     const opts = { maxHeaderSize: 8192, headersTimeout: 10_000, requestTimeout: 30_000 };
     this.server = c.tls
       ? createTlsServer(
-          { ...opts, cert: readFileSync(c.tls.certFile), key: readFileSync(c.tls.keyFile) },
+          {
+            ...opts,
+            handshakeTimeout: 10_000,
+            cert: readFileSync(c.tls.certFile),
+            key: readFileSync(c.tls.keyFile),
+          },
           handler,
         )
       : createServer(opts, handler);
     this.server.maxHeadersCount = 64;
-    this.server.on(c.tls ? "secureConnection" : "connection", (s: Socket) => this.admit(s, !!c.tls));
+    // Every TCP connection counts, HTTPS ones from before their handshake: one that never
+    // finishes it holds a socket as long as one that does.
+    this.server.on("connection", (s: Socket) => this.admit(s, !!c.tls));
     this.server.on("clientError", (_e, s: Socket) => {
       o.counters.inc("http.badRequest");
       if (s.writable) s.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
@@ -117,7 +128,15 @@ export class Dashboard {
       this.view().then(
         (v) => {
           const frame = `event: snapshot\ndata: ${JSON.stringify(v)}\n\n`;
-          for (const r of this.sse) r.write(frame);
+          for (const r of this.sse) {
+            // A view that does not read would hold every frame in memory: dropped instead (a
+            // browser that is only slow reconnects and gets the whole snapshot again).
+            if (r.writableLength > MAX_STREAM_BACKLOG) {
+              this.o.counters.inc("http.slowStream");
+              this.sse.delete(r);
+              r.destroy();
+            } else r.write(frame);
+          }
         },
         () => this.o.counters.inc("http.snapshotFailed"),
       );

@@ -109,12 +109,36 @@ export class SiteMetrics {
         this.set(self.last?.faults.filter((f) => f.latched).length ?? 0);
       },
     });
+    this.storeGauges(registers);
+  }
+
+  private storeGauges(registers: Registry[]): void {
+    const self = this;
     new Gauge({
       name: "piled_store_health",
-      help: "1 while the pile's store has seen no error since start",
+      help: "1 while the pile's store reports no fault and has seen no error since start",
       registers,
       collect() {
-        this.set((self.last?.status.counters["store.errors"] ?? 0) === 0 ? 1 : 0);
+        const st = self.last?.status;
+        const ok = (st?.counters["store.errors"] ?? 0) === 0 && (st?.store.fault ?? null) === null;
+        this.set(ok ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "piled_store_free_bytes",
+      help: "Free bytes on the state directory's file system (NaN: not measured)",
+      registers,
+      collect() {
+        const free = self.last?.status.store.freeBytes;
+        this.set(typeof free === "number" ? free : Number.NaN);
+      },
+    });
+    new Gauge({
+      name: "piled_store_pending_records",
+      help: "Records the store holds that are not on the disk yet",
+      registers,
+      collect() {
+        this.set(self.last?.status.store.pending ?? 0);
       },
     });
   }

@@ -3,8 +3,8 @@
  * "offline"), state, meter and faults; session events in order (QoS 1, not retained); Home
  * Assistant discovery documents. Everything retained is published again on every (re)connect,
  * so a broker that restarted without persistence has it all back. Commands (stop,
- * availability) only when enabled and only on the configured topic; anything else on it, or
- * under it, is refused and counted (mqtt.<kind>).
+ * availability) only when enabled, only on the configured topic and only as sent (a retained
+ * one is refused); anything else on it, or under it, is refused and counted (mqtt.<kind>).
  */
 import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
@@ -71,6 +71,13 @@ export function clientOptions(
   return { ok: true, options: o };
 }
 
+/** What the bridge tells its owner (the daemon's log): a connection refused or failing, once per outage. */
+export interface BridgeHooks {
+  onProblem?(message: string): void;
+  /** Connected again after a problem was told. */
+  onBack?(): void;
+}
+
 export class MqttBridge {
   private client: MqttClient | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -80,10 +87,14 @@ export class MqttBridge {
   /** Publishes in the order the events came, one at a time. */
   private chain: Promise<unknown> = Promise.resolve();
 
+  /** Whether the operator has been told of the current outage (once until the next connect). */
+  private told = false;
+
   constructor(
     private readonly port: SitePilePort,
     private readonly config: MqttConfig,
     private readonly counters: SiteCounters,
+    private readonly hooks: BridgeHooks = {},
   ) {}
 
   /** Connects (and keeps reconnecting); a bad password or TLS file is a typed error. */
@@ -99,12 +110,23 @@ export class MqttBridge {
     this.client = client;
     client.on("connect", () => {
       this.counters.inc("mqtt.connects");
+      if (this.told) this.hooks.onBack?.();
+      this.told = false;
       this.enqueue(() => this.publishAll());
+      // One filter: `<topic>/#` matches the topic itself and everything under it (two
+      // overlapping filters would have the broker deliver a retained message twice).
       if (this.commandTopic !== undefined)
-        client.subscribe([this.commandTopic, `${this.commandTopic}/#`], { qos: 1 }, () => undefined);
+        client.subscribe(`${this.commandTopic}/#`, { qos: 1 }, () => undefined);
     });
-    client.on("error", () => this.counters.inc("mqtt.errors"));
-    client.on("message", (topic, payload) => this.enqueue(() => this.command(topic, payload)));
+    client.on("error", (e: Error & { code?: unknown }) => {
+      this.counters.inc("mqtt.errors");
+      if (this.told) return;
+      this.told = true;
+      this.hooks.onProblem?.(`${String(e.code ?? "ERROR")}: ${e.message}`.slice(0, 300));
+    });
+    client.on("message", (topic, payload, packet) =>
+      this.enqueue(() => this.command(topic, payload, packet.retain)),
+    );
     this.unsubscribe = this.port.subscribe((e) => this.enqueue(() => this.onEvent(e)));
     return { ok: true };
   }
@@ -197,9 +219,16 @@ export class MqttBridge {
       await this.publishRetained(await this.port.snapshot());
   }
 
-  private async command(topic: string, payload: Buffer): Promise<void> {
+  private async command(topic: string, payload: Buffer, retained: boolean): Promise<void> {
     if (this.commandTopic === undefined || topic !== this.commandTopic) {
       this.counters.inc("mqtt.wrongTopic");
+      return;
+    }
+    // A retained command is an old one the broker hands to every new subscription: run, it
+    // would stop a session again at each reconnect. Commands are taken as they are sent only.
+    if (retained) {
+      this.counters.inc("mqtt.retainedCommand");
+      this.port.audit({ actor: ACTOR, action: "command", outcome: "RETAINED" });
       return;
     }
     let parsed: z.infer<typeof commandPayload> | undefined;

@@ -2,7 +2,8 @@
  * The dashboard page: plain HTML, CSS and JS (no framework, no build step), a few kB so that a
  * phone on the site's Wi-Fi gets it at once from a Pi Zero. Live by server-sent events: the
  * server sends the whole snapshot on each change; the page renders it with textContent only
- * (nothing from the pile is ever parsed as HTML).
+ * (nothing from the pile is ever parsed as HTML), its figures rounded (energy and voltage to
+ * 0.1, power to 1 W, current to 0.1 A).
  */
 export const PAGE_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -37,17 +38,18 @@ dt{color:#666}dd{margin:0}table{width:100%;border-collapse:collapse}td,th{text-a
 export const PAGE_JS = `"use strict";
 const $=(i)=>document.getElementById(i);let csrf=null;
 const t=(ms)=>ms?new Date(ms).toLocaleTimeString():"-";
+const n=(x,d)=>typeof x==="number"?String(Math.round(x*10**d)/10**d):"-";
 const dur=(ms)=>{const s=Math.floor(ms/1000);return Math.floor(s/3600)+"h"+String(Math.floor(s/60)%60).padStart(2,"0")+"m"+String(s%60).padStart(2,"0")+"s"};
 function dl(id,rows){const e=$(id);e.replaceChildren();for(const[k,v]of rows){const a=document.createElement("dt");a.textContent=k;const b=document.createElement("dd");b.textContent=String(v);e.append(a,b)}}
 function render(s){const st=s.status;$("pile").textContent=st.pileId;const e=$("state");e.textContent=st.state;e.className="big "+st.state;
 dl("status",[["since",t(st.since)],["contactor",st.contactor],["lock",st.lock],["vehicle",st.vehiclePresent===null?"n/a":st.vehiclePresent?"present":"absent"],["pilot",s.pilot??"n/a"],["BLE radio",st.ble],["security",st.security.alarm?"ALARM":"ok"]]);
 const act=s.sessions.find((x)=>x.status==="active");const m=s.meter&&s.meter.ok?s.meter:null;
-if(st.session){const l=s.limits||{};dl("session",[["energy",(st.session.energyWh??0)+" Wh"],["power",m?m.powerW+" W":"-"],["elapsed",dur(s.serverTime-st.session.startedAt)],["carrier",act?act.carrier+" "+act.deviceId:"-"],["limits",[l.maxCurrentA?l.maxCurrentA+" A":"",l.maxEnergyWh?l.maxEnergyWh+" Wh":"",l.maxDurationMs?dur(l.maxDurationMs):""].filter(Boolean).join(", ")||"none"]])}
+if(st.session){const l=s.limits||{};dl("session",[["energy",n(st.session.energyWh??0,1)+" Wh"],["power",m?n(m.powerW,0)+" W":"-"],["elapsed",dur(s.serverTime-st.session.startedAt)],["carrier",act?act.carrier+" "+act.deviceId:"-"],["limits",[l.maxCurrentA?l.maxCurrentA+" A":"",l.maxEnergyWh?l.maxEnergyWh+" Wh":"",l.maxDurationMs?dur(l.maxDurationMs):""].filter(Boolean).join(", ")||"none"]])}
 else dl("session",[["","no session"]]);
-dl("meter",m?[["energy",m.energyImportWh+" Wh"],["power",m.powerW+" W"],["voltage",m.voltageV+" V"],["current",m.currentA+" A"]]:[["",s.meter?s.meter.message:"no reading"]]);
+dl("meter",m?[["energy",n(m.energyImportWh,1)+" Wh"],["power",n(m.powerW,0)+" W"],["voltage",n(m.voltageV,1)+" V"],["current",n(m.currentA,1)+" A"]]:[["",s.meter?s.meter.message:"no reading"]]);
 const f=$("faults");f.replaceChildren();if(!s.faults.length){const li=document.createElement("li");li.textContent="none";f.append(li)}
 for(const x of s.faults){const li=document.createElement("li");const b=document.createElement("b");b.textContent=x.code+(x.latched?" (latched)":"");li.append(b," since "+t(x.since)+": "+x.advice);f.append(li)}
-const tb=$("sessions");tb.replaceChildren();for(const x of s.sessions.slice(0,8)){const tr=document.createElement("tr");for(const v of[t(x.startedAt),x.carrier,x.energyWh,x.status==="active"?"active":x.reason??x.status]){const td=document.createElement("td");td.textContent=String(v);tr.append(td)}tb.append(tr)}
+const tb=$("sessions");tb.replaceChildren();for(const x of s.sessions.slice(0,8)){const tr=document.createElement("tr");for(const v of[t(x.startedAt),x.carrier,n(x.energyWh,1),x.status==="active"?"active":x.reason??x.status]){const td=document.createElement("td");td.textContent=String(v);tr.append(td)}tb.append(tr)}
 dl("links",Object.entries({...s.links,...st.counters}).sort());}
 function live(){const es=new EventSource("/events");es.addEventListener("snapshot",(ev)=>{$("live").textContent="live";$("live").className="on";render(JSON.parse(ev.data))});
 es.onerror=()=>{$("live").textContent="offline";$("live").className="off"}}

@@ -3,7 +3,7 @@
  * metrics and the MQTT bridge on (Debian's mosquitto on loopback, user/password), a carrier on
  * the emulated radio. A session unlocked over BLE shows live in headless chromium and on the
  * broker in order; a technician logs in on the page, stops it and takes the pile out of service
- * and back; the metrics scrape (parsed by Python's prometheus_client) counts the session, its
+ * and back; a weld latches, shows with what to do, and is cleared from the page; the metrics scrape (parsed by Python's prometheus_client) counts the session, its
  * energy and the unlock outcomes (one accepted, one replayed); the audit trail holds the
  * dashboard's commands; SIGKILL of the daemon leaves the broker's last will "offline".
  * Screenshots go to test-artifacts/site-daemon/.
@@ -268,6 +268,41 @@ test("built daemon: BLE session live in the browser and on the broker, technicia
     "available ok",
     "command USAGE",
   ]);
+
+  // A second session, and the contactor's contacts weld under it: the technician's stop from the
+  // page finds them closed, WELD latches and shows with what to do, the broker has it; the
+  // technician frees the contacts, then clears the fault from the page.
+  const code2 = pile.issuer.issue({ deviceId: "VIN-SITE-2", pileId, validForS: 600 });
+  assert.ok(code2.ok);
+  const two = await unlockOver(c.central, code2.value);
+  assertOutcome(two.outcome, "accepted");
+  await textIs("#state", "CHARGING");
+  two.stopStatus();
+  await two.link.close();
+  await pile.control("sim", ["weld"]);
+  await page.click('#actions [data-c="stop"]');
+  await textIs("#state", "FAULTED");
+  await page.locator("#faults", { hasText: /WELD \(latched\).*replace the contactor/ }).waitFor();
+  await waitMsg(
+    (m) => m.topic === `${base}/faults` && JSON.stringify(m.json).includes('"code":"WELD"'),
+    "WELD on the broker",
+  );
+  await shot("5-weld");
+  await pile.control("sim", ["clear"]);
+  await pile.waitStatus((x) => x.contactor === "open");
+  await page.click('#actions [data-c="clear-fault"]');
+  await textIs("#state", "AVAILABLE");
+  assert.equal((await page.textContent("#faults"))?.trim(), "none");
+  assert.deepEqual((await pile.status()).faults, []);
+  await shot("6-cleared");
+  const cleared = ((await pile.control("log", ["10"])) as AuditView[]).filter(
+    (e) => e.action === "clear-fault" && (e.detail ?? "").startsWith("dashboard"),
+  );
+  assert.deepEqual(
+    cleared.map((e) => e.outcome),
+    ["ok"],
+    "the clear from the page is audited",
+  );
 
   // SIGKILL: the daemon says nothing more; the broker publishes its last will.
   const exit = await pile.kill("SIGKILL");

@@ -20,14 +20,24 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A TLS listener's files (PEM): clients must show a certificate of `ca`; its CN is the username. */
+export interface BrokerTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
 export class Broker {
   private proc: ChildProcess | undefined;
   readonly dir = mkdtempSync(join(tmpdir(), "piled-mqtt-"));
   port = 0;
   log = "";
 
+  /** Without `tls`: plain MQTT with the password file; with it: MQTT over TLS, certificates only. */
+  constructor(private readonly tls?: BrokerTls) {}
+
   get url(): string {
-    return `mqtt://127.0.0.1:${this.port}`;
+    return `${this.tls ? "mqtts" : "mqtt"}://127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<void> {
@@ -38,10 +48,19 @@ export class Broker {
     if (!existsSync(pw))
       execFileSync("mosquitto_passwd", ["-b", "-c", pw, BROKER_USER, BROKER_PASSWORD], { stdio: "ignore" });
     const conf = join(this.dir, "mosquitto.conf");
+    const auth = this.tls
+      ? [
+          `cafile ${this.tls.ca}`,
+          `certfile ${this.tls.cert}`,
+          `keyfile ${this.tls.key}`,
+          "require_certificate true",
+          "use_identity_as_username true",
+        ]
+      : [`password_file ${pw}`];
     const lines = [
       `listener ${this.port} 127.0.0.1`,
       "allow_anonymous false",
-      `password_file ${pw}`,
+      ...auth,
       "persistence false",
       "log_dest stderr",
       "log_type error",

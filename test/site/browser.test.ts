@@ -49,6 +49,10 @@ test("the dashboard in headless chromium: live session, technician stop, weld cl
   await textIs("#state", "CHARGING");
   rig.port.progress(1234);
   await textHas("#session", "1234 Wh");
+  // The pile's figures are floats: shown rounded, never with a float's seventeen digits.
+  rig.port.progress(0.25);
+  await textHas("#session", "1234.3 Wh");
+  assert.match((await page.textContent("#meter")) ?? "", /current31\.3 A/);
   const session = (await page.textContent("#session")) ?? "";
   assert.match(session, /7200 W/);
   assert.match(session, /vehicle VIN-TEST-1/);

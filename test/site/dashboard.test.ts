@@ -189,3 +189,40 @@ test("live views above the cap are refused and counted; each open view gets the 
     await rig.close();
   }
 });
+
+test("a live view that does not read is dropped once its backlog is over the cap, counted; the others go on", async () => {
+  const rig = await startRig();
+  const reader = new AbortController();
+  const stalled = connect(Number(new URL(rig.url).port), "127.0.0.1");
+  try {
+    // Big frames: a snapshot with many sessions.
+    for (let i = 0; i < 200; i++) rig.port.startSession(`5e551${String(i).padStart(27, "0")}`);
+    await new Promise((r) => stalled.once("connect", r));
+    stalled.write("GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+    stalled.pause(); // never reads: the server's writes pile up behind it
+    const live = await fetch(`${rig.url}/events`, { signal: reader.signal });
+    const body = live.body!.getReader();
+    let last = "";
+    void (async () => {
+      for (;;) {
+        const { value, done } = await body.read();
+        if (done) return;
+        last = (last + new TextDecoder().decode(value)).slice(-100_000);
+      }
+    })().catch(() => undefined);
+    // At most 500 pushes (30 MB to the stalled one without a cap).
+    for (let i = 0; i < 500 && rig.counters.get("http.slowStream") === 0; i++) {
+      rig.port.setState(i % 2 === 0 ? "UNAVAILABLE" : "CHARGING");
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(rig.counters.get("http.slowStream"), 1, "the stalled view is dropped");
+    rig.port.setState("AVAILABLE");
+    while (!/"state":"AVAILABLE"[^\n]*\n\n$/.test(last)) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(rig.counters.get("http.slowStream"), 1, "the reading view is kept");
+  } finally {
+    stalled.destroy();
+    reader.abort();
+    await rig.close();
+  }
+});

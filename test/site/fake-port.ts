@@ -17,6 +17,8 @@ export class FakePort implements SitePilePort {
   energyImportWh = 10_000;
   powerW = 0;
   counters: Record<string, number> = { "ble.connections": 0 };
+  /** The store's own report: a fault (a record that could not be written) and the records held. */
+  store = { freeBytes: 52_428_800 as number | null, fault: null as string | null, pending: 0 };
   private constructor(private readonly hash: string) {}
 
   static async create(pileId = "PILE-7"): Promise<FakePort> {
@@ -48,7 +50,13 @@ export class FakePort implements SitePilePort {
       meterFresh: true,
       faults: this.faults.filter((f) => f.latched).map((f) => f.code),
       unavailableBecause: this.state === "UNAVAILABLE" ? ["technician"] : [],
-      store: { freeBytes: 52_428_800, minFreeBytes: 1_048_576, fault: null, faultSince: null, pending: 0 },
+      store: {
+        freeBytes: this.store.freeBytes,
+        minFreeBytes: 1_048_576,
+        fault: this.store.fault,
+        faultSince: this.store.fault === null ? null : this.since,
+        pending: this.store.pending,
+      },
       security: { recentFailedProofs: 0, alarm: false, events: 0, lastEventAt: null },
       session: a ? { codeId: a.codeId, startedAt: a.startedAt, energyWh: a.energyWh } : null,
       uptimeMs: 1000,

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -68,6 +69,39 @@ test("HTTPS with the operator's certificate: the page, and a Secure session cook
       "an unknown certificate is refused by a checking client",
     );
   } finally {
+    await rig.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("HTTPS: connections that never finish their handshake count against the cap; above it, refused", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "piled-tls-"));
+  const { cert, key } = selfSigned();
+  writeFileSync(join(dir, "cert.pem"), cert);
+  writeFileSync(join(dir, "key.pem"), key, { mode: 0o600 });
+  const rig = await startRig({
+    maxConnections: 4,
+    tls: { certFile: join(dir, "cert.pem"), keyFile: join(dir, "key.pem") },
+  });
+  const held: ReturnType<typeof connect>[] = [];
+  try {
+    const port = Number(new URL(rig.url).port);
+    for (let i = 0; i < 4; i++) {
+      const s = connect(port, "127.0.0.1");
+      await new Promise((r) => s.once("connect", r));
+      held.push(s);
+    }
+    // Accepted in order: the four held ones are the server's before the fifth comes in.
+    const url = rig.url.replace("http:", "https:");
+    await assert.rejects(call(`${url}/`, cert, "GET"), "the fifth connection is closed unanswered");
+    assert.equal(rig.counters.get("http.connectionRefused"), 1);
+    for (const s of held) s.destroy();
+    // Until the server has seen the four close, a request may still be refused.
+    let after = await call(`${url}/`, cert, "GET").catch(() => undefined);
+    while (after === undefined) after = await call(`${url}/`, cert, "GET").catch(() => undefined);
+    assert.equal(after.status, 200);
+  } finally {
+    for (const s of held) s.destroy();
     await rig.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -12,7 +12,8 @@ import { post, startRig } from "./rig.js";
 
 interface Family {
   type: string;
-  samples: { name: string; labels: Record<string, string>; value: number }[];
+  /** NaN and infinities come as strings. */
+  samples: { name: string; labels: Record<string, string>; value: number | string }[];
 }
 
 /** Debian's interpreter: the one python3-prometheus-client installs into (PATH may hold another). */
@@ -79,7 +80,27 @@ test("metrics endpoint: sessions, energy, unlock reasons, bad input by surface, 
     assert.equal(value(f, "piled_meter_energy_import_wh", "piled_meter_energy_import_wh"), 11_750);
     const lag = value(f, "nodejs_eventloop_lag_seconds", "nodejs_eventloop_lag_seconds");
     assert.ok(typeof lag === "number" && lag >= 0, "event-loop lag exported");
-    assert.ok((value(f, "process_resident_memory_bytes", "process_resident_memory_bytes") ?? 0) > 0);
+    assert.ok(Number(value(f, "process_resident_memory_bytes", "process_resident_memory_bytes") ?? 0) > 0);
+    assert.equal(value(f, "piled_store_health", "piled_store_health"), 1);
+    assert.equal(value(f, "piled_store_free_bytes", "piled_store_free_bytes"), 52_428_800);
+    assert.equal(value(f, "piled_store_pending_records", "piled_store_pending_records"), 0);
+  } finally {
+    await rig.close();
+  }
+});
+
+test("store health follows the store's own fault report, not only its error count", async () => {
+  const rig = await startRig();
+  try {
+    rig.port.store = { freeBytes: 900_000, fault: "DISK_FULL", pending: 3 };
+    const f = parse(await (await fetch(`${rig.url}/metrics`)).text());
+    assert.equal(value(f, "piled_store_health", "piled_store_health"), 0, "a store fault is ill health");
+    assert.equal(value(f, "piled_store_free_bytes", "piled_store_free_bytes"), 900_000);
+    assert.equal(value(f, "piled_store_pending_records", "piled_store_pending_records"), 3);
+    rig.port.store = { freeBytes: null, fault: null, pending: 0 };
+    const g = parse(await (await fetch(`${rig.url}/metrics`)).text());
+    assert.equal(value(g, "piled_store_health", "piled_store_health"), 1);
+    assert.equal(value(g, "piled_store_free_bytes", "piled_store_free_bytes"), "nan", "not measured");
   } finally {
     await rig.close();
   }

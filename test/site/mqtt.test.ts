@@ -172,6 +172,34 @@ test("commands disabled: the bridge does not even subscribe; the password file i
   assert.match(wrong, /Not authorized|Bad username/i, "the broker refuses a wrong password");
 });
 
+test("a retained command on the topic (left by anyone, delivered on every subscribe) is refused, counted; nothing moves", async (t) => {
+  const broker = new Broker();
+  await broker.start();
+  const port = await FakePort.create();
+  port.startSession();
+  const early = await listen(broker.url, []);
+  await early.client.publishAsync("piled/PILE-7/command", '{"command":"stop"}', { qos: 1, retain: true });
+  await early.client.endAsync();
+  const { bridge, counters } = await startBridge(broker, port);
+  t.after(async () => {
+    await bridge.close();
+    await broker.close();
+  });
+  await until(
+    "the retained command handled",
+    () => counters.get("mqtt.retainedCommand") > 0 || port.calls.length > 0,
+  );
+  // A live message after it: what the broker had retained has been delivered by then.
+  const fence = await listen(broker.url, []);
+  await fence.client.publishAsync("piled/PILE-7/command", '{"command":"fence"}', { qos: 1 });
+  await fence.client.endAsync();
+  await until("the fence refused", () => counters.get("mqtt.badPayload") === 1);
+  assert.deepEqual(port.calls, [], "a retained stop is not run");
+  assert.equal(port.state, "CHARGING");
+  assert.equal(counters.get("mqtt.retainedCommand"), 1, "delivered once: one subscription");
+  assert.ok(port.audits.some((a) => a.actor === "mqtt" && a.outcome === "RETAINED"));
+});
+
 test("last will on SIGKILL; after a broker restart everything retained is back", async (t) => {
   const broker = new Broker();
   await broker.start();
