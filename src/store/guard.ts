@@ -2,7 +2,7 @@
 import type Database from "better-sqlite3";
 import { bytes, readU64be } from "./codec.js";
 import { StoreError } from "./errors.js";
-import { type Identity, ledgerMac, type Marks, newIdentity, writeIdentity } from "./identity.js";
+import { type Identity, ledgerMac, type Marks, newIdentity, writeIdentity, writeMarks } from "./identity.js";
 import { num, type Row, strOrNull } from "./rows.js";
 
 type Db = Database.Database;
@@ -99,7 +99,7 @@ export function bind(
   const put = (next: Marks) => {
     if (next.ledgerRows === marks.ledgerRows && next.floor === marks.floor && next.latched === marks.latched)
       return;
-    writeIdentity(idPath, { storeId, key, marks: next });
+    writeMarks(idPath, { storeId, key, marks: next });
     marks = next;
   };
   if (!readonly) put(have);

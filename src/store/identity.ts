@@ -4,11 +4,27 @@
  * has lived (ledger rows, time floor, latched faults). A database that lost its past — missing,
  * emptied, replaced, rolled back — is told apart from a new store by this file.
  *
- * Every write is temp file + fsync + rename + directory fsync: after a crash the file is the old
- * one or the new one, never a mix. The key never reaches the database, a log or any output.
+ * The file is two fixed slots of SLOT bytes, each the identity with a sequence number and the
+ * SHA-256 of its text; the newest slot that checks is the identity. It is made with temp file +
+ * fsync + rename + directory fsync; a change of the marks then overwrites the OLDER slot in place
+ * and fdatasyncs (no new inode, no rename, no directory sync: one sync where there were three).
+ * A write torn by a power cut fails its slot's check and leaves the other: the marks one change
+ * behind, as after a crash just before the write. A file of the first format (one JSON line) is
+ * read as it is and rewritten in two slots at its next change. The key never reaches the
+ * database, a log or any output.
  */
-import { createHmac, randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { createHash, createHmac, randomBytes } from "node:crypto";
+import {
+  closeSync,
+  fdatasyncSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { StoreError } from "./errors.js";
 
@@ -56,7 +72,8 @@ export function decodeIdentity(text: string): Identity | undefined {
   if (typeof o !== "object" || o === null) return undefined;
   const r = o as Record<string, unknown>;
   const m = r["marks"] as Record<string, unknown> | undefined;
-  if (r["v"] !== 1 || typeof r["storeId"] !== "string" || !HEX32.test(r["storeId"])) return undefined;
+  if ((r["v"] !== 1 && r["v"] !== 2) || typeof r["storeId"] !== "string" || !HEX32.test(r["storeId"]))
+    return undefined;
   if (typeof r["key"] !== "string" || !HEX64.test(r["key"])) return undefined;
   if (typeof m !== "object" || m === null) return undefined;
   if (!count(m["ledgerRows"]) || !count(m["latched"])) return undefined;
@@ -70,20 +87,63 @@ export function decodeIdentity(text: string): Identity | undefined {
   };
 }
 
-export function encodeIdentity(id: Identity): string {
+export function encodeIdentity(id: Identity, seq?: number): string {
   return `${JSON.stringify({
-    v: 1,
+    v: seq === undefined ? 1 : 2,
+    ...(seq === undefined ? {} : { seq }),
     storeId: id.storeId.toString("hex"),
     key: id.key.toString("hex"),
     marks: { ledgerRows: id.marks.ledgerRows, floor: id.marks.floor.toString(), latched: id.marks.latched },
   })}\n`;
 }
 
+/** Bytes of one slot: the identity's text padded with spaces, its SHA-256 in hex, a newline. */
+export const SLOT = 512;
+const BODY = SLOT - 65;
+const sha = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
+
+function encodeSlot(id: Identity, seq: number): Buffer {
+  const body = Buffer.alloc(BODY, " ");
+  const text = encodeIdentity(id, seq).trimEnd();
+  if (Buffer.byteLength(text) > BODY) throw new StoreError("INVALID", "identity does not fit its slot");
+  body.write(text);
+  return Buffer.concat([body, Buffer.from(`${sha(body)}\n`)]);
+}
+
+/** One slot's identity and sequence number; undefined when it does not check. */
+function decodeSlot(b: Buffer): { id: Identity; seq: number } | undefined {
+  if (b.length !== SLOT) return undefined;
+  const body = b.subarray(0, BODY);
+  if (b.subarray(BODY).toString("latin1") !== `${sha(body)}\n`) return undefined;
+  const text = body.toString("utf8");
+  const id = decodeIdentity(text);
+  if (id === undefined) return undefined;
+  const seq = (JSON.parse(text) as { seq?: unknown }).seq;
+  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) return undefined;
+  return { id, seq };
+}
+
+/** The newest slot that checks, of a file in two slots; undefined when it is not one. */
+function decodeSlots(b: Buffer): { id: Identity; seq: number; older: number } | undefined {
+  if (b.length !== 2 * SLOT) return undefined;
+  const a = decodeSlot(b.subarray(0, SLOT));
+  const c = decodeSlot(b.subarray(SLOT));
+  if (a && c && !a.id.storeId.equals(c.id.storeId)) return undefined;
+  if (a && (!c || a.seq >= c.seq)) return { ...a, older: 1 };
+  if (c) return { ...c, older: 0 };
+  return undefined;
+}
+
+/** The identity of a file's content, in either format; undefined when it is neither. */
+function decodeFile(b: Buffer): Identity | undefined {
+  return decodeSlots(b)?.id ?? decodeIdentity(b.toString("utf8"));
+}
+
 /** Reads the identity file: undefined when absent; CORRUPT when unreadable as one; IO otherwise. */
 export function readIdentity(path: string): Identity | undefined {
-  let text: string;
+  let text: Buffer;
   try {
-    text = readFileSync(path, "utf8");
+    text = readFileSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw new StoreError(
@@ -91,7 +151,7 @@ export function readIdentity(path: string): Identity | undefined {
       `the store identity file cannot be read (${(e as NodeJS.ErrnoException).code})`,
     );
   }
-  const id = decodeIdentity(text);
+  const id = decodeFile(text);
   if (id === undefined) throw new StoreError("CORRUPT", "the store identity file is damaged");
   return id;
 }
@@ -103,7 +163,7 @@ export function writeIdentity(path: string, id: Identity): void {
   try {
     const fd = openSync(tmp, "w", 0o600);
     try {
-      writeSync(fd, encodeIdentity(id));
+      writeSync(fd, Buffer.concat([encodeSlot(id, 1), encodeSlot(id, 0)]));
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -125,6 +185,36 @@ export function writeIdentity(path: string, id: Identity): void {
       "IO",
       `the store identity file cannot be written (${(e as NodeJS.ErrnoException).code})`,
     );
+  }
+}
+
+/**
+ * A change of the marks: the older slot overwritten in place, then fdatasync. A file not in two
+ * slots (the first format, or one that does not check) is written whole instead.
+ */
+export function writeMarks(path: string, id: Identity): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, "r+");
+    const b = Buffer.alloc(2 * SLOT + 1);
+    const n = readSync(fd, b, 0, b.length, 0);
+    const now = decodeSlots(b.subarray(0, n));
+    if (now === undefined || !now.id.storeId.equals(id.storeId)) {
+      closeSync(fd);
+      fd = undefined;
+      writeIdentity(path, id);
+      return;
+    }
+    writeSync(fd, encodeSlot(id, now.seq + 1), 0, SLOT, now.older * SLOT);
+    fdatasyncSync(fd);
+  } catch (e) {
+    if (e instanceof StoreError) throw e;
+    throw new StoreError(
+      "IO",
+      `the store identity file cannot be written (${(e as NodeJS.ErrnoException).code})`,
+    );
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
