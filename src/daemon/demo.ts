@@ -27,6 +27,7 @@ import { SimCarrier } from "../sim/carriers.js";
 import { openPtyPair, type PtyPair } from "../sim/pty.js";
 import { type Radio, startRadio } from "../sim/radio.js";
 import { hashSecret } from "./console/secret.js";
+import { unlockCommands } from "./demo-commands.js";
 import { simPileConfig } from "./sim-config.js";
 
 /** A file the demo's daemon reads, fsynced with its directory (writeFileDurable). */
@@ -58,17 +59,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function statusLine(s: Status): string {
   return `STATUS ${pileStateName(s.state) ?? s.state} energy ${s.energyWh} Wh, power ${s.powerW} W, ${s.elapsedS} s`;
-}
-
-/** The commands that play the platform and a carrier for one more unlock against the demo. */
-function unlockCommands(keyFile: string, codeFile: string, hciUart: string): string {
-  const field = (f: string) =>
-    `"$(node -e 'process.stdout.write(require(process.argv[1]).${f})' ${codeFile})"`;
-  return `  one more unlock (the platform issues a code, a carrier presents it):
-    node ${PILECTL} code issue --key ${keyFile} --device VIN-DESK-0001 --pile ${PILE_ID} --carrier mobile > ${codeFile}
-    node ${PILECTL} carrier unlock --pile ${PILE_ID} --code ${field("code")} --verify-secret ${field("verifySecret")} --hci-uart ${hciUart}
-    node ${PILECTL} carrier stop   --pile ${PILE_ID} --code ${field("code")} --verify-secret ${field("verifySecret")} --hci-uart ${hciUart}
-`;
 }
 
 /** Polls `status` until no session runs (or the time is up). */
@@ -353,7 +343,7 @@ The simulated pile keeps running. Explore it:
   node ${PILECTL} sim vehicle-c --socket ${socket}     (pilot: plug-in, vehicle-a … vehicle-f, diode-break, diode-fix, vehicle-auto, mcu-freeze)
   technician console:  picocom -q ${consolePty}     (secret: ${TECH_SECRET}; exit picocom with Ctrl-A Ctrl-X)
   daemon log:          ${logPath}
-${cli ? unlockCommands(join(work, "keys", `key-${KEY_ID}.json`), join(work, "code.json"), cli.path) : "  (no radio: no carrier unlock from the command line)\n"}Ctrl-C stops everything.
+${cli ? unlockCommands(PILE_ID, join(work, "keys", `key-${KEY_ID}.json`), join(work, "code.json"), cli.path) : "  (no radio: no carrier unlock from the command line)\n"}Ctrl-C stops everything.
 `;
 }
 
