@@ -238,7 +238,8 @@ test("Reset OnIdle between sessions: the daemon stops cleanly; started again it 
 
 test("offline: CSMS down for a whole session, the daemon SIGKILLed and restarted in it; back, every event arrives once, in order, offline", async () => {
   await csms.stop();
-  await sleep(300);
+  // the pile can only queue an event as offline once it has seen its link close
+  await pile.waitOcpp((v) => v.link === "closed", "the link closed");
   const car = await pile.carrier("car");
   const s = await pile.startSession(car);
   await sleep(2500); // meter values queue while offline
