@@ -7,8 +7,10 @@ import type { CarrierLink } from "../../src/protocol/transport.js";
 
 export class LoopPeripheral implements BlePeripheral {
   handlers: BleHandlers | undefined;
-  /** Called with the connection's id at each notification the daemon makes, when set. */
-  onNotify: ((connId: string) => void) | undefined;
+  /** Called with the connection's id and the fragment at each notification the daemon makes, when set. */
+  onNotify: ((connId: string, f: Uint8Array) => void) | undefined;
+  /** Called with the connection's id and the fragment right before a carrier's write is handed to the daemon. */
+  onWrite: ((connId: string, f: Uint8Array) => void) | undefined;
   async start(h: BleHandlers): Promise<void> {
     this.handlers = h;
     h.radio("up");
@@ -21,7 +23,7 @@ export class LoopPeripheral implements BlePeripheral {
       id: `loop-${Math.random().toString(16).slice(2)}`,
       mtu,
       notify: (f) => {
-        this.onNotify?.(conn.id);
+        this.onNotify?.(conn.id, f);
         setImmediate(() => {
           for (const l of listeners) l(f);
         });
@@ -32,7 +34,10 @@ export class LoopPeripheral implements BlePeripheral {
     return {
       id: conn.id,
       mtu,
-      write: async (f) => h.write(conn, f),
+      write: async (f) => {
+        this.onWrite?.(conn.id, f);
+        h.write(conn, f);
+      },
       onNotify: (l) => {
         listeners.add(l);
         return () => listeners.delete(l);
