@@ -18,6 +18,7 @@ import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { unitNodeOptions } from "../prove/rig.js";
 import { SimDaemon } from "../prove/soak.js";
 import { NobleCentral } from "../src/hw/ble/central.js";
 import { nodeSuite } from "../src/protocol/node-suite.js";
@@ -26,7 +27,6 @@ import { Issuer } from "../src/sdk/issuer.js";
 import type { CarrierLink } from "../src/sdk/transport.js";
 import type { RadioBridge } from "../src/sim/radio.js";
 import { FixtureProcess } from "../test/helpers/fixture-process.js";
-import { unitNodeOptions } from "./daemon.bench.js";
 import { machine, round } from "./machine.js";
 import { median, percentile } from "./util.js";
 

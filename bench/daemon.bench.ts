@@ -17,10 +17,10 @@
  * Reproduce: `npm run bench -- daemon` (with the environment above).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { unitNodeOptions } from "../prove/rig.js";
 import { carrierSession, procSample, SimDaemon } from "../prove/soak.js";
 import { median } from "./util.js";
 
@@ -35,15 +35,6 @@ const OPTS_ENV = process.env.PILED_BENCH_NODE_OPTIONS;
 const CMD = `${OPTS_ENV !== undefined ? `PILED_BENCH_NODE_OPTIONS="${OPTS_ENV}" ` : ""}PILED_BENCH_WINDOW_S=${WINDOW_S} PILED_BENCH_SESSIONS=${SESSIONS}${quick ? " PILED_BENCH_QUICK=1" : ""} npm run bench -- daemon`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * The node options systemd/piled.service starts the daemon with (its `Environment="NODE_OPTIONS=…"`
- * line): the bench starts the daemon with the same, so its figures are the installed daemon's.
- */
-export function unitNodeOptions(
-  unit = readFileSync(join(DIST, "..", "systemd", "piled.service"), "utf8"),
-): string {
-  return /^Environment="NODE_OPTIONS=([^"]*)"\s*$/m.exec(unit)?.[1] ?? "";
-}
 /** PILED_BENCH_NODE_OPTIONS replaces the unit's options (to measure another V8 sizing). */
 const NODE_OPTIONS = OPTS_ENV ?? unitNodeOptions();
 const daemonEnv = (extra: Record<string, string> = {}) => ({ ...extra, NODE_OPTIONS });

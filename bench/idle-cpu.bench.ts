@@ -16,10 +16,10 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
+import { unitNodeOptions } from "../prove/rig.js";
 import { SimDaemon } from "../prove/soak.js";
 import { SimMeter } from "../src/sim/meter/sim-meter.js";
 import { openPtyPair } from "../src/sim/pty.js";
-import { unitNodeOptions } from "./daemon.bench.js";
 import { median } from "./util.js";
 
 export const name = "idle-cpu";

@@ -26,6 +26,15 @@ const CHIP = "pinctrl-bcm2711";
 const BASE = 512;
 export const LINES = { contactor: 17, lock: 27, contactorFeedback: 22, lockFeedback: 23, plugPresent: 24 };
 
+/**
+ * The node options systemd/piled.service starts the daemon with (its `Environment="NODE_OPTIONS=…"`
+ * line): the benches and the soak start the daemon with the same, so their figures are the
+ * installed daemon's.
+ */
+export function unitNodeOptions(unit = readFileSync(join(REPO, "systemd", "piled.service"), "utf8")): string {
+  return /^Environment="NODE_OPTIONS=([^"]*)"\s*$/m.exec(unit)?.[1] ?? "";
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface RecvSocket {

@@ -30,7 +30,7 @@ import { Issuer } from "../src/sdk/issuer.js";
 import { writeKeyFile } from "../src/sdk/keyfile.js";
 import { SimCarrier } from "../src/sim/carriers.js";
 import { type Radio, type RadioBridge, startRadio } from "../src/sim/radio.js";
-import { PILED, sleep } from "./rig.js";
+import { PILED, sleep, unitNodeOptions } from "./rig.js";
 import { Rng } from "./rng.js";
 
 export interface ProcSample {
@@ -43,11 +43,18 @@ export interface ProcSample {
 export interface SoakSummary {
   seed: number;
   sessions: number;
+  /** The daemon's NODE_OPTIONS (the unit's unless told otherwise). */
+  nodeOptions: string;
+  /** The meter's pace when not the simulated pile's (ms). */
+  meter: { pollMs?: number; staleMs?: number };
+  /** Wall time of the sessions, and per kind the median and the longest session (ms). */
+  elapsedS: number;
+  durationsMs: Record<string, { median: number; max: number }>;
   accepted: number;
   faults: Record<string, number>;
-  start: ProcSample;
-  end: ProcSample;
-  growth: { rssKb: number; fds: number; storeBytesPerSession: number };
+  start: ProcSample & { liveHeapKb: number };
+  end: ProcSample & { liveHeapKb: number };
+  growth: { rssKb: number; liveHeapKb: number; fds: number; storeBytesPerSession: number };
   ledgerRows: number;
   violations: string[];
 }
@@ -180,7 +187,7 @@ const FAULTS = [
   "bad-proof",
   "rotate",
 ] as const;
-type Fault = (typeof FAULTS)[number];
+export type Fault = (typeof FAULTS)[number];
 
 /** One carrier session over the air; returns the outcome kind. */
 export async function carrierSession(
@@ -212,6 +219,16 @@ export async function carrierSession(
   }
 }
 
+/** The main isolate's heap used after a full GC (SIGUSR2), from the status view's counters. */
+export async function liveHeapKb(d: SimDaemon): Promise<number> {
+  process.kill(d.child.pid!, "SIGUSR2");
+  await sleep(500);
+  const c = ((await d.status())?.counters ?? {}) as Record<string, number>;
+  return c["memory.liveHeapKb"] ?? Number.NaN;
+}
+
+const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
 async function recover(d: SimDaemon): Promise<boolean> {
   for (const a of ["clear", "meter-ok", "plug-in"]) await d.control("sim", [a]).catch(() => undefined);
   const until = Date.now() + 20_000;
@@ -221,7 +238,7 @@ async function recover(d: SimDaemon): Promise<boolean> {
     if (s?.state === "FAULTED") await d.control("clear-fault", ["all"]).catch(() => undefined);
     else if (s?.state === "CHARGING" || s?.state === "PREPARING")
       await d.control("stop").catch(() => undefined);
-    await sleep(200);
+    await sleep(50);
   }
   return false;
 }
@@ -229,9 +246,23 @@ async function recover(d: SimDaemon): Promise<boolean> {
 export async function runSoak(o: {
   seed: number;
   sessions: number;
+  /** Stop after this many minutes of sessions, reporting the sessions run (0: no limit). */
+  minutes?: number;
+  /** The daemon's NODE_OPTIONS; the unit's by default. */
+  nodeOptions?: string;
+  /** The faults to draw from (all of them by default). */
+  mix?: readonly Fault[];
+  /**
+   * The meter's pace: `pollMs` while a session runs (the simulated pile's 500 ms by default) and
+   * `staleMs`, the age at which a reading is stale (the daemon's default, 5 s). A faster pace
+   * runs more sessions in an hour; each session makes the same records either way.
+   */
+  meter?: { pollMs?: number; staleMs?: number };
   log?: (l: string) => void;
   plantBadProof?: boolean;
 }): Promise<SoakSummary> {
+  const nodeOptions = o.nodeOptions ?? unitNodeOptions();
+  const took: Record<string, number[]> = {};
   const rng = new Rng(o.seed);
   const d = new SimDaemon();
   const v: string[] = [];
@@ -239,13 +270,25 @@ export async function runSoak(o: {
   let accepted = 0;
   const state = () => join(d.dir, "state");
   try {
-    await d.start();
+    const m = o.meter ?? {};
+    await d.start({
+      env: { NODE_OPTIONS: nodeOptions },
+      config: (c) => ({
+        ...c,
+        meter: { ...(c.meter as object), ...(m.pollMs ? { pollIntervalMs: m.pollMs } : {}) },
+        ...(m.staleMs ? { deadlines: { meterStaleMs: m.staleMs } } : {}),
+      }),
+    });
     await carrierSession(d, -1); // warm-up: the first session sets up what every later one reuses
     accepted++;
     if (!(await recover(d))) v.push("the pile did not come back to AVAILABLE after the warm-up");
-    const start = procSample(d.child.pid!, state());
-    for (let i = 0; i < o.sessions; i++) {
-      const f: Fault = rng.pick(FAULTS);
+    const start = { ...procSample(d.child.pid!, state()), liveHeapKb: await liveHeapKb(d) };
+    const began = performance.now();
+    const until = o.minutes ? began + o.minutes * 60_000 : Number.POSITIVE_INFINITY;
+    let ran = 0;
+    for (let i = 0; i < o.sessions && performance.now() < until; i++) {
+      const t0 = performance.now();
+      const f: Fault = rng.pick(o.mix ?? FAULTS);
       faults[f] = (faults[f] ?? 0) + 1;
       if (f === "rotate") {
         d.rotateKeyFiles();
@@ -265,9 +308,15 @@ export async function runSoak(o: {
               }
             : f === "weld"
               ? async () => {
+                  // CHARGING is entered as the contactor is told to close: weld contacts that are closed
+                  if (!(await d.waitState((s) => s.contactor === "closed"))) {
+                    v.push(`session ${i} (weld): the contactor did not read closed in CHARGING`);
+                    return;
+                  }
                   await d.control("sim", ["weld"]);
                   await d.control("stop");
-                  await d.waitState((s) => s.state === "FAULTED");
+                  const s = await d.waitState((s) => s.state === "FAULTED" && s.faults.includes("WELD"));
+                  if (!s) v.push(`session ${i} (weld): a welded contactor was not latched as WELD`);
                 }
               : undefined;
       // planted: the first session carries a good proof but is checked as a bad one
@@ -281,32 +330,46 @@ export async function runSoak(o: {
       if (!bad && out !== "accepted") v.push(`session ${i} (${f}): a fresh code was not accepted: ${out}`);
       if (out === "accepted") accepted++;
       if (!(await recover(d))) v.push(`session ${i} (${f}): the pile did not come back to AVAILABLE`);
+      took[f] ??= [];
+      took[f].push(performance.now() - t0);
+      ran = i + 1;
       if (d.child.exitCode !== null || d.child.signalCode !== null) {
         v.push(`session ${i}: the daemon died`);
         break;
       }
       if ((i + 1) % 50 === 0 || i + 1 === o.sessions) {
         const s = procSample(d.child.pid!, state());
+        const min = ((performance.now() - began) / 60_000).toFixed(1);
         o.log?.(
-          `soak: ${i + 1}/${o.sessions} sessions, RSS ${s.rssKb} kB, fds ${s.fds}, store ${s.storeBytes} B, ${v.length} violations`,
+          `soak: ${i + 1}/${o.sessions} sessions in ${min} min, RSS ${s.rssKb} kB (HWM ${s.hwmKb} kB), fds ${s.fds}, store ${s.storeBytes} B, ${v.length} violations`,
         );
       }
     }
-    const end = procSample(d.child.pid!, state());
+    const elapsedS = Math.round((performance.now() - began) / 1000);
+    const end = { ...procSample(d.child.pid!, state()), liveHeapKb: await liveHeapKb(d) };
     const rows = ledgerRows(state());
     if (rows > accepted) v.push(`ledger holds ${rows} rows for ${accepted} accepted codes`);
     return {
       seed: o.seed,
-      sessions: o.sessions,
+      sessions: ran,
+      nodeOptions,
+      meter: o.meter ?? {},
+      elapsedS,
+      durationsMs: Object.fromEntries(
+        Object.entries(took).map(([k, xs]) => [
+          k,
+          { median: Math.round(medianOf(xs)), max: Math.round(Math.max(...xs)) },
+        ]),
+      ),
       accepted,
       faults,
       start,
       end,
       growth: {
         rssKb: end.rssKb - start.rssKb,
+        liveHeapKb: end.liveHeapKb - start.liveHeapKb,
         fds: end.fds - start.fds,
-        storeBytesPerSession:
-          o.sessions > 0 ? Math.round((end.storeBytes - start.storeBytes) / o.sessions) : 0,
+        storeBytesPerSession: ran > 0 ? Math.round((end.storeBytes - start.storeBytes) / ran) : 0,
       },
       ledgerRows: rows,
       violations: v,

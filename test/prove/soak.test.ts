@@ -15,6 +15,14 @@ test("a short soak: sessions with faults mixed in, the pile back to AVAILABLE af
   assert.ok(r.ledgerRows <= r.accepted);
 });
 
+test("field report: a soak weld is made on contacts that read closed, and latched as WELD", async () => {
+  // CHARGING is entered as the contactor is told to close; a weld injected before the contacts
+  // close never welds them, and the pile rightly went back to AVAILABLE unnoticed by the soak
+  const r = await runSoak({ seed: 5, sessions: 2, mix: ["weld"] });
+  assert.equal(r.faults.weld, 2);
+  assert.deepEqual(r.violations, [], JSON.stringify(r, null, 2));
+});
+
 test("the soak checker reports a bad proof accepted", async () => {
   const r = await runSoak({ seed: 1, sessions: 1, plantBadProof: true });
   assert.ok(
