@@ -10,6 +10,22 @@ import { runInNewContext } from "node:vm";
 
 let liveHeapKb = 0;
 let gcFn: (() => void) | undefined;
+let optimizingCompiler = 1;
+
+/**
+ * The daemon runs its JavaScript on V8's interpreter and baseline compiler, without TurboFan.
+ * TurboFan compiles a pile's hot paths over its first sessions, and the memory of each compile
+ * stays in the malloc arena of V8's platform thread: on the simulated pile a daemon after its
+ * first session took 83.5 MB against 78.4 MB without it, and 87.2 against 81.2 MB after 60 more
+ * (docs/performance.md). The latency this costs is measured there too (the pile's work between
+ * a PRESENT and its RESULT is mostly native: crypto, SQLite, fsync). V8's flags are the
+ * process's, so the write worker started after this runs without it too; NODE_OPTIONS refuses
+ * `--no-opt`, so it is set here, first thing, before anything has run hot.
+ */
+export function withoutOptimizingCompiler(): void {
+  setFlagsFromString("--no-opt");
+  optimizingCompiler = 0;
+}
 
 const kb = (b: number) => Math.round(b / 1024);
 
@@ -21,6 +37,7 @@ export function memoryCounters(): Record<string, number> {
     "memory.heapUsedKb": kb(m.heapUsed),
     "memory.externalKb": kb(m.external),
     "memory.liveHeapKb": liveHeapKb,
+    "memory.optimizingCompiler": optimizingCompiler,
   };
 }
 

@@ -26,6 +26,7 @@ import { readLatchedFaults } from "../store/index.js";
 import { VERSION } from "../version.js";
 import { type Config, databasePath, loadConfig } from "./config.js";
 import { runDaemon } from "./daemon.js";
+import { withoutOptimizingCompiler } from "./memory.js";
 import { consoleSecretHash } from "./open-state.js";
 
 const USAGE = "usage: piled --config FILE | piled --check-config FILE | piled --safe-outputs --config FILE\n";
@@ -132,6 +133,7 @@ if (v["safe-outputs"]) {
   process.exit(report.ok ? 0 : 1);
 }
 
+withoutOptimizingCompiler();
 // Out as soon as the daemon is done (its log already flushed): an adapter, timer or port left
 // behind by a failed start must not keep the process up until systemd's start timeout.
 runDaemon(config).then(
