@@ -21,13 +21,17 @@
  * (idle time after each round of the main phase, default 0: back to back). Reproduce:
  * `npm run bench -- unlock`.
  */
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import fs, { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
 import { syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { pino } from "pino";
+import { unitNodeOptions } from "../prove/rig.js";
 import { createLogger, REDACTED, SECRET_FIELDS } from "../src/daemon/log.js";
 import type { PileCore } from "../src/pile/index.js";
 import { nodeSuite } from "../src/protocol/node-suite.js";
@@ -205,7 +209,39 @@ function marksReadMs(r: UnlockRig): number {
   }
 }
 
+/**
+ * The rig runs in a node of its own, started as the daemon runs: the unit's NODE_OPTIONS and
+ * V8 without its optimizing compiler (src/daemon/memory.ts), which is the process's and would
+ * otherwise slow the benches after this one. PILED_BENCH_UNLOCK_TURBOFAN=1 keeps the optimizing
+ * compiler in the rig, to measure what it changes.
+ */
 export async function run(): Promise<Record<string, unknown>> {
+  const turbofan = process.env.PILED_BENCH_UNLOCK_TURBOFAN === "1";
+  const nodeOptions = unitNodeOptions();
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL("./fixtures/unlock-child.js", import.meta.url))],
+    {
+      env: { ...process.env, NODE_OPTIONS: nodeOptions },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  let out = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
+  const [code] = (await once(child, "exit")) as [number | null];
+  if (code !== 0) throw new Error(`the unlock rig's node exited ${code}`);
+  const figures = JSON.parse(out) as Record<string, unknown>;
+  return {
+    ...figures,
+    command: `${turbofan ? "PILED_BENCH_UNLOCK_TURBOFAN=1 " : ""}${CMD}`,
+    v8: { nodeOptions, optimizingCompiler: turbofan },
+  };
+}
+
+/** The measurement, in the rig's node (fixtures/unlock-child.ts). */
+export async function measure(): Promise<Record<string, unknown>> {
   const r = await unlockRig({ parent: PARENT });
   const refs = new References(r.dir);
   const unlocks: number[] = [];

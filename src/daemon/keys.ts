@@ -118,7 +118,7 @@ export class KeyDirectory {
   /** Writes a new key file (0600) and loads it. */
   add(keyId: number, hex: string): Result<KeyFileInfo, KeyDirError> {
     const key = fromHex(hex);
-    if (!key || key.length !== 32) return err(new KeyDirError("BAD_KEY", "a key is 64 hex digits"));
+    if (key?.length !== 32) return err(new KeyDirError("BAD_KEY", "a key is 64 hex digits"));
     if (this.files.has(keyId)) return err(new KeyDirError("EXISTS", `keyId ${keyId} is already held`));
     if (this.files.size >= MAX_KEYS)
       return err(new KeyDirError("TOO_MANY", `a pile holds at most ${MAX_KEYS} keys`));
