@@ -16,11 +16,11 @@ let optimizingCompiler = 1;
  * The daemon runs its JavaScript on V8's interpreter and baseline compiler, without TurboFan.
  * TurboFan compiles a pile's hot paths over its first sessions, and the memory of each compile
  * stays in the malloc arena of V8's platform thread: on the simulated pile a daemon after its
- * first session took 83.5 MB against 78.4 MB without it, and 87.2 against 81.2 MB after 60 more
- * (docs/performance.md). The latency this costs is measured there too (the pile's work between
- * a PRESENT and its RESULT is mostly native: crypto, SQLite, fsync). V8's flags are the
- * process's, so the write worker started after this runs without it too; NODE_OPTIONS refuses
- * `--no-opt`, so it is set here, first thing, before anything has run hot.
+ * first session took 83.8 MB against 78.4 MB without it, and 88.0 against 81.2 MB after 60 more
+ * (medians of 3, docs/performance.md). The latency this costs is measured there too (the pile's
+ * work between a PRESENT and its RESULT is mostly native: crypto, SQLite, fsync). V8's flags are
+ * the process's, so the write worker started after this runs without it too; NODE_OPTIONS
+ * refuses `--no-opt`, so the entry sets it before the daemon starts, before anything runs hot.
  */
 export function withoutOptimizingCompiler(): void {
   setFlagsFromString("--no-opt");
