@@ -210,7 +210,10 @@ export async function carrierSession(
     const states: Status[] = [];
     const out = await c.unlock((s) => states.push(s));
     if (out.kind !== "accepted") return "reason" in out ? `${out.kind} ${out.reason}` : out.kind;
-    await d.waitState((s) => s.state === "CHARGING");
+    // CHARGING is entered as the contactor is told to close; a session charges once it reads closed
+    // (a stop before that waits out the whole opening window, as no feedback change confirms it)
+    if (!(await d.waitState((s) => s.state === "CHARGING" && s.contactor === "closed")))
+      return "accepted (but the contactor never read closed in CHARGING)";
     if (opts.during) await opts.during();
     else await c.stop(() => undefined);
     return "accepted";
@@ -308,11 +311,6 @@ export async function runSoak(o: {
               }
             : f === "weld"
               ? async () => {
-                  // CHARGING is entered as the contactor is told to close: weld contacts that are closed
-                  if (!(await d.waitState((s) => s.contactor === "closed"))) {
-                    v.push(`session ${i} (weld): the contactor did not read closed in CHARGING`);
-                    return;
-                  }
                   await d.control("sim", ["weld"]);
                   await d.control("stop");
                   const s = await d.waitState((s) => s.state === "FAULTED" && s.faults.includes("WELD"));
@@ -325,10 +323,13 @@ export async function runSoak(o: {
       const out = await carrierSession(d, i, { badProof: bad && !planted, during }).catch(
         (e: unknown) => `error: ${String(e)}`,
       );
-      if (bad && out === "accepted")
+      if (bad && out.startsWith("accepted"))
         v.push(`session ${i}: a bad proof was accepted${o.plantBadProof ? " (planted)" : ""}`);
-      if (!bad && out !== "accepted") v.push(`session ${i} (${f}): a fresh code was not accepted: ${out}`);
-      if (out === "accepted") accepted++;
+      if (!bad && out !== "accepted")
+        v.push(
+          `session ${i} (${f}): ${out.startsWith("accepted") ? out : `a fresh code was not accepted: ${out}`}`,
+        );
+      if (out.startsWith("accepted")) accepted++;
       if (!(await recover(d))) v.push(`session ${i} (${f}): the pile did not come back to AVAILABLE`);
       took[f] ??= [];
       took[f].push(performance.now() - t0);
