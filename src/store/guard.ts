@@ -19,11 +19,21 @@ export interface Guard {
   lower(m: Partial<Marks>): void;
 }
 
+type MarkReads = [Database.Statement, Database.Statement, Database.Statement];
+/** The three reads of the marks, prepared once per connection (a refresh follows every change). */
+const markReads = new WeakMap<Db, MarkReads>();
+
 function readMarks(db: Db): Marks {
-  const rows = Number(db.prepare("SELECT count(*) FROM ledger").pluck().get());
-  const floor = readU64be(db.prepare("SELECT ms FROM time_floor WHERE id = 1").pluck().get());
-  const latched = Number(db.prepare("SELECT count(*) FROM faults WHERE cleared_at IS NULL").pluck().get());
-  return { ledgerRows: rows, floor, latched };
+  let q = markReads.get(db);
+  if (q === undefined) {
+    q = [
+      db.prepare("SELECT count(*) FROM ledger").pluck(),
+      db.prepare("SELECT ms FROM time_floor WHERE id = 1").pluck(),
+      db.prepare("SELECT count(*) FROM faults WHERE cleared_at IS NULL").pluck(),
+    ];
+    markReads.set(db, q);
+  }
+  return { ledgerRows: Number(q[0].get()), floor: readU64be(q[1].get()), latched: Number(q[2].get()) };
 }
 
 function rowMac(key: Buffer, r: Row): Buffer {

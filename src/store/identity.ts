@@ -188,6 +188,9 @@ export function writeIdentity(path: string, id: Identity): void {
   }
 }
 
+/** Per identity file: its bytes as this process last wrote them, and what they decode to. */
+const lastSeen = new Map<string, { bytes: Buffer; slots: { id: Identity; seq: number; older: number } }>();
+
 /**
  * A change of the marks: the older slot overwritten in place, then fdatasync. A file not in two
  * slots (the first format, or one that does not check) is written whole instead.
@@ -198,15 +201,22 @@ export function writeMarks(path: string, id: Identity): void {
     fd = openSync(path, "r+");
     const b = Buffer.alloc(2 * SLOT + 1);
     const n = readSync(fd, b, 0, b.length, 0);
-    const now = decodeSlots(b.subarray(0, n));
+    const file = b.subarray(0, n);
+    const seen = lastSeen.get(path);
+    // The file as this process last left it (another connection may have written since): decoded once
+    const now = seen?.bytes.equals(file) ? seen.slots : decodeSlots(file);
+    lastSeen.delete(path);
     if (now === undefined || !now.id.storeId.equals(id.storeId)) {
       closeSync(fd);
       fd = undefined;
       writeIdentity(path, id);
       return;
     }
-    writeSync(fd, encodeSlot(id, now.seq + 1), 0, SLOT, now.older * SLOT);
+    const slot = encodeSlot(id, now.seq + 1);
+    writeSync(fd, slot, 0, SLOT, now.older * SLOT);
     fdatasyncSync(fd);
+    slot.copy(file, now.older * SLOT);
+    lastSeen.set(path, { bytes: file, slots: { id, seq: now.seq + 1, older: 1 - now.older } });
   } catch (e) {
     if (e instanceof StoreError) throw e;
     throw new StoreError(

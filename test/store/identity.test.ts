@@ -44,6 +44,27 @@ test("a change of the marks overwrites a slot in place: the same inode, the newe
   assert.ok(readIdentity(path)?.key.equals(id.key));
 });
 
+test("a change made by another connection since this one's last write is read, not assumed", (t) => {
+  const d = dir(t);
+  const path = join(d, "piled.id");
+  const other = join(d, "other.id");
+  const id = newIdentity(marks(0));
+  writeIdentity(path, id);
+  writeMarks(path, withMarks(id, 1));
+  // another connection of the store (the write worker) changes the marks: modelled by the same
+  // write made through another path, its result copied over this one
+  writeFileSync(other, readFileSync(path));
+  writeMarks(other, withMarks(id, 2));
+  writeFileSync(path, readFileSync(other));
+  writeMarks(path, withMarks(id, 3));
+  // the write of 3 must have gone over the older slot (1), keeping 2: tear 3 and 2 is what is left
+  const b = readFileSync(path);
+  const newest = b.subarray(0, SLOT).includes('"ledgerRows":3') ? 0 : 1;
+  b[newest * SLOT + 40] = (b[newest * SLOT + 40] ?? 0) ^ 0x01;
+  writeFileSync(path, b);
+  assert.deepEqual(readIdentity(path)?.marks, marks(2), "the newest slot of the other connection kept");
+});
+
 test("a torn newest slot leaves the one before it; both damaged is CORRUPT", (t) => {
   const path = join(dir(t), "piled.id");
   const id = newIdentity(marks(0));
