@@ -20,6 +20,7 @@ import { OcppStation, type StationStatus } from "../ocpp/station.js";
 import { ocppId } from "../ocpp/txevents.js";
 import { protocolProofPolicy } from "../pile/rate-limit.js";
 import { err, ok, type Result } from "../protocol/bytes.js";
+import { CACHE_KIB } from "../store/index.js";
 import { VERSION } from "../version.js";
 import type { Config } from "./config.js";
 import type { SessionHookOptions } from "./ocpp-hook.js";
@@ -137,6 +138,7 @@ export function startOcpp(d: GlueDeps): Result<OcppGlue, Error> {
   try {
     db = new Database(d.dbPath, { fileMustExist: true, timeout: 5000 });
     db.pragma("synchronous = FULL");
+    db.pragma(`cache_size = -${CACHE_KIB}`);
   } catch (e) {
     return err(new Error(`OCPP outbox: cannot open ${d.dbPath} (${e instanceof Error ? e.message : e})`));
   }

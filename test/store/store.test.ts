@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { type TestContext, test } from "node:test";
 import fc from "fast-check";
 import { StoreError, type StoreErrorCode } from "../../src/store/errors.js";
-import { openStore } from "../../src/store/store.js";
+import { CACHE_KIB, openStore } from "../../src/store/store.js";
 import type { Store } from "../../src/store/types.js";
 import { id, tempDir } from "./util.js";
 
@@ -578,4 +578,25 @@ test("audit: the peer's uid and pid are kept; a bad one is refused INVALID", (t)
     "INVALID",
   );
   assert.equal(store.audit.list({ limit: 10 }).length, 2);
+});
+
+test("every connection keeps a bounded page cache (the file grows with every session; the cache does not)", (t) => {
+  const path = join(tempDir(t), "piled.db");
+  const seen: unknown[] = [];
+  const store = openStore(path, {
+    onSessionRecord: (db) => seen.push(db.pragma("cache_size", { simple: true })),
+  });
+  t.after(() => store.close());
+  const codeId = recordCode(store);
+  store.sessions.begin({
+    sessionId: id(),
+    codeId,
+    keyId: 1,
+    deviceId: "VD-1",
+    carrier: "vehicle",
+    startedAt: 1000,
+    meterStartWh: 5000,
+  });
+  assert.deepEqual(seen, [-CACHE_KIB], "cache_size in KiB (negative), SQLite's default being 2 MiB");
+  assert.ok(CACHE_KIB <= 1024);
 });
