@@ -21,7 +21,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { unitNodeOptions } from "../prove/rig.js";
-import { carrierSession, procSample, SimDaemon } from "../prove/soak.js";
+import { carrierSession, type ProcSample, procSample, SimDaemon } from "../prove/soak.js";
 import { median } from "./util.js";
 
 export const name = "daemon";
@@ -123,7 +123,7 @@ async function countSyncs(pid: number, during: () => Promise<void>): Promise<num
   return calls;
 }
 
-async function bareNodeRssKb(nodeOptions = ""): Promise<number> {
+async function bareNodeRss(nodeOptions = ""): Promise<ProcSample> {
   const c = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], {
     stdio: "ignore",
     env: { ...process.env, NODE_OPTIONS: nodeOptions },
@@ -132,7 +132,7 @@ async function bareNodeRssKb(nodeOptions = ""): Promise<number> {
   const s = procSample(c.pid!);
   c.kill("SIGTERM");
   await new Promise((r) => c.once("exit", r));
-  return s.rssKb;
+  return s;
 }
 
 /** The status view's memory counters (src/daemon/memory.ts), after a full GC asked by SIGUSR2. */
@@ -183,8 +183,9 @@ export async function run(): Promise<Record<string, unknown>> {
     readyNoBleOverImportOnly: round2(median(noBle) / median(imp)),
   };
 
-  const bare = await bareNodeRssKb();
-  const bareWithOptions = await bareNodeRssKb(NODE_OPTIONS);
+  const bareSample = await bareNodeRss();
+  const bare = bareSample.rssKb;
+  const bareWithOptions = (await bareNodeRss(NODE_OPTIONS)).rssKb;
   const idleWithoutOptions = await idleRssKb("");
   const d = new SimDaemon();
   try {
@@ -229,6 +230,10 @@ export async function run(): Promise<Record<string, unknown>> {
         idleRssKb: idle.rssKb,
         idleHwmKb: idle.hwmKb,
         idleOverBareNode: round2(idle.rssKb / bare),
+        idleRssAnonKb: idle.rssAnonKb,
+        idleRssFileKb: idle.rssFileKb,
+        bareNodeRssAnonKb: bareSample.rssAnonKb,
+        bareNodeRssFileKb: bareSample.rssFileKb,
         idleRssWithoutOptionsKb: idleWithoutOptions,
         idleLiveHeapKb: liveIdle.liveHeapKb,
         idleHeapTotalKb: liveIdle.heapTotalKb,
@@ -237,6 +242,7 @@ export async function run(): Promise<Record<string, unknown>> {
         afterRssKb: after.rssKb,
         afterHwmKb: after.hwmKb,
         rssGrowthKb: after.rssKb - idle.rssKb,
+        rssAnonGrowthKb: after.rssAnonKb - idle.rssAnonKb,
         afterLiveHeapKb: liveAfter.liveHeapKb,
         liveHeapGrowthKb: liveAfter.liveHeapKb - liveIdle.liveHeapKb,
         fdsBefore: idle.fds,
@@ -245,7 +251,7 @@ export async function run(): Promise<Record<string, unknown>> {
         storeBytesAfter: after.storeBytes,
         storeBytesPerSession:
           SESSIONS > 0 ? Math.round((after.storeBytes - idle.storeBytes) / SESSIONS) : null,
-        note: "store size counts piled.db with its -wal and -shm (the WAL grows until a checkpoint); live heap = the main isolate's heap used after a full GC (SIGUSR2), the write worker's isolate not included",
+        note: "RSS = anonymous (what the daemon allocated) + file-backed (pages of mapped files, mostly the node binary's: shared with every node process, clean, reclaimed by the kernel under pressure); store size counts piled.db with its -wal and -shm (the WAL grows until a checkpoint); live heap = the main isolate's heap used after a full GC (SIGUSR2), the write worker's isolate not included",
       },
       startup,
       cpu: {

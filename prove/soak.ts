@@ -36,6 +36,10 @@ import { Rng } from "./rng.js";
 export interface ProcSample {
   rssKb: number;
   hwmKb: number;
+  /** Of rssKb: memory the process allocated (heaps, caches) … */
+  rssAnonKb: number;
+  /** … and pages of mapped files: mostly the node binary's code and data, shared and clean. */
+  rssFileKb: number;
   fds: number;
   storeBytes: number;
 }
@@ -54,7 +58,13 @@ export interface SoakSummary {
   faults: Record<string, number>;
   start: ProcSample & { liveHeapKb: number };
   end: ProcSample & { liveHeapKb: number };
-  growth: { rssKb: number; liveHeapKb: number; fds: number; storeBytesPerSession: number };
+  growth: {
+    rssKb: number;
+    rssAnonKb: number;
+    liveHeapKb: number;
+    fds: number;
+    storeBytesPerSession: number;
+  };
   ledgerRows: number;
   violations: string[];
 }
@@ -65,7 +75,14 @@ export function procSample(pid: number, stateDir?: string): ProcSample {
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? Number.NaN);
   let storeBytes = 0;
   if (stateDir) for (const f of readdirSync(stateDir)) storeBytes += statSync(join(stateDir, f)).size;
-  return { rssKb: kb("VmRSS"), hwmKb: kb("VmHWM"), fds: readdirSync(`/proc/${pid}/fd`).length, storeBytes };
+  return {
+    rssKb: kb("VmRSS"),
+    hwmKb: kb("VmHWM"),
+    rssAnonKb: kb("RssAnon"),
+    rssFileKb: kb("RssFile"),
+    fds: readdirSync(`/proc/${pid}/fd`).length,
+    storeBytes,
+  };
 }
 
 /** Rows of the ledger table, read from a copy of the state (the daemon keeps the store open). */
@@ -368,6 +385,7 @@ export async function runSoak(o: {
       end,
       growth: {
         rssKb: end.rssKb - start.rssKb,
+        rssAnonKb: end.rssAnonKb - start.rssAnonKb,
         liveHeapKb: end.liveHeapKb - start.liveHeapKb,
         fds: end.fds - start.fds,
         storeBytesPerSession: ran > 0 ? Math.round((end.storeBytes - start.storeBytes) / ran) : 0,
