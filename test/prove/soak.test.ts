@@ -12,7 +12,10 @@ test("a short soak: sessions with faults mixed in, the pile back to AVAILABLE af
   assert.deepEqual(r.violations, [], JSON.stringify(r, null, 2));
   assert.ok(r.accepted >= 1);
   assert.ok(r.end.rssKb > 0 && r.end.fds > 0, "figures read from /proc");
-  assert.ok(r.end.rssAnonKb > 0 && r.end.rssAnonKb + r.end.rssFileKb <= r.end.rssKb + 4, "RSS split read from /proc");
+  assert.ok(
+    r.end.rssAnonKb > 0 && r.end.rssAnonKb + r.end.rssFileKb <= r.end.rssKb + 4,
+    "RSS split read from /proc",
+  );
   assert.ok(r.ledgerRows <= r.accepted);
 });
 
