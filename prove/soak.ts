@@ -58,12 +58,19 @@ export interface SoakSummary {
   faults: Record<string, number>;
   start: ProcSample & { liveHeapKb: number };
   end: ProcSample & { liveHeapKb: number };
+  /**
+   * The sample after the first `afterSessions` sessions (300, or a tenth of a shorter run): what
+   * fills once (code compiled as each path first runs, caches, the heap's size) is behind it.
+   */
+  settled?: ProcSample & { liveHeapKb: number; afterSessions: number };
   growth: {
     rssKb: number;
     rssAnonKb: number;
     liveHeapKb: number;
     fds: number;
     storeBytesPerSession: number;
+    /** From the settled sample to the end. */
+    sinceSettled?: { rssKb: number; rssAnonKb: number; liveHeapKb: number; sessions: number };
   };
   ledgerRows: number;
   violations: string[];
@@ -303,6 +310,8 @@ export async function runSoak(o: {
     accepted++;
     if (!(await recover(d))) v.push("the pile did not come back to AVAILABLE after the warm-up");
     const start = { ...procSample(d.child.pid!, state()), liveHeapKb: await liveHeapKb(d) };
+    const settleAt = Math.min(300, Math.ceil(o.sessions / 10));
+    let settled: SoakSummary["settled"];
     const began = performance.now();
     const until = o.minutes ? began + o.minutes * 60_000 : Number.POSITIVE_INFINITY;
     let ran = 0;
@@ -351,6 +360,12 @@ export async function runSoak(o: {
       took[f] ??= [];
       took[f].push(performance.now() - t0);
       ran = i + 1;
+      if (ran === settleAt)
+        settled = {
+          ...procSample(d.child.pid!, state()),
+          liveHeapKb: await liveHeapKb(d),
+          afterSessions: ran,
+        };
       if (d.child.exitCode !== null || d.child.signalCode !== null) {
         v.push(`session ${i}: the daemon died`);
         break;
@@ -383,12 +398,23 @@ export async function runSoak(o: {
       faults,
       start,
       end,
+      ...(settled ? { settled } : {}),
       growth: {
         rssKb: end.rssKb - start.rssKb,
         rssAnonKb: end.rssAnonKb - start.rssAnonKb,
         liveHeapKb: end.liveHeapKb - start.liveHeapKb,
         fds: end.fds - start.fds,
         storeBytesPerSession: ran > 0 ? Math.round((end.storeBytes - start.storeBytes) / ran) : 0,
+        ...(settled
+          ? {
+              sinceSettled: {
+                rssKb: end.rssKb - settled.rssKb,
+                rssAnonKb: end.rssAnonKb - settled.rssAnonKb,
+                liveHeapKb: end.liveHeapKb - settled.liveHeapKb,
+                sessions: ran - settled.afterSessions,
+              },
+            }
+          : {}),
       },
       ledgerRows: rows,
       violations: v,

@@ -17,6 +17,8 @@ test("a short soak: sessions with faults mixed in, the pile back to AVAILABLE af
     "RSS split read from /proc",
   );
   assert.ok(r.ledgerRows <= r.accepted);
+  assert.equal(r.settled?.afterSessions, 1, "a tenth of 6 sessions, rounded up");
+  assert.equal(r.growth.sinceSettled?.sessions, 5);
 });
 
 test("field report: a soak weld is made on contacts that read closed, and latched as WELD", async () => {
