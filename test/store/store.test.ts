@@ -34,6 +34,18 @@ function recordCode(s: Store, issuedAt = 1000n): Uint8Array {
   return codeId;
 }
 
+/** A session's start on `codeId`, as the sessions tests begin one. */
+const sessionStart = (codeId: Uint8Array, sessionId = id()) => ({
+  sessionId,
+  codeId,
+  keyId: 1,
+  deviceId: "VD-1",
+  carrier: "vehicle" as const,
+  startedAt: 1000,
+  meterStartWh: 5000,
+  connectionId: "ble-1",
+});
+
 test("ledger: a recorded code is used, keeps its fields and raises the floor", (t) => {
   const { store } = fresh(t, () => 4242);
   const codeId = id();
@@ -154,16 +166,7 @@ test("sessions: begin → progress → finish keeps every figure", (t) => {
   const { store } = fresh(t);
   const codeId = recordCode(store);
   const sessionId = id();
-  store.sessions.begin({
-    sessionId,
-    codeId,
-    keyId: 1,
-    deviceId: "VD-1",
-    carrier: "vehicle",
-    startedAt: 1000,
-    meterStartWh: 5000,
-    connectionId: "ble-1",
-  });
+  store.sessions.begin(sessionStart(codeId, sessionId));
   assert.deepEqual(store.sessions.active()?.sessionId, sessionId);
   store.sessions.progress(sessionId, { energyWh: 10, lastMeterWh: 5010, at: 2000 });
   store.sessions.progress(sessionId, { energyWh: 20.5, lastMeterWh: 5020.5, at: 3000 });
@@ -587,16 +590,7 @@ test("every connection keeps a bounded page cache (the file grows with every ses
     onSessionRecord: (db) => seen.push(db.pragma("cache_size", { simple: true })),
   });
   t.after(() => store.close());
-  const codeId = recordCode(store);
-  store.sessions.begin({
-    sessionId: id(),
-    codeId,
-    keyId: 1,
-    deviceId: "VD-1",
-    carrier: "vehicle",
-    startedAt: 1000,
-    meterStartWh: 5000,
-  });
+  store.sessions.begin(sessionStart(recordCode(store)));
   assert.deepEqual(seen, [-CACHE_KIB], "cache_size in KiB (negative), SQLite's default being 2 MiB");
   assert.ok(CACHE_KIB <= 1024);
 });
