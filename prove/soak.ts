@@ -246,6 +246,18 @@ export async function carrierSession(
   }
 }
 
+/** The daemon's /proc figures and its live heap, sampled together. */
+async function memorySample(d: SimDaemon, stateDir: string): Promise<ProcSample & { liveHeapKb: number }> {
+  return { ...procSample(d.child.pid!, stateDir), liveHeapKb: await liveHeapKb(d) };
+}
+
+type Memory = Pick<ProcSample, "rssKb" | "rssAnonKb"> & { liveHeapKb: number };
+const grown = (from: Memory, to: Memory) => ({
+  rssKb: to.rssKb - from.rssKb,
+  rssAnonKb: to.rssAnonKb - from.rssAnonKb,
+  liveHeapKb: to.liveHeapKb - from.liveHeapKb,
+});
+
 /** The main isolate's heap used after a full GC (SIGUSR2), from the status view's counters. */
 export async function liveHeapKb(d: SimDaemon): Promise<number> {
   process.kill(d.child.pid!, "SIGUSR2");
@@ -309,7 +321,7 @@ export async function runSoak(o: {
     await carrierSession(d, -1); // warm-up: the first session sets up what every later one reuses
     accepted++;
     if (!(await recover(d))) v.push("the pile did not come back to AVAILABLE after the warm-up");
-    const start = { ...procSample(d.child.pid!, state()), liveHeapKb: await liveHeapKb(d) };
+    const start = await memorySample(d, state());
     const settleAt = Math.min(300, Math.ceil(o.sessions / 10));
     let settled: SoakSummary["settled"];
     const began = performance.now();
@@ -360,12 +372,7 @@ export async function runSoak(o: {
       took[f] ??= [];
       took[f].push(performance.now() - t0);
       ran = i + 1;
-      if (ran === settleAt)
-        settled = {
-          ...procSample(d.child.pid!, state()),
-          liveHeapKb: await liveHeapKb(d),
-          afterSessions: ran,
-        };
+      if (ran === settleAt) settled = { ...(await memorySample(d, state())), afterSessions: ran };
       if (d.child.exitCode !== null || d.child.signalCode !== null) {
         v.push(`session ${i}: the daemon died`);
         break;
@@ -379,7 +386,7 @@ export async function runSoak(o: {
       }
     }
     const elapsedS = Math.round((performance.now() - began) / 1000);
-    const end = { ...procSample(d.child.pid!, state()), liveHeapKb: await liveHeapKb(d) };
+    const end = await memorySample(d, state());
     const rows = ledgerRows(state());
     if (rows > accepted) v.push(`ledger holds ${rows} rows for ${accepted} accepted codes`);
     return {
@@ -400,19 +407,12 @@ export async function runSoak(o: {
       end,
       ...(settled ? { settled } : {}),
       growth: {
-        rssKb: end.rssKb - start.rssKb,
-        rssAnonKb: end.rssAnonKb - start.rssAnonKb,
-        liveHeapKb: end.liveHeapKb - start.liveHeapKb,
+        ...grown(start, end),
         fds: end.fds - start.fds,
         storeBytesPerSession: ran > 0 ? Math.round((end.storeBytes - start.storeBytes) / ran) : 0,
         ...(settled
           ? {
-              sinceSettled: {
-                rssKb: end.rssKb - settled.rssKb,
-                rssAnonKb: end.rssAnonKb - settled.rssAnonKb,
-                liveHeapKb: end.liveHeapKb - settled.liveHeapKb,
-                sessions: ran - settled.afterSessions,
-              },
+              sinceSettled: { ...grown(settled, end), sessions: ran - settled.afterSessions },
             }
           : {}),
       },

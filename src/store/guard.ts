@@ -19,21 +19,16 @@ export interface Guard {
   lower(m: Partial<Marks>): void;
 }
 
-type MarkReads = [Database.Statement, Database.Statement, Database.Statement];
-/** The three reads of the marks, prepared once per connection (a refresh follows every change). */
-const markReads = new WeakMap<Db, MarkReads>();
-
-function readMarks(db: Db): Marks {
-  let q = markReads.get(db);
-  if (q === undefined) {
-    q = [
-      db.prepare("SELECT count(*) FROM ledger").pluck(),
-      db.prepare("SELECT ms FROM time_floor WHERE id = 1").pluck(),
-      db.prepare("SELECT count(*) FROM faults WHERE cleared_at IS NULL").pluck(),
-    ];
-    markReads.set(db, q);
-  }
-  return { ledgerRows: Number(q[0].get()), floor: readU64be(q[1].get()), latched: Number(q[2].get()) };
+/** The marks as the database holds them now; the reads are prepared once, by `bind`. */
+function markReader(db: Db): () => Marks {
+  const rows = db.prepare("SELECT count(*) FROM ledger").pluck();
+  const floor = db.prepare("SELECT ms FROM time_floor WHERE id = 1").pluck();
+  const latched = db.prepare("SELECT count(*) FROM faults WHERE cleared_at IS NULL").pluck();
+  return () => ({
+    ledgerRows: Number(rows.get()),
+    floor: readU64be(floor.get()),
+    latched: Number(latched.get()),
+  });
 }
 
 function rowMac(key: Buffer, r: Row): Buffer {
@@ -92,7 +87,8 @@ export function bind(
     }).immediate();
     ident = id;
   }
-  const have = readMarks(db);
+  const readMarks = markReader(db);
+  const have = readMarks();
   const m = ident.marks;
   if (have.ledgerRows < m.ledgerRows || have.floor < m.floor || have.latched < m.latched) {
     throw new StoreError(
@@ -116,7 +112,7 @@ export function bind(
   return {
     key,
     refresh: () => {
-      if (!readonly) put(readMarks(db));
+      if (!readonly) put(readMarks());
     },
     lower: (l) => {
       if (!readonly) put({ ...marks, ...l });
