@@ -75,7 +75,18 @@ const env = {
   NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import=${keeper}`.trim(),
 };
 const log = createWriteStream(join(run, "test-output.log"));
-const child = spawn(process.execPath, ["--test", "--test-reporter=spec", "--test-concurrency=2", ...files], {
+// A test that hangs fails by name after TEST_TIMEOUT_MS (the longest runs about a minute), and a
+// file whose tests are done exits even with a handle left open: neither can hold the run.
+const TEST_TIMEOUT_MS = 300_000;
+const args = [
+  "--test",
+  "--test-reporter=spec",
+  "--test-concurrency=2",
+  `--test-timeout=${TEST_TIMEOUT_MS}`,
+  "--test-force-exit",
+  ...files,
+];
+const child = spawn(process.execPath, args, {
   stdio: ["inherit", "pipe", "pipe"],
   env,
 });

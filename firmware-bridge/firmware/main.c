@@ -63,14 +63,17 @@ ISR(USART_UDRE_vect) {
 
 static uint8_t tx_seq;
 
-static void send_body(const char *body) {
+/* Bytes free in the TX ring. */
+static uint8_t tx_room(void) { return (uint8_t)(255u - (uint8_t)(tx_head - tx_tail)); }
+
+/* Queues one frame; 0 when the ring had no room for it (dropped, counted). */
+static uint8_t send_body(const char *body) {
   char f[FRAME_BUF_MAX + 4];
-  uint8_t n = frame_encode(f, sizeof f, tx_seq, body), i, used;
-  if (!n) return;
-  used = (uint8_t)(tx_head - tx_tail);
-  if (255u - used < n) {
+  uint8_t n = frame_encode(f, sizeof f, tx_seq, body), i;
+  if (!n) return 0;
+  if (tx_room() < n) {
     tx_drop++;
-    return;
+    return 0;
   }
   tx_seq++;
   for (i = 0; i < n; i++) {
@@ -78,6 +81,7 @@ static void send_body(const char *body) {
     tx_head = (uint8_t)(tx_head + 1);
   }
   UCSR0B |= _BV(UDRIE0);
+  return 1;
 }
 
 /* ---- pilot sampling: Timer1 compare interrupts start the conversions ---- */
@@ -177,6 +181,10 @@ static char *put_why(char *p, uint8_t w) {
   return p;
 }
 
+/* A STATE that found the ring full is owed: the board would keep a stale view until the next
+   change. It goes out, as the state is then, once a whole frame fits. */
+static uint8_t state_owed;
+
 static void send_state(void) {
   static const char dnames[3][4] = {"unk", "ok", "bad"};
   char b[FRAME_BODY_MAX];
@@ -195,7 +203,7 @@ static void send_state(void) {
   p = put_str(p, " why=");
   p = put_why(p, why);
   *p = 0;
-  send_body(b);
+  state_owed = !send_body(b);
 }
 
 static void send_counters(void) {
@@ -254,7 +262,7 @@ static const char *command(const char *s) {
     if (!get_u32(&s, &a) || *s || a < HB_MIN_MS || a > HB_MAX_MS) return "RANGE";
     hb_limit = (uint16_t)a;
   } else if (eq_word(&s, "TEST")) {
-    struct permit_in in = {deb.state, dio.state, pwm_on, hb_live(), 1};
+    struct permit_in in = {deb.state, dio.state, pwm_on, hb_live(), 1, 0, 0};
     if (!get_u32(&s, &a) || a > 1 || *s) return "ARG";
     if (a && !permit_test_allowed(&in)) return "STATE";
     test_req = (uint8_t)a;
@@ -280,7 +288,8 @@ static void poll_uart(void) {
 
 /* The permit decision, applied to the pin at once; returns 1 when anything reported changed. */
 static uint8_t decide(void) {
-  struct permit_in in = {deb.state, dio.state, pwm_on, hb_live(), test_req};
+  struct permit_in in = {deb.state, dio.state, pwm_on, hb_live(), test_req, permit_leaving(&deb, &dio),
+                         permit == PERMIT_CHARGE};
   uint8_t w, p;
   if (test_req && !permit_test_allowed(&in)) in.test_req = test_req = 0;
   p = permit_decide(&in, &w);
@@ -322,6 +331,6 @@ int main(void) {
       last_duty = duty;
       changed = 1;
     }
-    if (changed) send_state();
+    if (changed || (state_owed && tx_room() >= FRAME_BUF_MAX)) send_state();
   }
 }

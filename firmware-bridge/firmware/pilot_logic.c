@@ -85,6 +85,13 @@ uint8_t permit_test_allowed(const struct permit_in *in) {
   return in->state == PS_A && !in->pwm_on && in->hb_ok;
 }
 
+uint8_t permit_leaving(const struct pilot_deb *d, const struct diode_chk *c) {
+  uint8_t w = 0;
+  if (pilot_is_cd(d->state) && !pilot_is_cd(d->cand)) w |= WHY_STATE;
+  if (c->state == DIODE_OK && c->bad > 0) w |= WHY_DIODE;
+  return w;
+}
+
 uint8_t permit_decide(const struct permit_in *in, uint8_t *why) {
   uint8_t w = 0;
   if (in->test_req) {
@@ -95,6 +102,7 @@ uint8_t permit_decide(const struct permit_in *in, uint8_t *why) {
     return w ? PERMIT_OFF : PERMIT_TEST;
   }
   if (!pilot_is_cd(in->state)) w |= WHY_STATE;
+  if (!in->held) w |= in->leaving;
   if (!in->pwm_on) w |= WHY_PWM;
   if (in->diode != DIODE_OK) w |= WHY_DIODE;
   if (!in->hb_ok) w |= WHY_HB;

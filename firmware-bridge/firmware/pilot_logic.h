@@ -77,8 +77,16 @@ struct permit_in {
   uint8_t pwm_on;
   uint8_t hb_ok;
   uint8_t test_req; /* relay test asked */
+  uint8_t leaving;  /* WHY_ bits the latest samples point to, not yet confirmed (permit_leaving) */
+  uint8_t held;     /* the charge permit is on now */
 };
 enum permit_kind { PERMIT_OFF = 0, PERMIT_CHARGE, PERMIT_TEST };
+/* What the latest samples say against a permit the confirmed states allow, as WHY_ bits: a
+   pilot sample outside C/D while C/D is confirmed (WHY_STATE), a bad low half while the diode
+   is confirmed (WHY_DIODE). Such a sample does not drop a held permit (the debounce does that,
+   in 2 periods), but it holds back a grant: the permit is never turned on against the newest
+   reading. */
+uint8_t permit_leaving(const struct pilot_deb *d, const struct diode_chk *c);
 /* The permit decision; *why gets the reasons it is off (0 when granted). */
 uint8_t permit_decide(const struct permit_in *in, uint8_t *why);
 /* The relay test is allowed only in A with PWM off and a live heartbeat. */

@@ -142,7 +142,7 @@ static void test_duty(void) {
 }
 
 static void test_permit(void) {
-  struct permit_in in = {PS_C, DIODE_OK, 1, 1, 0};
+  struct permit_in in = {PS_C, DIODE_OK, 1, 1, 0, 0, 0};
   uint8_t why, st;
   CHECK(permit_decide(&in, &why) == PERMIT_CHARGE && why == 0);
   in.state = PS_D;
@@ -176,6 +176,42 @@ static void test_permit(void) {
   in.pwm_on = 0;
   in.hb_ok = 0;
   CHECK(permit_decide(&in, &why) == PERMIT_OFF && why == WHY_HB);
+}
+
+/* A sample against the permit, not yet confirmed: it holds back a grant, not a held permit. */
+static void test_leaving(void) {
+  struct pilot_deb d;
+  struct diode_chk c;
+  struct permit_in in = {PS_C, DIODE_OK, 1, 1, 0, 0, 0};
+  uint8_t why, i;
+  pilot_deb_init(&d, PS_C);
+  diode_init(&c);
+  for (i = 0; i < DIODE_GOOD_N; i++) diode_feed(&c, 1, -12000);
+  CHECK(c.state == DIODE_OK && permit_leaving(&d, &c) == 0);
+  CHECK(!pilot_deb_feed(&d, PS_B) && d.state == PS_C); /* one B sample: C still confirmed */
+  CHECK(permit_leaving(&d, &c) == WHY_STATE);
+  in.leaving = permit_leaving(&d, &c);
+  CHECK(permit_decide(&in, &why) == PERMIT_OFF && why == WHY_STATE); /* no grant */
+  in.held = 1;
+  CHECK(permit_decide(&in, &why) == PERMIT_CHARGE && why == 0); /* held until confirmed */
+  CHECK(!pilot_deb_feed(&d, PS_C) && permit_leaving(&d, &c) == 0); /* back in C: nothing pending */
+  CHECK(!pilot_deb_feed(&d, PS_D) && permit_leaving(&d, &c) == 0); /* C<->D is no leaving */
+  pilot_deb_init(&d, PS_B);
+  CHECK(!pilot_deb_feed(&d, PS_C) && permit_leaving(&d, &c) == 0); /* into C/D: the state says no */
+  pilot_deb_init(&d, PS_C);
+  CHECK(!diode_feed(&c, 1, 0) && c.state == DIODE_OK); /* one bad low half: still OK */
+  CHECK(permit_leaving(&d, &c) == WHY_DIODE);
+  in.held = 0;
+  in.leaving = permit_leaving(&d, &c);
+  CHECK(permit_decide(&in, &why) == PERMIT_OFF && why == WHY_DIODE);
+  diode_feed(&c, 1, -12000);
+  CHECK(permit_leaving(&d, &c) == 0);
+  /* The relay test is not a charge permit: leaving does not concern it. */
+  in.state = PS_A;
+  in.pwm_on = 0;
+  in.test_req = 1;
+  in.leaving = WHY_STATE | WHY_DIODE;
+  CHECK(permit_decide(&in, &why) == PERMIT_TEST);
 }
 
 static int feed(struct frame_rx *r, const char *s, const char **body) {
@@ -262,6 +298,7 @@ int main(void) {
   test_diode();
   test_duty();
   test_permit();
+  test_leaving();
   test_frames();
   printf("host tests: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;

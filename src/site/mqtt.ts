@@ -19,6 +19,27 @@ import type { SiteEvent, SitePilePort, SiteSnapshot } from "./port.js";
 
 const MAX_COMMAND_BYTES = 1024;
 const ACTOR = "mqtt";
+/** How long close() waits for the broker, for the "offline" and then for the DISCONNECT. */
+export const CLOSE_WAIT_MS = 400;
+
+/** Whether `p` settled (resolved or rejected) within `ms`. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((r) => {
+    timer = setTimeout(() => r(false), ms);
+  });
+  try {
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 const commandPayload = z.discriminatedUnion("command", [
   z.strictObject({ command: z.literal("stop") }),
@@ -261,13 +282,24 @@ export class MqttBridge {
     await this.pub(`${this.base}/command_result`, { command: parsed.command, ...r }, false);
   }
 
-  /** Says "offline" (retained) and disconnects; a crash leaves that to the last will. */
+  /**
+   * Says "offline" (retained) and disconnects; a crash leaves that to the last will. Bounded: a
+   * QoS 1 publish settles only on the broker's PUBACK (never while it is away), and an ordinary
+   * end waits for every one in flight, so with the broker gone or stalled the client is ended
+   * forced, its socket destroyed, after CLOSE_WAIT_MS.
+   */
   async close(): Promise<void> {
     this.unsubscribe?.();
     const c = this.client;
     if (!c) return;
-    await this.chain;
-    if (c.connected) await this.pub(`${this.base}/availability`, "offline", true).catch(() => undefined);
-    await c.endAsync();
+    const said = await settlesWithin(
+      (async () => {
+        await this.chain;
+        if (c.connected) await this.pub(`${this.base}/availability`, "offline", true);
+      })(),
+      CLOSE_WAIT_MS,
+    );
+    const force = !said || !c.connected;
+    if (!(await settlesWithin(c.endAsync(force), CLOSE_WAIT_MS))) c.stream?.destroy();
   }
 }

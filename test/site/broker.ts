@@ -95,11 +95,17 @@ export class Broker {
     throw new Error(`mosquitto did not listen on ${this.port}: ${this.log}`);
   }
 
+  /** SIGSTOP: the broker stalls (its sockets stay open, nothing is answered); SIGCONT resumes it. */
+  signal(sig: "SIGSTOP" | "SIGCONT" | "SIGKILL"): void {
+    this.proc?.kill(sig);
+  }
+
   async stop(): Promise<void> {
     const p = this.proc;
     if (!p || p.exitCode !== null) return;
     const gone = new Promise((r) => p.once("exit", r));
     p.kill("SIGTERM");
+    p.kill("SIGCONT"); // a stalled broker acts on the SIGTERM only once resumed
     await gone;
   }
 

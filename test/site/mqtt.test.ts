@@ -203,7 +203,12 @@ test("a retained command on the topic (left by anyone, delivered on every subscr
 test("last will on SIGKILL; after a broker restart everything retained is back", async (t) => {
   const broker = new Broker();
   await broker.start();
-  t.after(() => broker.close());
+  // In reverse order of opening, like the bridge before the broker: run the other way round,
+  // each client would first wait out its bound for a broker that is gone.
+  const closers: (() => Promise<unknown> | unknown)[] = [() => broker.close()];
+  t.after(async () => {
+    for (const f of closers.reverse()) await f();
+  });
   const child = spawn(
     process.execPath,
     [join(import.meta.dirname, "mqtt-child.js"), broker.url, passwordFile(broker.dir)],
@@ -211,10 +216,18 @@ test("last will on SIGKILL; after a broker restart everything retained is back",
       stdio: ["ignore", "pipe", "inherit"],
     },
   );
-  t.after(() => child.kill("SIGKILL"));
+  closers.push(() => child.kill("SIGKILL"));
   await new Promise<void>((resolve, reject) => {
-    child.stdout.on("data", (d: Buffer) => d.toString().includes("connected") && resolve());
-    child.once("exit", (c) => reject(new Error(`child exited ${c}`)));
+    const timer = setTimeout(() => reject(new Error("the child did not connect in 15 s")), 15_000);
+    child.stdout.on("data", (d: Buffer) => {
+      if (!d.toString().includes("connected")) return;
+      clearTimeout(timer);
+      resolve();
+    });
+    child.once("exit", (c) => {
+      clearTimeout(timer);
+      reject(new Error(`child exited ${c}`));
+    });
   });
   const sub = await listen(broker.url, ["piled/CHILD-1/availability"]);
   await until("online", () => sub.msgs.some((m) => m.text === "online"));
@@ -229,7 +242,7 @@ test("last will on SIGKILL; after a broker restart everything retained is back",
   // Broker restart (no persistence): the bridge reconnects and publishes every retained topic again.
   const port = await FakePort.create();
   const { bridge, counters } = await startBridge(broker, port);
-  t.after(() => bridge.close());
+  closers.push(() => bridge.close());
   port.startSession();
   port.progress(250);
   await bridge.flushed();
@@ -244,9 +257,50 @@ test("last will on SIGKILL; after a broker restart everything retained is back",
   await new Promise((r) => setTimeout(r, 100));
   await bridge.flushed();
   const after = await listen(broker.url, ["homeassistant/+/piled_PILE-7/#", `${bridge.topicBase}/#`]);
-  t.after(() => after.client.endAsync());
+  closers.push(() => after.client.endAsync(true));
   await until("retained after", () => retainedOf(after.msgs).size >= was.size);
   assert.equal(was.size, 10, "6 discovery documents, availability, state, meter, faults");
   assert.deepEqual(retainedOf(after.msgs), was);
   assert.equal(JSON.parse(was.get(`${bridge.topicBase}/state`) ?? "{}").state, "CHARGING");
 });
+
+/** Whether `p` settles within `ms`. */
+const settles = (p: Promise<unknown>, ms: number) =>
+  Promise.race([
+    p.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((r) => setTimeout(() => r(false), ms)),
+  ]);
+
+for (const how of ["stalled", "gone"] as const) {
+  test(`close with the broker ${how} and a publish in flight: bounded, the client ended, no reconnect`, async (t) => {
+    const broker = new Broker();
+    await broker.start();
+    const port = await FakePort.create();
+    const { bridge, counters } = await startBridge(broker, port);
+    t.after(async () => {
+      await settles(bridge.close(), 5000);
+      await broker.close();
+    });
+    // Stalled: the socket stays open and no PUBACK comes. Then gone: killed with that publish
+    // still in flight, so the client is disconnected with something outstanding.
+    broker.signal("SIGSTOP");
+    port.startSession();
+    await new Promise((r) => setTimeout(r, 100));
+    if (how === "gone") {
+      broker.signal("SIGKILL");
+      await until("disconnected", () => !bridge.connected);
+    }
+    assert.equal(await settles(bridge.flushed(), 300), false, "a publish is in flight, unacknowledged");
+    assert.ok(await settles(bridge.close(), 5000), "close() returned");
+    assert.equal(bridge.connected, false);
+    // The broker back on the same port: an ended client does not connect again.
+    if (how === "stalled") broker.signal("SIGCONT");
+    else await broker.start();
+    await new Promise((r) => setTimeout(r, 800)); // four of the bridge's reconnect periods
+    assert.equal(counters.get("mqtt.connects"), 1);
+    assert.equal(bridge.connected, false);
+  });
+}
