@@ -181,11 +181,17 @@ static char *put_why(char *p, uint8_t w) {
   return p;
 }
 
-/* A STATE that found the ring full is owed: the board would keep a stale view until the next
-   change. It goes out, as the state is then, once a whole frame fits. */
+/* A change's STATE waits while the ring has less than a frame and ACK_ROOM free: a plant that
+   changes faster than the wire must not crowd out the ACKs (the board would time its commands
+   out), and a STATE that waited still tells the latest. It is owed until then, and goes out, as
+   the state is then, once it fits: the board is never left with a stale view. */
+#define ACK_ROOM 64 /* two ACKs, with an error name each */
 static uint8_t state_owed;
 
-static void send_state(void) {
+static uint8_t state_fits(void) { return tx_room() >= FRAME_BUF_MAX + ACK_ROOM; }
+
+/* The STATE frame; `asked` (GET: the reply comes before its ACK) goes out now or is dropped. */
+static void send_state(uint8_t asked) {
   static const char dnames[3][4] = {"unk", "ok", "bad"};
   char b[FRAME_BODY_MAX];
   char *p = put_str(b, "STATE st=");
@@ -203,7 +209,12 @@ static void send_state(void) {
   p = put_str(p, " why=");
   p = put_why(p, why);
   *p = 0;
-  state_owed = !send_body(b);
+  if (!asked && !state_fits()) {
+    state_owed = 1;
+    return;
+  }
+  if (send_body(b)) state_owed = 0;
+  else if (!asked) state_owed = 1;
 }
 
 static void send_counters(void) {
@@ -267,7 +278,7 @@ static const char *command(const char *s) {
     if (a && !permit_test_allowed(&in)) return "STATE";
     test_req = (uint8_t)a;
   } else if (eq_word(&s, "GET")) {
-    send_state();
+    send_state(1);
   } else if (eq_word(&s, "CNT")) {
     send_counters();
   } else if (eq_word(&s, "HELLO")) {
@@ -331,6 +342,6 @@ int main(void) {
       last_duty = duty;
       changed = 1;
     }
-    if (changed || (state_owed && tx_room() >= FRAME_BUF_MAX)) send_state();
+    if (changed || (state_owed && state_fits())) send_state(0);
   }
 }

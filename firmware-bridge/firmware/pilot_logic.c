@@ -102,10 +102,11 @@ uint8_t permit_decide(const struct permit_in *in, uint8_t *why) {
     return w ? PERMIT_OFF : PERMIT_TEST;
   }
   if (!pilot_is_cd(in->state)) w |= WHY_STATE;
-  if (!in->held) w |= in->leaving;
   if (!in->pwm_on) w |= WHY_PWM;
   if (in->diode != DIODE_OK) w |= WHY_DIODE;
   if (!in->hb_ok) w |= WHY_HB;
+  /* Only when nothing else holds it back: the reasons do not flicker with every odd sample. */
+  if (!w && !in->held) w = in->leaving;
   *why = w;
   return w ? PERMIT_OFF : PERMIT_CHARGE;
 }
