@@ -20,7 +20,7 @@ import type { SiteEvent, SitePilePort, SiteSnapshot } from "./port.js";
 const MAX_COMMAND_BYTES = 1024;
 const ACTOR = "mqtt";
 /** How long close() waits for the broker, for the "offline" and then for the DISCONNECT. */
-export const CLOSE_WAIT_MS = 400;
+const CLOSE_WAIT_MS = 400;
 
 /** Whether `p` settled (resolved or rejected) within `ms`. */
 async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
