@@ -19,6 +19,14 @@ import type { SiteEvent, SitePilePort, SiteSnapshot } from "./port.js";
 
 const MAX_COMMAND_BYTES = 1024;
 const ACTOR = "mqtt";
+/**
+ * Jobs the publish chain may hold. A QoS 1 publish in flight when the broker went away settles
+ * only after the next connect, and the chain waits on it: without a bound, every meter reading
+ * of an outage of days would wait in memory behind it. Past the bound the pile's events are
+ * skipped (counted, mqtt.eventsSkipped); on the next connect everything retained is published
+ * again from the pile as it is then, which is what those events would have left.
+ */
+const MAX_QUEUED = 64;
 /** How long close() waits for the broker, for the "offline" and then for the DISCONNECT. */
 const CLOSE_WAIT_MS = 400;
 
@@ -107,6 +115,10 @@ export class MqttBridge {
   private commandTopic: string | undefined;
   /** Publishes in the order the events came, one at a time. */
   private chain: Promise<unknown> = Promise.resolve();
+  /** Jobs on the chain not yet finished. */
+  private queued = 0;
+  /** Events were skipped: the retained topics are published again once the chain is empty. */
+  private skipped = false;
 
   /** Whether the operator has been told of the current outage (once until the next connect). */
   private told = false;
@@ -148,7 +160,16 @@ export class MqttBridge {
     client.on("message", (topic, payload, packet) =>
       this.enqueue(() => this.command(topic, payload, packet.retain)),
     );
-    this.unsubscribe = this.port.subscribe((e) => this.enqueue(() => this.onEvent(e)));
+    this.unsubscribe = this.port.subscribe((e) => {
+      // Disconnected, an event has nothing to do (onEvent would return at once): not queued.
+      if (!client.connected) return;
+      if (this.queued >= MAX_QUEUED) {
+        this.counters.inc("mqtt.eventsSkipped");
+        this.skipped = true;
+        return;
+      }
+      this.enqueue(() => this.onEvent(e));
+    });
     return { ok: true };
   }
 
@@ -166,8 +187,24 @@ export class MqttBridge {
     await this.chain;
   }
 
+  /** Jobs waiting on the publish chain (bounded for the pile's events, MAX_QUEUED). */
+  get pending(): number {
+    return this.queued;
+  }
+
   private enqueue(f: () => Promise<unknown>): void {
-    this.chain = this.chain.then(f).catch(() => this.counters.inc("mqtt.publishFailed"));
+    this.queued++;
+    this.chain = this.chain
+      .then(f)
+      .catch(() => this.counters.inc("mqtt.publishFailed"))
+      .finally(() => {
+        this.queued--;
+        if (this.queued > 0 || !this.skipped) return;
+        this.skipped = false;
+        this.enqueue(async () => {
+          if (this.client?.connected) await this.publishRetained(await this.port.snapshot());
+        });
+      });
   }
 
   private pub(topic: string, payload: unknown, retain: boolean): Promise<unknown> {

@@ -129,6 +129,12 @@ export class FakePort implements SitePilePort {
     const a = this.active();
     if (!a) return;
     a.energyWh += wh;
+    this.meterTick(wh);
+    this.emit({ kind: "session", at: Date.now(), phase: "progress", session: { ...a } });
+  }
+
+  /** A meter reading alone (`wh` more imported), as the pile reports one between its sessions. */
+  meterTick(wh: number): void {
     this.energyImportWh += wh;
     this.emit({
       kind: "meter",
@@ -142,7 +148,6 @@ export class FakePort implements SitePilePort {
         ageMs: 0,
       },
     });
-    this.emit({ kind: "session", at: Date.now(), phase: "progress", session: { ...a } });
   }
 
   refuseUnlock(reason: string): void {

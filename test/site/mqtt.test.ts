@@ -304,3 +304,43 @@ for (const how of ["stalled", "gone"] as const) {
     assert.equal(bridge.connected, false);
   });
 }
+
+for (const how of ["stalled", "gone"] as const) {
+  test(`broker ${how} with a publish in flight: the pile's events do not pile up behind it; after, the retained topics are the pile's as it is then`, async (t) => {
+    const broker = new Broker();
+    await broker.start();
+    const port = await FakePort.create();
+    const { bridge, counters } = await startBridge(broker, port);
+    t.after(async () => {
+      await settles(bridge.close(), 5000);
+      await broker.close();
+    });
+    broker.signal("SIGSTOP");
+    port.startSession();
+    await new Promise((r) => setTimeout(r, 100));
+    if (how === "gone") {
+      broker.signal("SIGKILL");
+      await until("disconnected", () => !bridge.connected);
+    }
+    // Meter readings alone: what a skipped one leaves is in no later job's snapshot.
+    for (let i = 0; i < 2000; i++) port.meterTick(1);
+    assert.ok(bridge.pending <= 65, `${bridge.pending} jobs queued`);
+    if (how === "stalled") {
+      assert.ok(counters.get("mqtt.eventsSkipped") > 0);
+      broker.signal("SIGCONT");
+    } else {
+      await broker.start();
+    }
+    await until("connected", () => bridge.connected);
+    await until("the chain drained", () => bridge.pending === 0);
+    const sub = await listen(broker.url, [`${bridge.topicBase}/#`]);
+    t.after(() => sub.client.endAsync(true));
+    await until("retained meter", () => retainedOf(sub.msgs).has(`${bridge.topicBase}/meter`));
+    const retained = retainedOf(sub.msgs);
+    assert.equal(
+      JSON.parse(retained.get(`${bridge.topicBase}/meter`) ?? "{}").energyImportWh,
+      port.energyImportWh,
+    );
+    assert.equal(JSON.parse(retained.get(`${bridge.topicBase}/state`) ?? "{}").state, "CHARGING");
+  });
+}
