@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import mqtt, { type MqttClient } from "mqtt";
 import { mqttSchema } from "../../src/site/config.js";
 import { SiteCounters } from "../../src/site/counters.js";
@@ -274,25 +274,33 @@ const settles = (p: Promise<unknown>, ms: number) =>
     new Promise<boolean>((r) => setTimeout(() => r(false), ms)),
   ]);
 
+/**
+ * A bridge with a publish in flight (a session's) and its broker stalled (SIGSTOP: the socket
+ * stays open and no PUBACK comes) or gone (killed with that publish still in flight: the client
+ * is disconnected with something outstanding).
+ */
+async function publishInFlight(t: TestContext, how: "stalled" | "gone") {
+  const broker = new Broker();
+  await broker.start();
+  const port = await FakePort.create();
+  const { bridge, counters } = await startBridge(broker, port);
+  t.after(async () => {
+    await settles(bridge.close(), 5000);
+    await broker.close();
+  });
+  broker.signal("SIGSTOP");
+  port.startSession();
+  await new Promise((r) => setTimeout(r, 100));
+  if (how === "gone") {
+    broker.signal("SIGKILL");
+    await until("disconnected", () => !bridge.connected);
+  }
+  return { broker, port, bridge, counters };
+}
+
 for (const how of ["stalled", "gone"] as const) {
   test(`close with the broker ${how} and a publish in flight: bounded, the client ended, no reconnect`, async (t) => {
-    const broker = new Broker();
-    await broker.start();
-    const port = await FakePort.create();
-    const { bridge, counters } = await startBridge(broker, port);
-    t.after(async () => {
-      await settles(bridge.close(), 5000);
-      await broker.close();
-    });
-    // Stalled: the socket stays open and no PUBACK comes. Then gone: killed with that publish
-    // still in flight, so the client is disconnected with something outstanding.
-    broker.signal("SIGSTOP");
-    port.startSession();
-    await new Promise((r) => setTimeout(r, 100));
-    if (how === "gone") {
-      broker.signal("SIGKILL");
-      await until("disconnected", () => !bridge.connected);
-    }
+    const { broker, bridge, counters } = await publishInFlight(t, how);
     assert.equal(await settles(bridge.flushed(), 300), false, "a publish is in flight, unacknowledged");
     assert.ok(await settles(bridge.close(), 5000), "close() returned");
     assert.equal(bridge.connected, false);
@@ -307,21 +315,7 @@ for (const how of ["stalled", "gone"] as const) {
 
 for (const how of ["stalled", "gone"] as const) {
   test(`broker ${how} with a publish in flight: the pile's events do not pile up behind it; after, the retained topics are the pile's as it is then`, async (t) => {
-    const broker = new Broker();
-    await broker.start();
-    const port = await FakePort.create();
-    const { bridge, counters } = await startBridge(broker, port);
-    t.after(async () => {
-      await settles(bridge.close(), 5000);
-      await broker.close();
-    });
-    broker.signal("SIGSTOP");
-    port.startSession();
-    await new Promise((r) => setTimeout(r, 100));
-    if (how === "gone") {
-      broker.signal("SIGKILL");
-      await until("disconnected", () => !bridge.connected);
-    }
+    const { broker, port, bridge, counters } = await publishInFlight(t, how);
     // Meter readings alone: what a skipped one leaves is in no later job's snapshot.
     for (let i = 0; i < 2000; i++) port.meterTick(1);
     assert.ok(bridge.pending <= 65, `${bridge.pending} jobs queued`);
