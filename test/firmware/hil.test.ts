@@ -275,7 +275,7 @@ test("a STATE that finds the TX ring full waits and goes out once there is room:
   const before = await r.mcu.counters();
   // CNT frames back to back: each answer (ACK and CNT, about 60 bytes) is longer than the
   // command (13), so the MCU's 256-byte TX ring fills and stays full while they come. The
-  // vehicle goes to B meanwhile: its STATE (20 ms of debounce later) finds the ring full.
+  // vehicle goes to B meanwhile: its STATE (20 ms of debounce later) finds no room, and waits.
   let flood = "";
   for (let i = 0; i < 120; i++) flood += encodeFrame((0x80 + i) & 0xff, "CNT");
   r.mcu.sendRaw(flood);
