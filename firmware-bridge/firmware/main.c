@@ -194,7 +194,12 @@ static uint8_t state_fits(void) { return tx_room() >= FRAME_BUF_MAX + ACK_ROOM; 
 static void send_state(uint8_t asked) {
   static const char dnames[3][4] = {"unk", "ok", "bad"};
   char b[FRAME_BODY_MAX];
-  char *p = put_str(b, "STATE st=");
+  char *p;
+  if (!asked && !state_fits()) {
+    state_owed = 1;
+    return;
+  }
+  p = put_str(b, "STATE st=");
   *p++ = pilot_state_char(deb.state);
   p = put_str(p, " permit=");
   *p++ = (char)('0' + (permit == PERMIT_CHARGE ? 1 : permit == PERMIT_TEST ? 2 : 0));
@@ -209,12 +214,7 @@ static void send_state(uint8_t asked) {
   p = put_str(p, " why=");
   p = put_why(p, why);
   *p = 0;
-  if (!asked && !state_fits()) {
-    state_owed = 1;
-    return;
-  }
-  if (send_body(b)) state_owed = 0;
-  else if (!asked) state_owed = 1;
+  if (send_body(b)) state_owed = 0; /* unasked it fits; asked, a STATE owed stays owed */
 }
 
 static void send_counters(void) {

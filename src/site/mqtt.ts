@@ -31,7 +31,7 @@ const MAX_QUEUED = 64;
 const CLOSE_WAIT_MS = 400;
 
 /** Whether `p` settled (resolved or rejected) within `ms`. */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<boolean>((r) => {
     timer = setTimeout(() => r(false), ms);

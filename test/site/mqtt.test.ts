@@ -13,7 +13,7 @@ import { type TestContext, test } from "node:test";
 import mqtt, { type MqttClient } from "mqtt";
 import { mqttSchema } from "../../src/site/config.js";
 import { SiteCounters } from "../../src/site/counters.js";
-import { clientOptions, MqttBridge } from "../../src/site/mqtt.js";
+import { clientOptions, MqttBridge, settlesWithin } from "../../src/site/mqtt.js";
 import { BROKER_PASSWORD, BROKER_USER, Broker } from "./broker.js";
 import { FakePort } from "./fake-port.js";
 
@@ -264,16 +264,6 @@ test("last will on SIGKILL; after a broker restart everything retained is back",
   assert.equal(JSON.parse(was.get(`${bridge.topicBase}/state`) ?? "{}").state, "CHARGING");
 });
 
-/** Whether `p` settles within `ms`. */
-const settles = (p: Promise<unknown>, ms: number) =>
-  Promise.race([
-    p.then(
-      () => true,
-      () => true,
-    ),
-    new Promise<boolean>((r) => setTimeout(() => r(false), ms)),
-  ]);
-
 /**
  * A bridge with a publish in flight (a session's) and its broker stalled (SIGSTOP: the socket
  * stays open and no PUBACK comes) or gone (killed with that publish still in flight: the client
@@ -285,7 +275,7 @@ async function publishInFlight(t: TestContext, how: "stalled" | "gone") {
   const port = await FakePort.create();
   const { bridge, counters } = await startBridge(broker, port);
   t.after(async () => {
-    await settles(bridge.close(), 5000);
+    await settlesWithin(bridge.close(), 5000);
     await broker.close();
   });
   broker.signal("SIGSTOP");
@@ -301,8 +291,8 @@ async function publishInFlight(t: TestContext, how: "stalled" | "gone") {
 for (const how of ["stalled", "gone"] as const) {
   test(`close with the broker ${how} and a publish in flight: bounded, the client ended, no reconnect`, async (t) => {
     const { broker, bridge, counters } = await publishInFlight(t, how);
-    assert.equal(await settles(bridge.flushed(), 300), false, "a publish is in flight, unacknowledged");
-    assert.ok(await settles(bridge.close(), 5000), "close() returned");
+    assert.equal(await settlesWithin(bridge.flushed(), 300), false, "a publish is in flight, unacknowledged");
+    assert.ok(await settlesWithin(bridge.close(), 5000), "close() returned");
     assert.equal(bridge.connected, false);
     // The broker back on the same port: an ended client does not connect again.
     if (how === "stalled") broker.signal("SIGCONT");
